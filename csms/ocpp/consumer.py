@@ -1,0 +1,289 @@
+"""Base OCPP-J consumer: handshake, framing, validation, dispatch, error mapping and the CSMS->CS outbox.
+
+Subclasses supply persistence through the hooks at the bottom (``handshake``, ``opened``, ``process_call``, ...);
+this module knows no models.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+from django.db import DatabaseError
+
+from . import errors, frames, router, schemas
+
+logger = logging.getLogger("csms.ocpp")
+
+SUBPROTOCOL = "ocpp2.0.1"
+
+
+class CallTimeout(Exception):
+    """The station did not answer a CSMS->CS CALL in time."""
+
+
+class ConnectionLost(Exception):
+    """The socket closed while a CSMS->CS CALL was queued or outstanding."""
+
+
+@dataclass(slots=True)
+class _Outgoing:
+    call: frames.Call
+    future: asyncio.Future[frames.CallResult | frames.CallError]
+    timeout_s: float
+
+
+def db(func: Any) -> Any:
+    """Run ORM code in the thread pool (not the single shared thread: stations must not queue behind each other)."""
+    return database_sync_to_async(func, thread_sensitive=False)
+
+
+class OcppConsumer(AsyncWebsocketConsumer):
+    identity: str = ""
+    station_id: int | None = None
+    connection_id: int | None = None
+    accepted: bool = False
+    validation_mode: str = "strict"
+
+    # --- lifecycle -------------------------------------------------------------------------------------------
+    async def connect(self) -> None:
+        self.identity = unquote(self.scope["url_route"]["kwargs"]["identity"])
+        self.remote_addr = _client_addr(self.scope)
+        self._outbox: asyncio.Queue[_Outgoing] = asyncio.Queue()
+        self._in_flight: _Outgoing | None = None
+        self._outbox_task: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        offered = self.scope.get("subprotocols") or []
+        if SUBPROTOCOL not in offered:
+            await self.refuse(f"subprotocol {SUBPROTOCOL} not offered (offered: {', '.join(offered) or 'none'})")
+            return
+        reason = await self.handshake(_header(self.scope, b"authorization"))
+        if reason:
+            await self.refuse(reason)
+            return
+        await self.accept(subprotocol=SUBPROTOCOL)
+        await self.opened()
+        self._outbox_task = asyncio.create_task(self._outbox_loop())
+        logger.info("station %s connected from %s", self.identity, self.remote_addr)
+
+    async def refuse(self, reason: str) -> None:
+        logger.warning("refused station %r from %s: %s", self.identity, self.remote_addr, reason)
+        try:
+            await self.refused(reason)
+        except Exception:
+            logger.exception("could not record refused connection of %r", self.identity)
+        await self.close()
+
+    async def disconnect(self, code: int) -> None:
+        if self._outbox_task is not None:
+            self._outbox_task.cancel()
+        lost = ConnectionLost(f"connection closed (code {code}) before the station answered")
+        pending = [self._in_flight] if self._in_flight else []
+        while not self._outbox.empty():
+            pending.append(self._outbox.get_nowait())
+        for item in pending:
+            if not item.future.done():
+                item.future.set_exception(lost)
+        if self.connection_id is not None:
+            logger.info("station %s disconnected (code %s)", self.identity, code)
+            await self.closed(code)
+
+    # --- frames from the station -----------------------------------------------------------------------------
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if text_data is None:
+            await self._reply_error(
+                frames.UNKNOWN_MESSAGE_ID, errors.RpcFrameworkError("Binary frames are not supported; use text"),
+                raw=f"<{len(bytes_data or b'')} binary bytes>",
+            )
+            return
+        if len(text_data) > settings.CSMS_MAX_FRAME_BYTES or len(text_data.encode()) > settings.CSMS_MAX_FRAME_BYTES:
+            await self._reply_error(
+                frames.message_id_hint(text_data),
+                errors.FormatViolation(f"Frame exceeds {settings.CSMS_MAX_FRAME_BYTES} bytes"),
+                raw=text_data[:1000],
+            )
+            return
+        try:
+            frame = frames.parse(text_data)
+        except frames.FrameError as exc:
+            await self._reply_error(exc.unique_id, exc.error, raw=text_data[:10000])
+            return
+        if isinstance(frame, frames.Call):
+            await self._on_call(frame)
+        else:
+            await self._on_reply(frame)
+
+    async def _on_call(self, call: frames.Call) -> None:
+        try:
+            router.handler_for(call.action)
+            if not self.accepted and call.action != "BootNotification":
+                raise errors.SecurityError(
+                    f"{call.action} refused: the station is not accepted (BootNotification first)"
+                )
+            payload, violations = self.validate_request(call.action, call.payload)
+            ctx = router.CallContext(
+                station_id=self.station_id or 0, identity=self.identity, unique_id=call.unique_id,
+                action=call.action, connection_id=self.connection_id, violations=violations,
+            )
+            response = await db(self.process_call)(ctx, call, payload)
+        except errors.OcppError as exc:
+            await self._reply_error(call.unique_id, exc, call=call)
+            return
+        except DatabaseError as exc:
+            logger.exception("database error handling %s from %s", call.action, self.identity)
+            await self._reply_error(
+                call.unique_id,
+                errors.InternalError(f"Database error, nothing was stored: {type(exc).__name__}"),
+                call=call,
+            )
+            return
+        except Exception as exc:
+            logger.exception("handler for %s from %s failed", call.action, self.identity)
+            await self._reply_error(
+                call.unique_id, errors.InternalError(f"Internal error: {type(exc).__name__}"), call=call
+            )
+            return
+        await self.send(frames.CallResult(call.unique_id, response).to_json())
+        await self.after_call(call, response)
+
+    def validate_request(self, action: str, payload: Any) -> tuple[dict[str, Any], list[schemas.Violation]]:
+        if self.validation_mode == "lenient":
+            return schemas.validate_lenient(action, "Request", payload)
+        schemas.validate(action, "Request", payload)
+        return payload, []
+
+    async def _reply_error(self, unique_id: str, exc: errors.OcppError, *, call: frames.Call | None = None,
+                           raw: str = "") -> None:
+        error = frames.CallError.from_exception(unique_id, exc)
+        logger.warning("station %s: %s %s (%s)", self.identity, error.code, error.description,
+                       call.action if call else "unparsed frame")
+        await self.send(error.to_json())
+        entries: list[dict[str, Any]] = []
+        if call is not None:
+            entries.append({"direction": "in", "message_type": 2, "message_id": call.unique_id[:36],
+                            "action": call.action[:50], "payload": _jsonable(call.payload),
+                            "error_code": error.code, "error_description": error.description})
+        else:
+            entries.append({"direction": "in", "message_id": unique_id[:36], "raw": raw,
+                            "error_code": error.code, "error_description": error.description})
+        entries.append({"direction": "out", "message_type": 4, "message_id": unique_id[:36],
+                        "action": call.action[:50] if call else "",
+                        "payload": {"code": error.code, "description": error.description, "details": error.details},
+                        "error_code": error.code, "error_description": error.description})
+        await self._log(entries, is_error=True)
+
+    async def _log(self, entries: list[dict[str, Any]], *, is_error: bool) -> None:
+        try:
+            await db(self.log_frames)(entries, is_error)
+        except Exception:
+            logger.exception("could not write the message log for %s", self.identity)
+
+    # --- CSMS -> station calls (one outstanding at a time, OCPP-J) -----------------------------------------------
+    def enqueue_call(self, action: str, payload: dict[str, Any], timeout_s: float | None = None,
+                     unique_id: str | None = None) -> asyncio.Future[frames.CallResult | frames.CallError]:
+        """Queue a CALL to the station; the future resolves with its CallResult/CallError.
+
+        Never await the future inside a channel-layer handler: the reply arrives through the same consumer loop.
+        """
+        future: asyncio.Future[frames.CallResult | frames.CallError] = asyncio.get_running_loop().create_future()
+        call = frames.Call(unique_id or str(uuid.uuid4()), action, payload)
+        self._outbox.put_nowait(_Outgoing(call, future, timeout_s or settings.CSMS_CALL_TIMEOUT_S))
+        return future
+
+    async def _outbox_loop(self) -> None:
+        while True:
+            item = await self._outbox.get()
+            if item.future.done():
+                continue
+            self._in_flight = item
+            try:
+                await self.send(item.call.to_json())
+                await self._log([{"direction": "out", "message_type": 2, "message_id": item.call.unique_id,
+                                  "action": item.call.action, "payload": item.call.payload}], is_error=False)
+                await asyncio.wait_for(asyncio.shield(item.future), item.timeout_s)
+            except TimeoutError:
+                if not item.future.done():
+                    item.future.set_exception(
+                        CallTimeout(f"no answer to {item.call.action} within {item.timeout_s:g} s")
+                    )
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if not item.future.done():
+                    item.future.set_exception(exc)
+            finally:
+                self._in_flight = None
+
+    async def _on_reply(self, reply: frames.CallResult | frames.CallError) -> None:
+        item = self._in_flight
+        is_error = isinstance(reply, frames.CallError)
+        entry: dict[str, Any] = {
+            "direction": "in", "message_type": 4 if is_error else 3, "message_id": reply.unique_id,
+            "action": item.call.action if item and item.call.unique_id == reply.unique_id else "",
+            "payload": ({"code": reply.code, "description": reply.description, "details": reply.details}
+                        if isinstance(reply, frames.CallError) else _jsonable(reply.payload)),
+        }
+        if isinstance(reply, frames.CallError):
+            entry |= {"error_code": reply.code[:40], "error_description": reply.description[:255]}
+        if item is None or item.call.unique_id != reply.unique_id:
+            logger.warning("station %s: reply to unknown message id %r dropped", self.identity, reply.unique_id)
+            entry["error_description"] = "reply to an unknown message id: dropped"
+            await self._log([entry], is_error=True)
+            return
+        await self._log([entry], is_error=is_error)
+        if not item.future.done():
+            item.future.set_result(reply)
+
+    def spawn(self, coro: Any) -> asyncio.Task[Any]:
+        """Run a coroutine beside the consumer loop (e.g. waiting for a station's reply), keeping a reference."""
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    # --- hooks for subclasses ----------------------------------------------------------------------------------
+    async def handshake(self, authorization: str | None) -> str:
+        """Return "" to accept the connection, or the reason to refuse it. Set ``station_id``."""
+        raise NotImplementedError
+
+    async def refused(self, reason: str) -> None:
+        """Record a refused handshake."""
+
+    async def opened(self) -> None:
+        """Record the accepted connection (set ``connection_id``, ``accepted``, ``validation_mode``)."""
+
+    async def closed(self, code: int) -> None:
+        """Record the end of the connection."""
+
+    def process_call(self, ctx: router.CallContext, call: frames.Call, payload: dict[str, Any]) -> dict[str, Any]:
+        """Sync, in a worker thread: run the handler and commit; return the CALLRESULT payload."""
+        raise NotImplementedError
+
+    async def after_call(self, call: frames.Call, response: dict[str, Any]) -> None:
+        """Called once the CALLRESULT is sent."""
+
+    def log_frames(self, entries: list[dict[str, Any]], is_error: bool) -> None:
+        """Sync, in a worker thread: write message-log rows."""
+
+
+def _header(scope: dict[str, Any], name: bytes) -> str | None:
+    for key, value in scope.get("headers", []):
+        if key.lower() == name:
+            return value.decode("latin-1")
+    return None
+
+
+def _client_addr(scope: dict[str, Any]) -> str:
+    client = scope.get("client")
+    return f"{client[0]}:{client[1]}"[:64] if client else ""
+
+
+def _jsonable(value: Any) -> Any:
+    return value if isinstance(value, (dict, list, str, int, float, bool)) or value is None else repr(value)

@@ -1,0 +1,206 @@
+"""CSMS settings, read from the environment.
+
+With no environment the CSMS runs on embedded defaults (SQLite in WAL mode under ``var/``, an in-process channel
+layer, Celery tasks run eagerly in process) so that ``make run`` works on a fresh machine. With ``DATABASE_URL`` and
+``REDIS_URL`` it uses PostgreSQL and Redis. Every ``CSMS_*`` setting is documented in the README.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(os.environ.get("CSMS_VAR_DIR", BASE_DIR / "var"))
+
+
+def env_bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def env_int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    return default if value in (None, "") else int(value)
+
+
+def env_choice(name: str, default: str, choices: set[str]) -> str:
+    value = os.environ.get(name, default).strip().lower()
+    if value not in choices:
+        raise ImproperlyConfigured(f"{name}={value!r}: expected one of {sorted(choices)}")
+    return value
+
+
+DEBUG = env_bool("DEBUG", False)
+# CSMS_ENV=production refuses to start with DEBUG or without a real SECRET_KEY.
+CSMS_ENV = env_choice("CSMS_ENV", "development", {"development", "production"})
+_DEV_SECRET = "dev-insecure-" + "x" * 40
+SECRET_KEY = os.environ.get("SECRET_KEY", "")
+if CSMS_ENV == "production":
+    if DEBUG:
+        raise ImproperlyConfigured("CSMS_ENV=production refuses to start with DEBUG on")
+    if not SECRET_KEY or SECRET_KEY == _DEV_SECRET or len(SECRET_KEY) < 32:
+        raise ImproperlyConfigured("CSMS_ENV=production needs SECRET_KEY (at least 32 characters, not the default)")
+elif not SECRET_KEY:
+    # Development: a per-checkout random key kept under var/ so sessions survive restarts.
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
+    key_file = VAR_DIR / "secret_key"
+    if not key_file.exists():
+        key_file.write_text(secrets.token_urlsafe(50))
+    SECRET_KEY = key_file.read_text().strip()
+
+ALLOWED_HOSTS = [h.strip() for h in os.environ.get("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]").split(",") if h]
+CSRF_TRUSTED_ORIGINS = [o.strip() for o in os.environ.get("CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()]
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "channels",
+    "csms",
+    "stations",
+    "transactions",
+    "smartcharging",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "csms.urls"
+ASGI_APPLICATION = "csms.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database -------------------------------------------------------------------------------------------------
+DATABASE_URL = os.environ.get("DATABASE_URL", "")
+if DATABASE_URL:
+    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("CSMS_DB_CONN_MAX_AGE", 60))}
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    if os.environ.get("CSMS_TEST_DB_NAME"):
+        DATABASES["default"]["TEST"] = {"NAME": os.environ["CSMS_TEST_DB_NAME"]}
+else:
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": VAR_DIR / "csms.sqlite3",
+            "OPTIONS": {
+                # WAL lets the dashboard read while a station's write is in flight; IMMEDIATE avoids
+                # "database is locked" upgrades from read to write locks.
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+                "transaction_mode": "IMMEDIATE",
+                "timeout": 20,
+            },
+        }
+    }
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Channels / Redis / Celery --------------------------------------------------------------------------------
+REDIS_URL = os.environ.get("REDIS_URL", "")
+CSMS_CHANNEL_PREFIX = os.environ.get("CSMS_CHANNEL_PREFIX", "csms")
+if REDIS_URL:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {
+                # socket_timeout None: redis-py 8 otherwise drops consumers that sit idle on BLPOP.
+                "hosts": [{"address": REDIS_URL, "socket_timeout": None}],
+                "prefix": CSMS_CHANNEL_PREFIX,
+                "capacity": 1000,
+                "expiry": 60,
+            },
+        }
+    }
+    CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", REDIS_URL)
+    CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    CELERY_BROKER_URL = "memory://"
+    CELERY_TASK_ALWAYS_EAGER = True
+CELERY_TASK_EAGER_PROPAGATES = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_TASK_DEFAULT_QUEUE", "csms")
+CELERY_TIMEZONE = "UTC"
+
+# --- Auth, i18n, static -----------------------------------------------------------------------------------------
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+]
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.ScryptPasswordHasher",
+]
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "static"
+LOGIN_URL = "/admin/login/"
+
+if CSMS_ENV == "production":
+    SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", True)
+    CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", True)
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# --- OCPP ---------------------------------------------------------------------------------------------------------
+# What happens to a station identity the CSMS does not know: refuse the handshake, register it as Pending
+# (an operator accepts it later), or register and accept it.
+CSMS_UNKNOWN_STATION_POLICY = env_choice("CSMS_UNKNOWN_STATION_POLICY", "reject", {"reject", "pending", "accept"})
+CSMS_HEARTBEAT_INTERVAL_S = env_int("CSMS_HEARTBEAT_INTERVAL_S", 300)
+# Interval sent with a Pending/Rejected BootNotification answer: when the station should boot again.
+CSMS_BOOT_RETRY_INTERVAL_S = env_int("CSMS_BOOT_RETRY_INTERVAL_S", 60)
+# Seconds the CSMS waits for a station's answer to a CSMS->CS CALL.
+CSMS_CALL_TIMEOUT_S = env_int("CSMS_CALL_TIMEOUT_S", 30)
+# Frames larger than this are answered with FormatViolation and not parsed.
+CSMS_MAX_FRAME_BYTES = env_int("CSMS_MAX_FRAME_BYTES", 256 * 1024)
+# Message log: every frame ("all"), only errors and frames that caused one ("errors"), or nothing ("none").
+CSMS_MESSAGE_LOG = env_choice("CSMS_MESSAGE_LOG", "all", {"all", "errors", "none"})
+# Default validation mode for new stations: "strict" rejects any schema violation, "lenient" processes
+# messages whose violations are tolerable (unknown properties, over-long strings, odd timestamps) and records them.
+CSMS_DEFAULT_VALIDATION_MODE = env_choice("CSMS_DEFAULT_VALIDATION_MODE", "strict", {"strict", "lenient"})
+# last_seen_at is written at most this often per connection (every frame would be a DB write).
+CSMS_LAST_SEEN_RESOLUTION_S = env_int("CSMS_LAST_SEEN_RESOLUTION_S", 30)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": os.environ.get("CSMS_LOG_LEVEL", "INFO")},
+    "loggers": {
+        "django.channels.server": {"level": "WARNING"},
+        "daphne": {"level": "WARNING"},
+    },
+}

@@ -1,0 +1,39 @@
+"""Health endpoints for load balancers and orchestrators."""
+
+from __future__ import annotations
+
+import uuid
+
+from channels.layers import get_channel_layer
+from django.db import connection
+from django.http import HttpRequest, JsonResponse
+
+
+def healthz(request: HttpRequest) -> JsonResponse:
+    return JsonResponse({"status": "ok"})
+
+
+async def readyz(request: HttpRequest) -> JsonResponse:
+    checks: dict[str, str] = {}
+    from asgiref.sync import sync_to_async
+
+    def db_check() -> None:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+
+    try:
+        await sync_to_async(db_check, thread_sensitive=False)()
+        checks["database"] = "ok"
+    except Exception as exc:  # any failure means "not ready", with the reason
+        checks["database"] = f"error: {type(exc).__name__}"
+    try:
+        layer = get_channel_layer()
+        channel = await layer.new_channel()
+        token = uuid.uuid4().hex
+        await layer.send(channel, {"type": "ready.check", "token": token})
+        message = await layer.receive(channel)
+        checks["channel_layer"] = "ok" if message.get("token") == token else "error: wrong message"
+    except Exception as exc:
+        checks["channel_layer"] = f"error: {type(exc).__name__}"
+    ok = all(v == "ok" for v in checks.values())
+    return JsonResponse({"status": "ok" if ok else "unavailable", "checks": checks}, status=200 if ok else 503)

@@ -1,0 +1,9 @@
+from django.apps import AppConfig
+
+
+class StationsConfig(AppConfig):
+    name = "stations"
+    verbose_name = "Charging stations"
+
+    def ready(self) -> None:
+        from . import handlers  # noqa: F401 - registers the OCPP handlers

@@ -1,0 +1,78 @@
+"""The station's WebSocket consumer: the base OCPP-J consumer wired to the stations services."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from django.conf import settings
+
+from csms.ocpp import frames, router
+from csms.ocpp.consumer import OcppConsumer, db
+
+from . import services
+
+logger = logging.getLogger("csms.ocpp")
+
+CLOSE_REPLACED = 4001  # private-use close code: a newer connection of the same identity took over
+
+
+class StationConsumer(OcppConsumer):
+    _last_seen_written = 0.0
+
+    async def handshake(self, authorization: str | None) -> str:
+        result = await db(services.station_handshake)(identity=self.identity, authorization=authorization)
+        self._station = result.station
+        if result.ok:
+            self.station_id = result.station.pk
+        return result.reason
+
+    async def refused(self, reason: str) -> None:
+        await db(services.connection_refused)(
+            identity=self.identity, station=getattr(self, "_station", None), reason=reason,
+            remote_addr=self.remote_addr,
+        )
+
+    async def opened(self) -> None:
+        opened = await db(services.connection_open)(
+            station_id=self.station_id, remote_addr=self.remote_addr, subprotocol=self.selected_subprotocol(),
+            channel_name=self.channel_name,
+        )
+        self.connection_id = opened.connection_id
+        self.accepted = opened.accepted
+        self.validation_mode = opened.validation_mode
+        self._last_seen_written = time.monotonic()
+        if opened.replaced_channel and opened.replaced_channel != self.channel_name:
+            logger.info("station %s reconnected: closing its previous connection", self.identity)
+            await self.channel_layer.send(
+                opened.replaced_channel, {"type": "station.replaced", "connection_id": opened.connection_id}
+            )
+
+    def selected_subprotocol(self) -> str:
+        return "ocpp2.0.1"
+
+    async def closed(self, code: int) -> None:
+        await db(services.connection_close)(connection_id=self.connection_id, close_code=code)
+
+    def process_call(self, ctx: router.CallContext, call: frames.Call, payload: dict[str, Any]) -> dict[str, Any]:
+        now = time.monotonic()
+        touch = now - self._last_seen_written >= settings.CSMS_LAST_SEEN_RESOLUTION_S
+        response = services.call_process(ctx=ctx, call=call, payload=payload, touch_last_seen=touch)
+        if touch:
+            self._last_seen_written = now
+        return response
+
+    async def after_call(self, call: frames.Call, response: dict[str, Any]) -> None:
+        if call.action == "BootNotification":
+            self.accepted = response.get("status") == "Accepted"
+
+    def log_frames(self, entries: list[dict[str, Any]], is_error: bool) -> None:
+        services.frames_log(station_id=self.station_id, connection_id=self.connection_id, entries=entries,
+                            is_error=is_error)
+
+    # --- channel-layer messages --------------------------------------------------------------------------------
+    async def station_replaced(self, event: dict[str, Any]) -> None:
+        logger.info("station %s: connection %s replaced by %s", self.identity, self.connection_id,
+                    event.get("connection_id"))
+        await self.close(code=CLOSE_REPLACED)

@@ -1,0 +1,278 @@
+"""Charging stations, their EVSEs and connectors, boots, status history, connections and the message log."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.auth.hashers import check_password, make_password
+from django.db import models
+from django.db.models import Q
+
+
+class RegistrationStatus(models.TextChoices):
+    ACCEPTED = "Accepted"
+    PENDING = "Pending"
+    REJECTED = "Rejected"
+
+
+class ValidationMode(models.TextChoices):
+    STRICT = "strict"
+    LENIENT = "lenient"
+
+
+class SecurityProfile(models.IntegerChoices):
+    UNSECURED = 0, "0: no authentication"
+    BASIC = 1, "1: HTTP Basic, no TLS"
+    BASIC_TLS = 2, "2: HTTP Basic over TLS"
+    CLIENT_CERT = 3, "3: TLS client certificate"
+
+
+def default_validation_mode() -> str:
+    return settings.CSMS_DEFAULT_VALIDATION_MODE
+
+
+class ChargingStation(models.Model):
+    identity = models.CharField(max_length=48, unique=True, help_text="The station's OCPP identity (URL path).")
+    description = models.CharField(max_length=200, blank=True)
+    # Answer given at the next BootNotification; editable by operators.
+    registration_status = models.CharField(
+        max_length=10, choices=RegistrationStatus.choices, default=RegistrationStatus.ACCEPTED
+    )
+    # Answer actually given at the last BootNotification: gates every other request.
+    boot_status = models.CharField(max_length=10, choices=RegistrationStatus.choices, blank=True)
+    security_profile = models.PositiveSmallIntegerField(
+        choices=SecurityProfile.choices, default=SecurityProfile.UNSECURED
+    )
+    password_hash = models.CharField(max_length=255, blank=True, editable=False)
+    validation_mode = models.CharField(
+        max_length=10, choices=ValidationMode.choices, default=default_validation_mode
+    )
+    # Latest boot data (denormalised from the last BootRecord for lists and the API).
+    vendor_name = models.CharField(max_length=50, blank=True)
+    model = models.CharField(max_length=20, blank=True)
+    serial_number = models.CharField(max_length=25, blank=True)
+    firmware_version = models.CharField(max_length=50, blank=True)
+    modem_iccid = models.CharField(max_length=20, blank=True)
+    modem_imsi = models.CharField(max_length=20, blank=True)
+    last_boot_at = models.DateTimeField(null=True, blank=True)
+    # Connection state.
+    is_online = models.BooleanField(default=False)
+    last_seen_at = models.DateTimeField(null=True, blank=True)
+    current_connection = models.ForeignKey(
+        "Connection", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    channel_name = models.CharField(max_length=200, blank=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["identity"]
+        indexes = [models.Index(fields=["is_online"]), models.Index(fields=["model"])]
+
+    def __str__(self) -> str:
+        return self.identity
+
+    def set_password(self, raw_password: str | None) -> None:
+        self.password_hash = make_password(raw_password) if raw_password else ""
+
+    def check_password(self, raw_password: str) -> bool:
+        if not self.password_hash:
+            return False
+        return check_password(raw_password, self.password_hash)
+
+    @property
+    def requires_password(self) -> bool:
+        return self.security_profile in (SecurityProfile.BASIC, SecurityProfile.BASIC_TLS) or bool(self.password_hash)
+
+    @property
+    def is_accepted(self) -> bool:
+        return self.boot_status == RegistrationStatus.ACCEPTED
+
+
+class Evse(models.Model):
+    station = models.ForeignKey(ChargingStation, on_delete=models.CASCADE, related_name="evses")
+    evse_id = models.PositiveIntegerField()
+
+    class Meta:
+        ordering = ["station", "evse_id"]
+        constraints = [models.UniqueConstraint(fields=["station", "evse_id"], name="uniq_evse_per_station")]
+        verbose_name = "EVSE"
+
+    def __str__(self) -> str:
+        return f"{self.station_id}/{self.evse_id}"
+
+
+class ConnectorStatus(models.TextChoices):
+    AVAILABLE = "Available"
+    OCCUPIED = "Occupied"
+    RESERVED = "Reserved"
+    UNAVAILABLE = "Unavailable"
+    FAULTED = "Faulted"
+
+
+class Connector(models.Model):
+    evse = models.ForeignKey(Evse, on_delete=models.CASCADE, related_name="connectors")
+    connector_id = models.PositiveIntegerField()
+    status = models.CharField(max_length=12, choices=ConnectorStatus.choices, blank=True)
+    # Station's timestamp of the status above; a late, older StatusNotification does not overwrite a newer one.
+    status_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["evse", "connector_id"]
+        constraints = [models.UniqueConstraint(fields=["evse", "connector_id"], name="uniq_connector_per_evse")]
+
+    def __str__(self) -> str:
+        return f"{self.evse}/{self.connector_id}"
+
+
+class StatusNotificationRecord(models.Model):
+    """History of every StatusNotification, in arrival order."""
+
+    connector = models.ForeignKey(Connector, on_delete=models.CASCADE, related_name="status_history")
+    status = models.CharField(max_length=12, choices=ConnectorStatus.choices)
+    timestamp = models.DateTimeField(help_text="As reported by the station.")
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+        indexes = [models.Index(fields=["connector", "-received_at"])]
+        # A station retrying the same notification (with a new message id) adds no second row.
+        constraints = [
+            models.UniqueConstraint(fields=["connector", "timestamp", "status"], name="uniq_status_notification")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.connector}: {self.status} at {self.timestamp:%Y-%m-%d %H:%M:%S}"
+
+
+class BootRecord(models.Model):
+    station = models.ForeignKey(ChargingStation, on_delete=models.CASCADE, related_name="boots")
+    reason = models.CharField(max_length=20)
+    vendor_name = models.CharField(max_length=50)
+    model = models.CharField(max_length=20)
+    serial_number = models.CharField(max_length=25, blank=True)
+    firmware_version = models.CharField(max_length=50, blank=True)
+    modem_iccid = models.CharField(max_length=20, blank=True)
+    modem_imsi = models.CharField(max_length=20, blank=True)
+    status = models.CharField(max_length=10, choices=RegistrationStatus.choices, help_text="Answer given.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["station", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.station_id} boot {self.reason} -> {self.status}"
+
+
+class StationEvent(models.Model):
+    """One EventData of a NotifyEvent."""
+
+    station = models.ForeignKey(ChargingStation, on_delete=models.CASCADE, related_name="events")
+    generated_at = models.DateTimeField()
+    seq_no = models.PositiveIntegerField()
+    event_id = models.IntegerField()
+    timestamp = models.DateTimeField()
+    trigger = models.CharField(max_length=20)
+    cause = models.IntegerField(null=True, blank=True)
+    actual_value = models.CharField(max_length=2500)
+    tech_code = models.CharField(max_length=50, blank=True)
+    tech_info = models.CharField(max_length=500, blank=True)
+    cleared = models.BooleanField(null=True)
+    transaction_id = models.CharField(max_length=36, blank=True)
+    variable_monitoring_id = models.IntegerField(null=True, blank=True)
+    event_notification_type = models.CharField(max_length=30)
+    component = models.JSONField()
+    variable = models.JSONField()
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-timestamp", "-id"]
+        indexes = [models.Index(fields=["station", "-timestamp"])]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["station", "generated_at", "seq_no", "event_id"], name="uniq_station_event"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.station_id} event {self.event_id} ({self.trigger})"
+
+
+class ConnectionEvent(models.TextChoices):
+    ACCEPTED = "accepted"
+    REFUSED = "refused"
+
+
+class Connection(models.Model):
+    """Connection log: every handshake, accepted or refused, and how it ended."""
+
+    station = models.ForeignKey(
+        ChargingStation, null=True, blank=True, on_delete=models.CASCADE, related_name="connections"
+    )
+    identity = models.CharField(max_length=200, help_text="As presented, even when refused.")
+    outcome = models.CharField(max_length=10, choices=ConnectionEvent.choices)
+    reason = models.CharField(max_length=200, blank=True)
+    remote_addr = models.CharField(max_length=64, blank=True)
+    subprotocol = models.CharField(max_length=32, blank=True)
+    channel_name = models.CharField(max_length=200, blank=True)
+    connected_at = models.DateTimeField(auto_now_add=True)
+    disconnected_at = models.DateTimeField(null=True, blank=True)
+    close_code = models.IntegerField(null=True, blank=True)
+    replaced_by = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        ordering = ["-connected_at", "-id"]
+        indexes = [models.Index(fields=["station", "-connected_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.identity} {self.outcome} at {self.connected_at:%Y-%m-%d %H:%M:%S}"
+
+
+class Direction(models.TextChoices):
+    IN = "in", "station → CSMS"
+    OUT = "out", "CSMS → station"
+
+
+class MessageLog(models.Model):
+    station = models.ForeignKey(
+        ChargingStation, null=True, blank=True, on_delete=models.CASCADE, related_name="messages"
+    )
+    connection = models.ForeignKey(Connection, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    direction = models.CharField(max_length=3, choices=Direction.choices)
+    message_type = models.PositiveSmallIntegerField(null=True, blank=True)
+    message_id = models.CharField(max_length=36, blank=True)
+    action = models.CharField(max_length=50, blank=True)
+    payload = models.JSONField(null=True, blank=True)
+    # Frames that could not be parsed are kept as text.
+    raw = models.TextField(blank=True)
+    error_code = models.CharField(max_length=40, blank=True)
+    error_description = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["station", "-created_at"]),
+            models.Index(fields=["action", "-created_at"]),
+            models.Index(fields=["error_code"], name="msglog_errors", condition=~Q(error_code="")),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.direction} {self.action or self.message_type} {self.message_id}"
+
+
+class ProtocolViolation(models.Model):
+    """Schema violations a lenient station got away with (or that were refused), always recorded."""
+
+    station = models.ForeignKey(ChargingStation, on_delete=models.CASCADE, related_name="violations")
+    message_id = models.CharField(max_length=36)
+    action = models.CharField(max_length=50)
+    violations = models.JSONField()
+    tolerated = models.BooleanField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["station", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.message_id} ({len(self.violations)} violations)"
