@@ -27,4 +27,4 @@ def parse_ocpp(value: str) -> datetime:
     parsed = datetime.fromisoformat(text.replace(" ", "T", 1))
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
-    return parsed
+    return parsed.astimezone(UTC)

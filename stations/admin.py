@@ -18,7 +18,8 @@ from .models import (
 
 class ChargingStationForm(forms.ModelForm):
     password = forms.CharField(
-        required=False, widget=forms.PasswordInput(render_value=False),
+        required=False,
+        widget=forms.PasswordInput(render_value=False),
         help_text="Set a new station password (stored hashed). Leave empty to keep the current one.",
     )
     clear_password = forms.BooleanField(required=False, help_text="Remove the station's password.")
@@ -46,12 +47,32 @@ class EvseInline(admin.TabularInline):
 @admin.register(ChargingStation)
 class ChargingStationAdmin(admin.ModelAdmin):
     form = ChargingStationForm
-    list_display = ["identity", "is_online", "registration_status", "boot_status", "vendor_name", "model",
-                    "firmware_version", "last_seen_at"]
+    list_display = [
+        "identity",
+        "is_online",
+        "registration_status",
+        "boot_status",
+        "vendor_name",
+        "model",
+        "firmware_version",
+        "last_seen_at",
+    ]
     list_filter = ["is_online", "registration_status", "boot_status", "security_profile", "validation_mode", "model"]
     search_fields = ["identity", "serial_number", "vendor_name", "model", "description"]
-    readonly_fields = ["boot_status", "vendor_name", "model", "serial_number", "firmware_version", "modem_iccid",
-                       "modem_imsi", "last_boot_at", "is_online", "last_seen_at", "current_connection", "created_at"]
+    readonly_fields = [
+        "boot_status",
+        "vendor_name",
+        "model",
+        "serial_number",
+        "firmware_version",
+        "modem_iccid",
+        "modem_imsi",
+        "last_boot_at",
+        "is_online",
+        "last_seen_at",
+        "current_connection",
+        "created_at",
+    ]
     inlines = [EvseInline]
 
 

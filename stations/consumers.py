@@ -30,13 +30,17 @@ class StationConsumer(OcppConsumer):
 
     async def refused(self, reason: str) -> None:
         await db(services.connection_refused)(
-            identity=self.identity, station=getattr(self, "_station", None), reason=reason,
+            identity=self.identity,
+            station=getattr(self, "_station", None),
+            reason=reason,
             remote_addr=self.remote_addr,
         )
 
     async def opened(self) -> None:
         opened = await db(services.connection_open)(
-            station_id=self.station_id, remote_addr=self.remote_addr, subprotocol=self.selected_subprotocol(),
+            station_id=self.station_id,
+            remote_addr=self.remote_addr,
+            subprotocol=self.selected_subprotocol(),
             channel_name=self.channel_name,
         )
         self.connection_id = opened.connection_id
@@ -68,11 +72,13 @@ class StationConsumer(OcppConsumer):
             self.accepted = response.get("status") == "Accepted"
 
     def log_frames(self, entries: list[dict[str, Any]], is_error: bool) -> None:
-        services.frames_log(station_id=self.station_id, connection_id=self.connection_id, entries=entries,
-                            is_error=is_error)
+        services.frames_log(
+            station_id=self.station_id, connection_id=self.connection_id, entries=entries, is_error=is_error
+        )
 
     # --- channel-layer messages --------------------------------------------------------------------------------
     async def station_replaced(self, event: dict[str, Any]) -> None:
-        logger.info("station %s: connection %s replaced by %s", self.identity, self.connection_id,
-                    event.get("connection_id"))
+        logger.info(
+            "station %s: connection %s replaced by %s", self.identity, self.connection_id, event.get("connection_id")
+        )
         await self.close(code=CLOSE_REPLACED)

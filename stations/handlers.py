@@ -8,6 +8,7 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
+from csms.ocpp import errors
 from csms.ocpp.router import CallContext, handles
 from csms.timeutil import parse_ocpp, utc_now_iso
 
@@ -51,7 +52,8 @@ def boot_notification(ctx: CallContext, payload: dict[str, Any]) -> dict[str, An
     station.last_seen_at = now
     station.save()
     interval = (
-        settings.CSMS_HEARTBEAT_INTERVAL_S if status == RegistrationStatus.ACCEPTED
+        settings.CSMS_HEARTBEAT_INTERVAL_S
+        if status == RegistrationStatus.ACCEPTED
         else settings.CSMS_BOOT_RETRY_INTERVAL_S
     )
     return {"currentTime": utc_now_iso(), "interval": interval, "status": str(status)}
@@ -64,6 +66,12 @@ def heartbeat(ctx: CallContext, payload: dict[str, Any]) -> dict[str, Any]:
 
 
 def connector_get_or_create(*, station_id: int, evse_id: int, connector_id: int) -> Connector:
+    # The schemas type these as plain integers; the spec's ids are never negative.
+    for name, value in (("evseId", evse_id), ("connectorId", connector_id)):
+        if value < 0:
+            raise errors.PropertyConstraintViolation(
+                f"{name} must be 0 or more, got {value}", {"path": name, "keyword": "minimum"}
+            )
     evse, _ = Evse.objects.get_or_create(station_id=station_id, evse_id=evse_id)
     connector, _ = Connector.objects.get_or_create(evse=evse, connector_id=connector_id)
     return connector
@@ -87,25 +95,28 @@ def status_notification(ctx: CallContext, payload: dict[str, Any]) -> dict[str, 
 @handles("NotifyEvent")
 def notify_event(ctx: CallContext, payload: dict[str, Any]) -> dict[str, Any]:
     generated_at = parse_ocpp(payload["generatedAt"])
-    StationEvent.objects.bulk_create((
-        StationEvent(
-            station_id=ctx.station_id,
-            generated_at=generated_at,
-            seq_no=payload["seqNo"],
-            event_id=event["eventId"],
-            timestamp=parse_ocpp(event["timestamp"]),
-            trigger=event["trigger"],
-            cause=event.get("cause"),
-            actual_value=event["actualValue"],
-            tech_code=event.get("techCode", ""),
-            tech_info=event.get("techInfo", ""),
-            cleared=event.get("cleared"),
-            transaction_id=event.get("transactionId", ""),
-            variable_monitoring_id=event.get("variableMonitoringId"),
-            event_notification_type=event["eventNotificationType"],
-            component=event["component"],
-            variable=event["variable"],
-        )
-        for event in payload["eventData"]
-    ), ignore_conflicts=True)
+    StationEvent.objects.bulk_create(
+        (
+            StationEvent(
+                station_id=ctx.station_id,
+                generated_at=generated_at,
+                seq_no=payload["seqNo"],
+                event_id=event["eventId"],
+                timestamp=parse_ocpp(event["timestamp"]),
+                trigger=event["trigger"],
+                cause=event.get("cause"),
+                actual_value=event["actualValue"],
+                tech_code=event.get("techCode", ""),
+                tech_info=event.get("techInfo", ""),
+                cleared=event.get("cleared"),
+                transaction_id=event.get("transactionId", ""),
+                variable_monitoring_id=event.get("variableMonitoringId"),
+                event_notification_type=event["eventNotificationType"],
+                component=event["component"],
+                variable=event["variable"],
+            )
+            for event in payload["eventData"]
+        ),
+        ignore_conflicts=True,
+    )
     return {}

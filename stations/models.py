@@ -43,9 +43,7 @@ class ChargingStation(models.Model):
         choices=SecurityProfile.choices, default=SecurityProfile.UNSECURED
     )
     password_hash = models.CharField(max_length=255, blank=True, editable=False)
-    validation_mode = models.CharField(
-        max_length=10, choices=ValidationMode.choices, default=default_validation_mode
-    )
+    validation_mode = models.CharField(max_length=10, choices=ValidationMode.choices, default=default_validation_mode)
     # Latest boot data (denormalised from the last BootRecord for lists and the API).
     vendor_name = models.CharField(max_length=50, blank=True)
     model = models.CharField(max_length=20, blank=True)
@@ -188,9 +186,7 @@ class StationEvent(models.Model):
         ordering = ["-timestamp", "-id"]
         indexes = [models.Index(fields=["station", "-timestamp"])]
         constraints = [
-            models.UniqueConstraint(
-                fields=["station", "generated_at", "seq_no", "event_id"], name="uniq_station_event"
-            )
+            models.UniqueConstraint(fields=["station", "generated_at", "seq_no", "event_id"], name="uniq_station_event")
         ]
 
     def __str__(self) -> str:

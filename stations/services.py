@@ -85,8 +85,9 @@ def station_handshake(*, identity: str, authorization: str | None) -> HandshakeR
     return HandshakeResult(station)
 
 
-def connection_refused(*, identity: str, station: ChargingStation | None, reason: str, remote_addr: str,
-                       subprotocol: str = "") -> Connection:
+def connection_refused(
+    *, identity: str, station: ChargingStation | None, reason: str, remote_addr: str, subprotocol: str = ""
+) -> Connection:
     return Connection.objects.create(
         station=station,
         identity=identity[:200],
@@ -152,8 +153,13 @@ def connection_close(*, connection_id: int, close_code: int | None) -> None:
     )
 
 
-def station_register(*, identity: str, password: str | None = None, security_profile: int | None = None,
-                     registration_status: str = RegistrationStatus.ACCEPTED) -> tuple[ChargingStation, bool]:
+def station_register(
+    *,
+    identity: str,
+    password: str | None = None,
+    security_profile: int | None = None,
+    registration_status: str = RegistrationStatus.ACCEPTED,
+) -> tuple[ChargingStation, bool]:
     """Create or update a station (``manage.py addstation``). A password implies at least security profile 1."""
     if not identity or len(identity) > 48 or ":" in identity:
         raise ValueError("identity must be 1 to 48 characters without ':'")
@@ -183,8 +189,9 @@ def _log_enabled(is_error: bool) -> bool:
     return mode == "all" or (mode == "errors" and is_error)
 
 
-def call_process(*, ctx: router.CallContext, call: frames.Call, payload: dict[str, Any],
-                 touch_last_seen: bool) -> dict[str, Any]:
+def call_process(
+    *, ctx: router.CallContext, call: frames.Call, payload: dict[str, Any], touch_last_seen: bool
+) -> dict[str, Any]:
     """Run the handler of a validated CALL in one DB transaction with its message log rows.
 
     Returns the CALLRESULT payload once committed. Raises OcppError (InternalError for a DB failure); on any
@@ -198,23 +205,41 @@ def call_process(*, ctx: router.CallContext, call: frames.Call, payload: dict[st
             ChargingStation.objects.filter(pk=ctx.station_id).update(last_seen_at=timezone.now())
         if ctx.violations:
             ProtocolViolation.objects.create(
-                station_id=ctx.station_id, message_id=call.unique_id, action=call.action,
-                violations=[v.as_dict() for v in ctx.violations], tolerated=True,
+                station_id=ctx.station_id,
+                message_id=call.unique_id,
+                action=call.action,
+                violations=[v.as_dict() for v in ctx.violations],
+                tolerated=True,
             )
         if _log_enabled(is_error=False):
-            MessageLog.objects.bulk_create([
-                MessageLog(station_id=ctx.station_id, connection_id=ctx.connection_id, direction=Direction.IN,
-                           message_type=frames.MessageType.CALL, message_id=call.unique_id, action=call.action,
-                           payload=call.payload),
-                MessageLog(station_id=ctx.station_id, connection_id=ctx.connection_id, direction=Direction.OUT,
-                           message_type=frames.MessageType.CALLRESULT, message_id=call.unique_id,
-                           action=call.action, payload=response),
-            ])
+            MessageLog.objects.bulk_create(
+                [
+                    MessageLog(
+                        station_id=ctx.station_id,
+                        connection_id=ctx.connection_id,
+                        direction=Direction.IN,
+                        message_type=frames.MessageType.CALL,
+                        message_id=call.unique_id,
+                        action=call.action,
+                        payload=call.payload,
+                    ),
+                    MessageLog(
+                        station_id=ctx.station_id,
+                        connection_id=ctx.connection_id,
+                        direction=Direction.OUT,
+                        message_type=frames.MessageType.CALLRESULT,
+                        message_id=call.unique_id,
+                        action=call.action,
+                        payload=response,
+                    ),
+                ]
+            )
     return response
 
 
-def frames_log(*, station_id: int | None, connection_id: int | None, entries: list[dict[str, Any]],
-               is_error: bool) -> None:
+def frames_log(
+    *, station_id: int | None, connection_id: int | None, entries: list[dict[str, Any]], is_error: bool
+) -> None:
     """Write message-log rows outside a handler's transaction (errors, CSMS->CS calls and their replies)."""
     if not _log_enabled(is_error):
         return
@@ -223,8 +248,9 @@ def frames_log(*, station_id: int | None, connection_id: int | None, entries: li
     )
 
 
-def violation_record(*, station_id: int, message_id: str, action: str, violations: list[dict[str, str]],
-                     tolerated: bool) -> None:
+def violation_record(
+    *, station_id: int, message_id: str, action: str, violations: list[dict[str, str]], tolerated: bool
+) -> None:
     ProtocolViolation.objects.create(
         station_id=station_id, message_id=message_id, action=action, violations=violations, tolerated=tolerated
     )

@@ -99,7 +99,8 @@ class OcppConsumer(AsyncWebsocketConsumer):
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if text_data is None:
             await self._reply_error(
-                frames.UNKNOWN_MESSAGE_ID, errors.RpcFrameworkError("Binary frames are not supported; use text"),
+                frames.UNKNOWN_MESSAGE_ID,
+                errors.RpcFrameworkError("Binary frames are not supported; use text"),
                 raw=f"<{len(bytes_data or b'')} binary bytes>",
             )
             return
@@ -129,18 +130,22 @@ class OcppConsumer(AsyncWebsocketConsumer):
                 )
             payload, violations = self.validate_request(call.action, call.payload)
             ctx = router.CallContext(
-                station_id=self.station_id or 0, identity=self.identity, unique_id=call.unique_id,
-                action=call.action, connection_id=self.connection_id, violations=violations,
+                station_id=self.station_id or 0,
+                identity=self.identity,
+                unique_id=call.unique_id,
+                action=call.action,
+                connection_id=self.connection_id,
+                violations=violations,
             )
             response = await db(self.process_call)(ctx, call, payload)
         except errors.OcppError as exc:
             await self._reply_error(call.unique_id, exc, call=call)
             return
-        except DatabaseError as exc:
+        except DatabaseError:
             logger.exception("database error handling %s from %s", call.action, self.identity)
             await self._reply_error(
                 call.unique_id,
-                errors.InternalError(f"Database error, nothing was stored: {type(exc).__name__}"),
+                errors.InternalError("Database error; nothing of this message was stored"),
                 call=call,
             )
             return
@@ -159,24 +164,52 @@ class OcppConsumer(AsyncWebsocketConsumer):
         schemas.validate(action, "Request", payload)
         return payload, []
 
-    async def _reply_error(self, unique_id: str, exc: errors.OcppError, *, call: frames.Call | None = None,
-                           raw: str = "") -> None:
+    async def _reply_error(
+        self, unique_id: str, exc: errors.OcppError, *, call: frames.Call | None = None, raw: str = ""
+    ) -> None:
         error = frames.CallError.from_exception(unique_id, exc)
-        logger.warning("station %s: %s %s (%s)", self.identity, error.code, error.description,
-                       call.action if call else "unparsed frame")
+        logger.warning(
+            "station %s: %s %s (%s)",
+            self.identity,
+            error.code,
+            error.description,
+            call.action if call else "unparsed frame",
+        )
         await self.send(error.to_json())
         entries: list[dict[str, Any]] = []
         if call is not None:
-            entries.append({"direction": "in", "message_type": 2, "message_id": call.unique_id[:36],
-                            "action": call.action[:50], "payload": _jsonable(call.payload),
-                            "error_code": error.code, "error_description": error.description})
+            entries.append(
+                {
+                    "direction": "in",
+                    "message_type": 2,
+                    "message_id": call.unique_id[:36],
+                    "action": call.action[:50],
+                    "payload": _jsonable(call.payload),
+                    "error_code": error.code,
+                    "error_description": error.description,
+                }
+            )
         else:
-            entries.append({"direction": "in", "message_id": unique_id[:36], "raw": raw,
-                            "error_code": error.code, "error_description": error.description})
-        entries.append({"direction": "out", "message_type": 4, "message_id": unique_id[:36],
-                        "action": call.action[:50] if call else "",
-                        "payload": {"code": error.code, "description": error.description, "details": error.details},
-                        "error_code": error.code, "error_description": error.description})
+            entries.append(
+                {
+                    "direction": "in",
+                    "message_id": unique_id[:36],
+                    "raw": raw,
+                    "error_code": error.code,
+                    "error_description": error.description,
+                }
+            )
+        entries.append(
+            {
+                "direction": "out",
+                "message_type": 4,
+                "message_id": unique_id[:36],
+                "action": call.action[:50] if call else "",
+                "payload": {"code": error.code, "description": error.description, "details": error.details},
+                "error_code": error.code,
+                "error_description": error.description,
+            }
+        )
         await self._log(entries, is_error=True)
 
     async def _log(self, entries: list[dict[str, Any]], *, is_error: bool) -> None:
@@ -186,8 +219,9 @@ class OcppConsumer(AsyncWebsocketConsumer):
             logger.exception("could not write the message log for %s", self.identity)
 
     # --- CSMS -> station calls (one outstanding at a time, OCPP-J) -----------------------------------------------
-    def enqueue_call(self, action: str, payload: dict[str, Any], timeout_s: float | None = None,
-                     unique_id: str | None = None) -> asyncio.Future[frames.CallResult | frames.CallError]:
+    def enqueue_call(
+        self, action: str, payload: dict[str, Any], timeout_s: float | None = None, unique_id: str | None = None
+    ) -> asyncio.Future[frames.CallResult | frames.CallError]:
         """Queue a CALL to the station; the future resolves with its CallResult/CallError.
 
         Never await the future inside a channel-layer handler: the reply arrives through the same consumer loop.
@@ -205,8 +239,18 @@ class OcppConsumer(AsyncWebsocketConsumer):
             self._in_flight = item
             try:
                 await self.send(item.call.to_json())
-                await self._log([{"direction": "out", "message_type": 2, "message_id": item.call.unique_id,
-                                  "action": item.call.action, "payload": item.call.payload}], is_error=False)
+                await self._log(
+                    [
+                        {
+                            "direction": "out",
+                            "message_type": 2,
+                            "message_id": item.call.unique_id,
+                            "action": item.call.action,
+                            "payload": item.call.payload,
+                        }
+                    ],
+                    is_error=False,
+                )
                 await asyncio.wait_for(asyncio.shield(item.future), item.timeout_s)
             except TimeoutError:
                 if not item.future.done():
@@ -225,10 +269,15 @@ class OcppConsumer(AsyncWebsocketConsumer):
         item = self._in_flight
         is_error = isinstance(reply, frames.CallError)
         entry: dict[str, Any] = {
-            "direction": "in", "message_type": 4 if is_error else 3, "message_id": reply.unique_id,
+            "direction": "in",
+            "message_type": 4 if is_error else 3,
+            "message_id": reply.unique_id,
             "action": item.call.action if item and item.call.unique_id == reply.unique_id else "",
-            "payload": ({"code": reply.code, "description": reply.description, "details": reply.details}
-                        if isinstance(reply, frames.CallError) else _jsonable(reply.payload)),
+            "payload": (
+                {"code": reply.code, "description": reply.description, "details": reply.details}
+                if isinstance(reply, frames.CallError)
+                else _jsonable(reply.payload)
+            ),
         }
         if isinstance(reply, frames.CallError):
             entry |= {"error_code": reply.code[:40], "error_description": reply.description[:255]}

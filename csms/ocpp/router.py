@@ -1,7 +1,7 @@
 """Action -> handler registry. Apps register sync handlers (run in a worker thread inside one DB transaction).
 
-    @handles("Heartbeat")
-    def heartbeat(ctx: CallContext, payload: dict) -> dict: ...
+@handles("Heartbeat")
+def heartbeat(ctx: CallContext, payload: dict) -> dict: ...
 """
 
 from __future__ import annotations

@@ -1,0 +1,21 @@
+"""Settings for the test suite: real PostgreSQL and Redis (``make test`` exports their URLs).
+
+Each checkout gets its own test database name and each run its own channel-layer prefix, so that several
+checkouts (or CI and a developer) can run the suite on one machine at once.
+"""
+
+import hashlib
+import os
+import uuid
+from pathlib import Path
+
+_root = str(Path(__file__).resolve().parent.parent)
+os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/0")
+os.environ.setdefault("CSMS_TEST_DB_NAME", "test_csms_" + hashlib.sha1(_root.encode()).hexdigest()[:10])
+os.environ.setdefault("CSMS_CHANNEL_PREFIX", "csmstest-" + uuid.uuid4().hex[:10])
+os.environ.setdefault("CSMS_LAST_SEEN_RESOLUTION_S", "0")
+
+from .settings import *  # noqa: E402,F403
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"] + PASSWORD_HASHERS  # noqa: F405

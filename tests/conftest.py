@@ -1,0 +1,183 @@
+"""Shared fixtures: live daphne servers on the test database, stations, a real OCPP client."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.db import connection
+
+ROOT = Path(__file__).resolve().parent.parent
+LOG_DIR = ROOT / "var" / "test-logs"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_database_url() -> str:
+    db = settings.DATABASES["default"]
+    user, host, port = db.get("USER") or "postgres", db.get("HOST") or "127.0.0.1", db.get("PORT") or 5432
+    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
+    return f"postgres://{user}{password}@{host}:{port}/{db['NAME']}"
+
+
+@dataclass
+class LiveServer:
+    """A daphne process serving the CSMS on the test database, as users run it."""
+
+    port: int
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    @property
+    def http_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(5)
+
+
+def start_daphne(env_overrides: dict[str, str], name: str) -> LiveServer:
+    LOG_DIR.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    env = (
+        os.environ
+        | {
+            "DJANGO_SETTINGS_MODULE": "csms.settings",
+            "DATABASE_URL": test_database_url(),
+            "CSMS_DB_CONN_MAX_AGE": "0",
+            "PYTHONUNBUFFERED": "1",
+        }
+        | env_overrides
+    )
+    env.pop("CSMS_TEST_DB_NAME", None)
+    log_path = LOG_DIR / f"daphne-{name}-{port}.log"
+    log = log_path.open("wb")
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "daphne",
+            "-b",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "--websocket_timeout",
+            "-1",
+            "csms.asgi:application",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    server = LiveServer(port, process, log_path)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"daphne exited with {process.returncode}:\n{server.log()}")
+        try:
+            with urllib.request.urlopen(f"{server.http_url}/healthz", timeout=1) as response:
+                if response.status == 200:
+                    return server
+        except OSError:
+            time.sleep(0.2)
+    server.stop()
+    raise RuntimeError(f"daphne did not start within 30 s:\n{server.log()}")
+
+
+@pytest.fixture(scope="session")
+def live_servers(django_db_setup: None, django_db_blocker: object) -> Iterator[Callable[..., LiveServer]]:
+    """Factory of daphne servers keyed by their environment; each starts once per session."""
+    servers: dict[tuple[tuple[str, str], ...], LiveServer] = {}
+
+    def get(name: str = "default", **env: str) -> LiveServer:
+        key = (("__name", name), *sorted(env.items()))
+        if key not in servers or servers[key].process.poll() is not None:
+            servers[key] = start_daphne(env, name)
+        return servers[key]
+
+    yield get
+    for server in servers.values():
+        server.stop()
+
+
+def wait_until_connections_closed(timeout_s: float = 10) -> None:
+    """Let the servers finish recording closed connections before the test's tables are truncated."""
+    from stations.models import Connection
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if not Connection.objects.filter(outcome="accepted", disconnected_at__isnull=True).exists():
+            return
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def csms_server(live_servers: Callable[..., LiveServer], transactional_db: None) -> Iterator[Callable[..., LiveServer]]:
+    """``csms_server(name, **env)``: a live server with extra settings, for one test on the test database."""
+    yield live_servers
+    wait_until_connections_closed()
+
+
+@pytest.fixture
+def live_server_ws(csms_server: Callable[..., LiveServer]) -> LiveServer:
+    """The default live server (unknown stations rejected, strict validation, full message log)."""
+    return csms_server()
+
+
+@pytest.fixture
+def station_factory(transactional_db: None) -> Callable[..., object]:
+    from stations.services import station_register
+
+    def make(identity: str = "CS-1", **kwargs: object) -> object:
+        station, _ = station_register(identity=identity, **kwargs)  # type: ignore[arg-type]
+        return station
+
+    return make
+
+
+@pytest.fixture
+def db_failure_trigger(transactional_db: None) -> Iterator[Callable[[str], None]]:
+    """Make every INSERT into a table fail inside PostgreSQL (a real DB error, not a mock)."""
+    tables: list[str] = []
+
+    def install(table: str) -> None:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "CREATE OR REPLACE FUNCTION csms_test_fail() RETURNS trigger AS $$ "
+                "BEGIN RAISE EXCEPTION 'injected failure'; END $$ LANGUAGE plpgsql"
+            )
+            cursor.execute(
+                f"CREATE TRIGGER csms_test_fail BEFORE INSERT ON {table} FOR EACH ROW EXECUTE FUNCTION csms_test_fail()"
+            )
+        tables.append(table)
+
+    yield install
+    with connection.cursor() as cursor:
+        for table in tables:
+            cursor.execute(f"DROP TRIGGER IF EXISTS csms_test_fail ON {table}")
