@@ -18,4 +18,3 @@ os.environ.setdefault("CSMS_LAST_SEEN_RESOLUTION_S", "0")
 
 from .settings import *  # noqa: E402,F403
 
-PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"] + PASSWORD_HASHERS  # noqa: F405

@@ -68,8 +68,9 @@ class OcppConsumer(AsyncWebsocketConsumer):
         if reason:
             await self.refuse(reason)
             return
-        await self.accept(subprotocol=SUBPROTOCOL)
+        # Recorded before the 101 goes out: once a station is told it is connected, the CSMS knows it too.
         await self.opened()
+        await self.accept(subprotocol=SUBPROTOCOL)
         self._outbox_task = asyncio.create_task(self._outbox_loop())
         logger.info("station %s connected from %s", self.identity, self.remote_addr)
 
