@@ -1,0 +1,66 @@
+# CSMS: `make run` starts it on this machine, `make test` runs the whole suite. See README.md.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+HOST ?= 127.0.0.1
+PORT ?= 8000
+PYTEST_ARGS ?=
+
+.PHONY: help run worker beat test lint migrate bench clean
+
+help:
+	@echo "make run     - install, migrate, ensure the admin user, serve on http://$(HOST):$(PORT)"
+	@echo "make test    - the whole test suite on real PostgreSQL and Redis (started here when none runs)"
+	@echo "make worker  - Celery worker (with REDIS_URL); make beat - Celery beat"
+	@echo "make lint    - ruff"
+
+# A venv of our own; Debian's python3 needs python3-venv for it.
+$(PY):
+	@$(PYTHON) -m venv --help >/dev/null 2>&1 || { \
+		echo "installing python3-venv"; \
+		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO="sudo -n"; fi; \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq python3-venv; }
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+
+$(VENV)/.deps-run: requirements.txt | $(PY)
+	$(PY) -m pip install -q -r requirements.txt
+	@touch $@
+
+$(VENV)/.deps-dev: requirements.txt requirements-dev.txt | $(PY)
+	$(PY) -m pip install -q -r requirements-dev.txt
+	@touch $@ $(VENV)/.deps-run
+
+migrate: $(VENV)/.deps-run
+	$(PY) manage.py migrate --noinput
+
+run: migrate
+	@$(PY) manage.py ensure_admin
+	@$(PY) manage.py collectstatic --noinput -v0
+	@echo ""
+	@echo "  CSMS on http://$(HOST):$(PORT)/"
+	@echo "    admin:            http://$(HOST):$(PORT)/admin/  (user: admin)"
+	@echo "    station endpoint: ws://$(HOST):$(PORT)/ocpp/<identity>  (subprotocol ocpp2.0.1)"
+	@echo "    health:           http://$(HOST):$(PORT)/healthz  http://$(HOST):$(PORT)/readyz"
+	@if [ -z "$$REDIS_URL" ]; then echo "    mode: embedded (SQLite under var/, in-process channel layer and jobs)"; \
+		else echo "    mode: PostgreSQL + Redis; start 'make worker' and 'make beat' beside it"; fi
+	@echo ""
+	$(VENV)/bin/daphne -b $(HOST) -p $(PORT) --websocket_timeout -1 --proxy-headers csms.asgi:application
+
+worker: $(VENV)/.deps-run
+	$(VENV)/bin/celery -A csms worker -l INFO
+
+beat: $(VENV)/.deps-run
+	$(VENV)/bin/celery -A csms beat -l INFO
+
+test: $(VENV)/.deps-dev
+	@eval "$$(PY=$(PY) scripts/test-services.sh)" && $(PY) -m pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.deps-dev
+	$(VENV)/bin/ruff check .
+
+clean:
+	rm -rf $(VENV) var/test-logs .pytest_cache
