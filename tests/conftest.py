@@ -96,18 +96,23 @@ def start_daphne(env_overrides: dict[str, str], name: str) -> LiveServer:
         stderr=subprocess.STDOUT,
     )
     server = LiveServer(port, process, log_path)
-    deadline = time.monotonic() + 30
+    wait_for_health(server)
+    return server
+
+
+def wait_for_health(server: LiveServer, timeout_s: float = 30) -> None:
+    deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"daphne exited with {process.returncode}:\n{server.log()}")
+        if server.process.poll() is not None:
+            raise RuntimeError(f"daphne exited with {server.process.returncode}:\n{server.log()}")
         try:
             with urllib.request.urlopen(f"{server.http_url}/healthz", timeout=1) as response:
                 if response.status == 200:
-                    return server
+                    return
         except OSError:
             time.sleep(0.2)
     server.stop()
-    raise RuntimeError(f"daphne did not start within 30 s:\n{server.log()}")
+    raise RuntimeError(f"daphne did not start within {timeout_s} s:\n{server.log()}")
 
 
 @pytest.fixture(scope="session")
