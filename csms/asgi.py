@@ -1,4 +1,4 @@
-"""ASGI entry point: HTTP goes to Django, WebSockets to the station (and dashboard) consumers."""
+"""ASGI entry point: HTTP goes to Django, WebSockets to the station and dashboard consumers."""
 
 import os
 
@@ -7,17 +7,26 @@ from django.core.asgi import get_asgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "csms.settings")
 django_asgi_app = get_asgi_application()
 
+from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+from django.urls import re_path  # noqa: E402
 
 from csms.ocpp import schemas  # noqa: E402
-from csms.routing import websocket_urlpatterns  # noqa: E402
+from csms.routing import browser_urlpatterns, station_urlpatterns  # noqa: E402
 
 schemas.warm_up()
 
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        # Stations do not send Origin headers we could check; they authenticate with identity + password.
-        "websocket": URLRouter(websocket_urlpatterns),
+        # Stations send no Origin we could check: they authenticate with identity + password. Browsers get
+        # session auth and an Origin check (against cross-site WebSocket hijacking).
+        "websocket": URLRouter(
+            [
+                *station_urlpatterns,
+                re_path(r"^ws/", AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(browser_urlpatterns)))),
+            ]
+        ),
     }
 )

@@ -91,5 +91,10 @@ if ! redis_ok "$REDIS_URL"; then
   REDIS_URL=$own
 fi
 
+# Browser tests drive Debian's chromium (Playwright cannot download its own browser here).
+if ! command -v chromium >/dev/null 2>&1; then
+  apt_install chromium
+fi
+
 log "PostgreSQL: $PG_URL  Redis: $REDIS_URL"
 echo "export DATABASE_URL='$PG_URL' REDIS_URL='$REDIS_URL'"

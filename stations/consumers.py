@@ -8,6 +8,7 @@ from typing import Any
 
 from django.conf import settings
 
+from csms.live import publish_station_changed
 from csms.ocpp import frames, router
 from csms.ocpp.consumer import OcppConsumer, db
 
@@ -15,6 +16,8 @@ from . import services
 
 logger = logging.getLogger("csms.ocpp")
 
+# Messages that change what the dashboard shows of a station (heartbeats don't: they'd flood it).
+LIVE_ACTIONS = frozenset({"BootNotification", "StatusNotification"})
 CLOSE_REPLACED = 4001  # private-use close code: a newer connection of the same identity took over
 
 
@@ -47,6 +50,7 @@ class StationConsumer(OcppConsumer):
         self.accepted = opened.accepted
         self.validation_mode = opened.validation_mode
         self._last_seen_written = time.monotonic()
+        await publish_station_changed(station_id=opened.station_id, identity=self.identity)
         if opened.replaced_channel and opened.replaced_channel != self.channel_name:
             logger.info("station %s reconnected: closing its previous connection", self.identity)
             await self.channel_layer.send(
@@ -58,6 +62,7 @@ class StationConsumer(OcppConsumer):
 
     async def closed(self, code: int) -> None:
         await db(services.connection_close)(connection_id=self.connection_id, close_code=code)
+        await publish_station_changed(station_id=self.station_id, identity=self.identity)
 
     def process_call(self, ctx: router.CallContext, call: frames.Call, payload: dict[str, Any]) -> dict[str, Any]:
         now = time.monotonic()
@@ -70,6 +75,8 @@ class StationConsumer(OcppConsumer):
     async def after_call(self, call: frames.Call, response: dict[str, Any]) -> None:
         if call.action == "BootNotification":
             self.accepted = response.get("status") == "Accepted"
+        if call.action in LIVE_ACTIONS:
+            await publish_station_changed(station_id=self.station_id, identity=self.identity)
 
     def log_frames(self, entries: list[dict[str, Any]], is_error: bool) -> None:
         services.frames_log(

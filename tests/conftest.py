@@ -75,6 +75,7 @@ def start_daphne(env_overrides: dict[str, str], name: str) -> LiveServer:
         | env_overrides
     )
     env.pop("CSMS_TEST_DB_NAME", None)
+    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)  # set for the browser tests' process only, never for servers
     log_path = LOG_DIR / f"daphne-{name}-{port}.log"
     log = log_path.open("wb")
     process = subprocess.Popen(

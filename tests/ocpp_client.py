@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import base64
 import itertools
 import json
@@ -107,5 +108,13 @@ class _Connect:
 
 
 def run(coro: Any) -> Any:
-    """Run a client scenario from a sync test (the ORM assertions then run outside any event loop)."""
-    return asyncio.run(coro)
+    """Run a client scenario from a sync test (the ORM assertions then run outside any event loop).
+
+    Playwright's sync API leaves an event loop attached to the main thread; then the scenario gets a thread.
+    """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()

@@ -368,3 +368,17 @@ def test_unparseable_boot_does_not_kill_the_server(live_server_ws, station_facto
 
     assert run(scenario())[2]["status"] == "Accepted"
     assert BOOT["chargingStation"]["model"] == ChargingStation.objects.get().model
+
+
+def test_dashboard_socket_refuses_anonymous_browsers(live_server_ws):
+    async def scenario() -> int:
+        import websockets
+
+        try:
+            async with websockets.connect(f"{live_server_ws.ws_url}/ws/dashboard/",
+                                          origin=f"http://127.0.0.1:{live_server_ws.port}"):
+                return 101
+        except InvalidStatus as exc:
+            return exc.response.status_code
+
+    assert run(scenario()) == 403

@@ -1,0 +1,81 @@
+"""Live dashboard: browsers subscribe over a WebSocket; station changes arrive as HTML fragments (htmx OOB swaps).
+
+Groups: ``dashboard`` (every overview page) and ``station-<identity>`` (a station's page). Station consumers
+publish small events (`station.changed`); this consumer renders the fragment for its own user.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from channels.layers import get_channel_layer
+from django.template.loader import render_to_string
+
+logger = logging.getLogger(__name__)
+
+DASHBOARD_GROUP = "dashboard"
+_GROUP_SAFE = re.compile(r"[^a-zA-Z0-9_.-]")
+
+
+def station_group(identity: str) -> str:
+    # Channel-layer group names allow only ASCII letters, digits, hyphens, underscores and periods (< 100 chars).
+    return "station-" + _GROUP_SAFE.sub("_", identity)[:80]
+
+
+async def publish_station_changed(*, station_id: int, identity: str) -> None:
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    event = {"type": "station.changed", "station_id": station_id}
+    try:
+        await layer.group_send(DASHBOARD_GROUP, event)
+        await layer.group_send(station_group(identity), event)
+    except Exception:  # the live view is best effort: never fail a station's message for it
+        logger.exception("could not publish a live update for %s", identity)
+
+
+class DashboardConsumer(AsyncWebsocketConsumer):
+    groups_joined: list[str]
+
+    async def connect(self) -> None:
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            await self.close()
+            return
+        station = self.scope["url_route"]["kwargs"].get("identity")
+        self.groups_joined = [station_group(station)] if station else [DASHBOARD_GROUP]
+        self.page = "station" if station else "overview"
+        for group in self.groups_joined:
+            await self.channel_layer.group_add(group, self.channel_name)
+        await self.accept()
+
+    async def disconnect(self, code: int) -> None:
+        for group in getattr(self, "groups_joined", []):
+            await self.channel_layer.group_discard(group, self.channel_name)
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        """Browsers only listen."""
+
+    async def station_changed(self, event: dict[str, Any]) -> None:
+        html = await sync_to_async(self._render_station, thread_sensitive=False)(event["station_id"])
+        if html:
+            await self.send(text_data=html)
+
+    async def fragment(self, event: dict[str, Any]) -> None:
+        """A pre-rendered fragment from elsewhere (e.g. a command's answer)."""
+        await self.send(text_data=event["html"])
+
+    def _render_station(self, station_id: int) -> str:
+        from stations import selectors
+
+        station = selectors.station_row(station_id=station_id)
+        if station is None:
+            return ""
+        if self.page == "overview":
+            return render_to_string("stations/_live_overview.html", {
+                "station": station, "counts": selectors.station_counts()})
+        return render_to_string("stations/_live_station.html", {"station": station})
