@@ -154,6 +154,9 @@ CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_TASK_DEFAULT_QUEUE", "csms")
 CELERY_TIMEZONE = "UTC"
+CELERY_BEAT_SCHEDULE = {
+    "stations-mark-stale-offline": {"task": "stations.mark_stale_offline", "schedule": 60.0},
+}
 
 # --- Auth, i18n, static -----------------------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
@@ -204,6 +207,8 @@ CSMS_MESSAGE_LOG = env_choice("CSMS_MESSAGE_LOG", "all", {"all", "errors", "none
 CSMS_DEFAULT_VALIDATION_MODE = env_choice("CSMS_DEFAULT_VALIDATION_MODE", "strict", {"strict", "lenient"})
 # last_seen_at is written at most this often per connection (every frame would be a DB write).
 CSMS_LAST_SEEN_RESOLUTION_S = env_int("CSMS_LAST_SEEN_RESOLUTION_S", 30)
+# A station silent for 2 heartbeat intervals plus this grace is marked offline (its server process died).
+CSMS_STALE_GRACE_S = env_int("CSMS_STALE_GRACE_S", 120)
 
 LOGGING = {
     "version": 1,

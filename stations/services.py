@@ -6,6 +6,7 @@ import base64
 import binascii
 import logging
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -254,3 +255,28 @@ def violation_record(
     ProtocolViolation.objects.create(
         station_id=station_id, message_id=message_id, action=action, violations=violations, tolerated=tolerated
     )
+
+
+def stations_mark_stale_offline(*, now: datetime | None = None) -> int:
+    """Mark offline the stations silent for longer than their heartbeat allows (their process is gone).
+
+    # OCPP SPEC-SILENT: a station is stale after 2 heartbeat intervals + CSMS_STALE_GRACE_S without any message.
+    Live sockets are kept honest by WebSocket pings (daphne closes dead ones); this only catches connections whose
+    server process crashed and so never recorded the disconnect.
+    """
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=2 * settings.CSMS_HEARTBEAT_INTERVAL_S + settings.CSMS_STALE_GRACE_S)
+    with transaction.atomic():
+        stale = list(
+            ChargingStation.objects.select_for_update(skip_locked=True)
+            .filter(is_online=True, last_seen_at__lt=cutoff)
+            .values_list("pk", "current_connection_id")
+        )
+        if not stale:
+            return 0
+        ChargingStation.objects.filter(pk__in=[pk for pk, _ in stale]).update(is_online=False, channel_name="")
+        Connection.objects.filter(pk__in=[c for _, c in stale if c], disconnected_at__isnull=True).update(
+            disconnected_at=now
+        )
+    logger.warning("marked %d silent stations offline", len(stale))
+    return len(stale)
