@@ -42,9 +42,10 @@ run: migrate
 	@$(PY) manage.py collectstatic --noinput -v0
 	@echo ""
 	@echo "  CSMS on http://$(HOST):$(PORT)/"
-	@echo "    admin:            http://$(HOST):$(PORT)/admin/  (user: admin)"
+	@echo "    dashboard:        http://$(HOST):$(PORT)/  (user: admin)"
+	@echo "    admin:            http://$(HOST):$(PORT)/admin/"
 	@echo "    station endpoint: ws://$(HOST):$(PORT)/ocpp/<identity>  (subprotocol ocpp2.0.1)"
-	@echo "    health:           http://$(HOST):$(PORT)/healthz  http://$(HOST):$(PORT)/readyz"
+	@echo "    health:           http://$(HOST):$(PORT)/healthz  /readyz  /metrics"
 	@if [ -z "$$REDIS_URL" ]; then echo "    mode: embedded (SQLite under var/, in-process channel layer and jobs)"; \
 		else echo "    mode: PostgreSQL + Redis; start 'make worker' and 'make beat' beside it"; fi
 	@echo ""
