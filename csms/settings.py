@@ -193,6 +193,12 @@ CSMS_DEFAULT_VALIDATION_MODE = env_choice("CSMS_DEFAULT_VALIDATION_MODE", "stric
 # last_seen_at is written at most this often per connection (every frame would be a DB write).
 CSMS_LAST_SEEN_RESOLUTION_S = env_int("CSMS_LAST_SEEN_RESOLUTION_S", 30)
 
+# --- Authorization (transactions app) ------------------------------------------------------------------------------
+# Answer for an idToken the CSMS does not know (Authorize and TransactionEvent): "unknown" (default: status Unknown,
+# the station refuses), "invalid" (status Invalid), or "accept" (status Accepted: free charging for everyone).
+# Case-insensitive.
+CSMS_UNKNOWN_ID_TOKEN_POLICY = env_choice("CSMS_UNKNOWN_ID_TOKEN_POLICY", "unknown", {"unknown", "invalid", "accept"})
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
