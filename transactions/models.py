@@ -97,6 +97,8 @@ class LocalAuthList(models.Model):
 
     station = models.OneToOneField("stations.ChargingStation", on_delete=models.CASCADE, related_name="local_auth_list")
     tokens = models.ManyToManyField(IdToken, blank=True, related_name="local_auth_lists")
+    # Highest version ever built: versions only grow, even when the station's own version becomes unknown.
+    version = models.PositiveIntegerField(default=0, editable=False)
     station_version = models.PositiveIntegerField(
         null=True, blank=True, help_text="Version the station acknowledged; empty = unknown, next update is Full."
     )

@@ -139,7 +139,7 @@ def local_list_build_update(*, station_id: int, full: bool, now: datetime | None
     if local_list.station_version is None:
         full = True
     # Version 0 means "no list" on the station (GetLocalListVersion), so real versions start at 1.
-    version = max(local_list.station_version or 0, local_list.pending_version or 0) + 1
+    version = max(local_list.version, local_list.station_version or 0) + 1
     if full:
         entries = list(desired.values())
         update_type = UpdateType.FULL
@@ -153,6 +153,7 @@ def local_list_build_update(*, station_id: int, full: bool, now: datetime | None
     payload: dict[str, Any] = {"updateType": str(update_type), "versionNumber": version}
     if entries:  # an empty Full update empties the station's list; the schema forbids an empty array
         payload["localAuthorizationList"] = entries
+    local_list.version = version
     local_list.pending_version = version
     local_list.pending_update_type = update_type
     local_list.pending_entries = desired
