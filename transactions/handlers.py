@@ -9,13 +9,22 @@ from csms.ocpp.router import CallContext, handles
 
 from . import services
 
+INT32_MAX = 2**31 - 1
 
-def _require_non_negative(**values: int | None) -> None:
-    # The schemas type these as plain integers; negative ids, counts and sequence numbers are meaningless.
+
+def _require_range(minimum: int, **values: int | None) -> None:
+    # The schemas type these as unbounded integers; negative ids, counts and sequence numbers are meaningless and
+    # values beyond 32 bits fit no column (a DB error would become an InternalError the station retries forever).
     for name, value in values.items():
-        if value is not None and value < 0:
+        if value is None:
+            continue
+        if value < minimum:
             raise errors.PropertyConstraintViolation(
-                f"{name} must be 0 or more, got {value}", {"path": name, "keyword": "minimum"}
+                f"{name} must be {minimum} or more, got {value}", {"path": name, "keyword": "minimum"}
+            )
+        if value > INT32_MAX:
+            raise errors.PropertyConstraintViolation(
+                f"{name} must be at most {INT32_MAX}, got {value}", {"path": name, "keyword": "maximum"}
             )
 
 
@@ -36,12 +45,19 @@ def authorize(ctx: CallContext, payload: dict[str, Any]) -> dict[str, Any]:
 def transaction_event(ctx: CallContext, payload: dict[str, Any]) -> dict[str, Any]:
     evse = payload.get("evse") or {}
     info = payload["transactionInfo"]
-    _require_non_negative(
+    _require_range(
+        0,
         seqNo=payload["seqNo"],
         evseId=evse.get("id"),
         connectorId=evse.get("connectorId"),
         numberOfPhasesUsed=payload.get("numberOfPhasesUsed"),
         timeSpentCharging=info.get("timeSpentCharging"),
+    )
+    _require_range(
+        -INT32_MAX,
+        remoteStartId=info.get("remoteStartId"),
+        reservationId=payload.get("reservationId"),
+        cableMaxCurrent=payload.get("cableMaxCurrent"),
     )
     result = services.transaction_event_apply(station_id=ctx.station_id, event=payload)
     return services.transaction_event_response(result, payload["eventType"])
@@ -49,7 +65,7 @@ def transaction_event(ctx: CallContext, payload: dict[str, Any]) -> dict[str, An
 
 @handles("MeterValues")
 def meter_values(ctx: CallContext, payload: dict[str, Any]) -> dict[str, Any]:
-    _require_non_negative(evseId=payload["evseId"])
+    _require_range(0, evseId=payload["evseId"])
     services.meter_values_record(
         station_id=ctx.station_id, evse_id=payload["evseId"], meter_values=payload["meterValue"]
     )

@@ -5,12 +5,15 @@ No database here, so the rules can be tested exhaustively (tests/transactions/te
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
+
+logger = logging.getLogger(__name__)
 
 ENERGY_REGISTER = "Energy.Active.Import.Register"
 POWER_IMPORT = "Power.Active.Import"
@@ -53,6 +56,15 @@ LOCATION_PREFERENCE = ("Outlet", "Cable", "EV", "Inlet", "Body")
 LINE_PHASES = ("L1", "L2", "L3")
 
 
+# Largest magnitude stored (in the base unit): far beyond any real meter, well inside the DB column.
+MAX_ABS_VALUE = Decimal(10) ** 15
+
+
+def storable(value: Decimal) -> bool:
+    """Whether a normalised value can be stored (JSON parsers accept NaN/Infinity; firmware bugs send 1e300)."""
+    return value.is_finite() and abs(value) < MAX_ABS_VALUE
+
+
 def default_unit(measurand: str) -> str:
     for prefix, unit in _DEFAULT_UNIT_PREFIXES:
         if measurand.startswith(prefix):
@@ -93,8 +105,14 @@ class Sample:
     signed_meter_value: dict[str, Any] | None = None
 
 
-def samples_from_meter_values(meter_values: Iterable[dict[str, Any]], parse_ts) -> list[Sample]:  # noqa: ANN001
-    """Flatten OCPP MeterValueType[] into normalised samples, applying the spec's defaults."""
+def samples_from_meter_values(
+    meter_values: Iterable[dict[str, Any]], parse_ts: Callable[[str], datetime]
+) -> list[Sample]:
+    """Flatten OCPP MeterValueType[] into normalised samples, applying the spec's defaults.
+
+    # OCPP SPEC-SILENT: a sampled value that cannot be a reading (NaN, infinite, absurdly large) is dropped and
+    # logged; the rest of the message (and its transaction event) is kept rather than refused.
+    """
     out: list[Sample] = []
     for meter_value in meter_values:
         timestamp = parse_ts(meter_value["timestamp"])
@@ -102,6 +120,9 @@ def samples_from_meter_values(meter_values: Iterable[dict[str, Any]], parse_ts) 
             measurand = sv.get("measurand") or DEFAULT_MEASURAND
             uom = sv.get("unitOfMeasure") or {}
             value, unit = normalise(sv["value"], uom.get("unit"), uom.get("multiplier"), measurand)
+            if not storable(value):
+                logger.warning("dropped unstorable sampled value %r (%s)", sv["value"], measurand)
+                continue
             out.append(
                 Sample(
                     timestamp=timestamp,

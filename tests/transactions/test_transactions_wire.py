@@ -238,3 +238,47 @@ def test_negative_seq_no_is_property_constraint_violation(live_server_ws, statio
     [reply] = send(live_server_ws, "CS-1", [tx_event("Started", -1, ts(0))])
     assert reply[:3] == [4, "CS-1-0", "PropertyConstraintViolation"]
     assert not ChargingTransaction.objects.exists()
+
+
+def test_out_of_range_integers_are_property_constraint_violations(live_server_ws, station_factory):
+    station_factory("CS-1")
+    replies = send(
+        live_server_ws,
+        "CS-1",
+        [
+            tx_event("Started", 0, ts(0), info={"remoteStartId": 2**40}),
+            tx_event("Started", 0, ts(0), numberOfPhasesUsed=-3),
+            ("MeterValues", {"evseId": 2**31, "meterValue": [meter_value(ts(0), sampled(1))]}),
+        ],
+    )
+    assert [r[:3] for r in replies] == [
+        [4, "CS-1-0", "PropertyConstraintViolation"],
+        [4, "CS-1-1", "PropertyConstraintViolation"],
+        [4, "CS-1-2", "PropertyConstraintViolation"],
+    ]
+    assert replies[0][4] == {"path": "remoteStartId", "keyword": "maximum"}
+    assert not ChargingTransaction.objects.exists() and not MeterSample.objects.exists()
+
+
+def test_unstorable_sampled_values_are_dropped_and_the_event_kept(live_server_ws, station_factory):
+    station = station_factory("CS-1")
+    event = tx_event(
+        "Started",
+        0,
+        ts(0),
+        meter=[
+            meter_value(
+                ts(0),
+                sampled(1e300, measurand="Power.Active.Import"),
+                sampled(-1e20, measurand="Voltage"),
+                sampled(4321),
+            )
+        ],
+    )
+    [reply] = send(live_server_ws, "CS-1", [event])
+    assert reply == [3, "CS-1-0", {}]
+    txn = ChargingTransaction.objects.get(station=station)
+    assert list(MeterSample.objects.values_list("measurand", "value")) == [
+        ("Energy.Active.Import.Register", Decimal("4321"))
+    ]
+    assert (txn.meter_start_wh, txn.peak_power_w) == (Decimal("4321"), None)
