@@ -146,23 +146,29 @@ def _by_series(samples: Iterable[Sample], measurand: str) -> dict[tuple[str, str
     return groups
 
 
-def _preferred(groups: dict[tuple[str, str], list[Sample]]) -> list[list[Sample]]:
+SeriesKey = tuple[str, str]  # (phase, location)
+
+
+def preferred_series(keys: Iterable[SeriesKey]) -> list[SeriesKey]:
     """One overall series, or the line-phase series to be summed, or nothing."""
+    present = set(keys)
     for location in LOCATION_PREFERENCE:
-        if ("", location) in groups:
-            return [groups[("", location)]]
+        if ("", location) in present:
+            return [("", location)]
     for location in LOCATION_PREFERENCE:
-        phases = [groups[(p, location)] for p in LINE_PHASES if (p, location) in groups]
+        phases = [(p, location) for p in LINE_PHASES if (p, location) in present]
         if phases:
             return phases
     return []
 
 
-def _register_delta(series: list[Sample]) -> Decimal:
-    # Ties on the timestamp (a Transaction.End repeating the last periodic reading) are broken by value.
-    first = min(series, key=lambda s: (s.timestamp, s.value))
-    last = max(series, key=lambda s: (s.timestamp, s.value))
-    return last.value - first.value
+# Ties on the timestamp (a Transaction.End repeating the last periodic reading) are broken by value.
+def _first(series: list[Sample]) -> Sample:
+    return min(series, key=lambda s: (s.timestamp, s.value))
+
+
+def _last(series: list[Sample]) -> Sample:
+    return max(series, key=lambda s: (s.timestamp, s.value))
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,17 +178,22 @@ class EnergySummary:
     energy_wh: Decimal | None
 
 
-def energy_summary(samples: Iterable[Sample]) -> EnergySummary:
-    """Session energy: last minus first Energy.Active.Import.Register reading, whatever the arrival order."""
-    series_list = _preferred(_by_series(samples, ENERGY_REGISTER))
-    if not series_list:
+def energy_from_endpoints(endpoints: list[tuple[Decimal, Decimal]]) -> EnergySummary:
+    """From the (first, last) register reading of each preferred series (one, or one per line phase)."""
+    if not endpoints:
         return EnergySummary(None, None, None)
-    start = sum((min(s, key=lambda x: (x.timestamp, x.value)).value for s in series_list), Decimal(0))
-    stop = sum((max(s, key=lambda x: (x.timestamp, x.value)).value for s in series_list), Decimal(0))
-    energy = sum((_register_delta(s) for s in series_list), Decimal(0))
+    start = sum((first for first, _ in endpoints), Decimal(0))
+    stop = sum((last for _, last in endpoints), Decimal(0))
+    energy = stop - start
     # OCPP SPEC-SILENT: a register that went backwards (meter replaced or reset mid-session) gives no energy
     # figure rather than a negative one; the raw samples stay for an operator to decide.
     return EnergySummary(start, stop, energy if energy >= 0 else None)
+
+
+def energy_summary(samples: Iterable[Sample]) -> EnergySummary:
+    """Session energy: last minus first Energy.Active.Import.Register reading, whatever the arrival order."""
+    groups = _by_series(samples, ENERGY_REGISTER)
+    return energy_from_endpoints([(_first(groups[k]).value, _last(groups[k]).value) for k in preferred_series(groups)])
 
 
 def energy_wh(samples: Iterable[Sample]) -> Decimal | None:
@@ -197,7 +208,8 @@ class PowerSummary:
 
 def power_summary(samples: Iterable[Sample]) -> PowerSummary:
     """Peak and latest Power.Active.Import (overall reading, or the line phases summed per instant)."""
-    series_list = _preferred(_by_series(samples, POWER_IMPORT))
+    groups = _by_series(samples, POWER_IMPORT)
+    series_list = [groups[k] for k in preferred_series(groups)]
     if not series_list:
         return PowerSummary(None, None)
     per_instant: dict[datetime, Decimal] = defaultdict(Decimal)

@@ -309,7 +309,7 @@ class MeterSample(models.Model):
             )
         ]
         indexes = [
-            models.Index(fields=["transaction", "measurand", "timestamp"]),
+            models.Index(fields=["transaction", "measurand", "phase", "location", "timestamp"]),
             models.Index(fields=["station", "evse_id", "-timestamp"]),
         ]
 

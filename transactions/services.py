@@ -8,10 +8,12 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Max, Q
 from django.utils import timezone
 
 from csms.timeutil import format_ocpp, parse_ocpp
@@ -248,18 +250,49 @@ def meter_values_record(*, station_id: int, evse_id: int, meter_values: list[dic
 
 
 def transaction_metering_refresh(txn: ChargingTransaction) -> None:
-    """Recompute the denormalised energy/power fields from the stored samples (order independent)."""
-    rows = MeterSample.objects.filter(
-        transaction=txn, measurand__in=(metering.ENERGY_REGISTER, metering.POWER_IMPORT)
-    ).values_list("timestamp", "measurand", "phase", "location", "context", "value", "unit")
-    samples = [metering.Sample(*row) for row in rows]
-    energy = metering.energy_summary(samples)
-    power = metering.power_summary(samples)
-    txn.meter_start_wh = energy.meter_start_wh
-    txn.meter_stop_wh = energy.meter_stop_wh
-    txn.energy_wh = energy.energy_wh
-    txn.peak_power_w = power.peak_power_w
-    txn.last_power_w = power.last_power_w
+    """Recompute the denormalised energy/power fields from the stored samples (order independent).
+
+    Index-driven queries on (transaction, measurand, phase, location, timestamp): the cost does not grow with the
+    length of the session except for the rare per-phase power case.
+    """
+    samples = MeterSample.objects.filter(transaction=txn)
+
+    def series_keys(measurand: str) -> list[tuple[str, str]]:
+        keys = samples.filter(measurand=measurand).values_list("phase", "location").distinct().order_by()
+        return metering.preferred_series(keys)
+
+    def series(measurand: str, key: tuple[str, str]):  # noqa: ANN202 - QuerySet[MeterSample]
+        return samples.filter(measurand=measurand, phase=key[0], location=key[1])
+
+    def endpoint(qs, *order: str) -> Decimal:  # noqa: ANN001 - QuerySet[MeterSample]
+        return qs.order_by(*order).values_list("value", flat=True)[0]
+
+    endpoints = [
+        (
+            endpoint(series(metering.ENERGY_REGISTER, key), "timestamp", "value"),
+            endpoint(series(metering.ENERGY_REGISTER, key), "-timestamp", "-value"),
+        )
+        for key in series_keys(metering.ENERGY_REGISTER)
+    ]
+    energy = metering.energy_from_endpoints(endpoints)
+    txn.meter_start_wh, txn.meter_stop_wh, txn.energy_wh = energy.meter_start_wh, energy.meter_stop_wh, energy.energy_wh
+
+    power_keys = series_keys(metering.POWER_IMPORT)
+    if not power_keys:
+        txn.peak_power_w = txn.last_power_w = None
+    elif len(power_keys) == 1:
+        qs = series(metering.POWER_IMPORT, power_keys[0])
+        txn.peak_power_w = qs.aggregate(peak=Max("value"))["peak"]
+        txn.last_power_w = endpoint(qs, "-timestamp", "-value")
+    else:  # per-phase readings summed per instant: the pure rule on the rows concerned
+        rows = Q(pk__in=[])
+        for phase, location in power_keys:
+            rows |= Q(phase=phase, location=location)
+        values = samples.filter(rows, measurand=metering.POWER_IMPORT).values_list(
+            "timestamp", "measurand", "phase", "location", "context", "value", "unit"
+        )
+        power = metering.power_summary(metering.Sample(*row) for row in values)
+        txn.peak_power_w, txn.last_power_w = power.peak_power_w, power.last_power_w
 
 
 # --- Transactions ---------------------------------------------------------------------------------------------
@@ -313,6 +346,40 @@ _LATEST_FIELDS = {
 _TEXT_FIELDS = {"id_token", "id_token_type", "charging_state", "stopped_reason"}
 
 
+def _token_refresh(txn: ChargingTransaction) -> None:
+    txn.token = (
+        id_token_lookup(id_token=txn.id_token, type=txn.id_token_type) if txn.id_token and txn.id_token_type else None
+    )
+
+
+def transaction_state_append(txn: ChargingTransaction, event: TransactionEventRecord) -> None:
+    """Fast path of :func:`transaction_state_refresh` for an event whose seqNo is above every stored one (events
+    arriving in order, the usual case): the same result without reading the other events."""
+    assert txn.last_seq_no is not None and event.seq_no > txn.last_seq_no
+    token_before = (txn.id_token, txn.id_token_type)
+    if event.event_type == TransactionEventType.STARTED and not txn.has_started_event:
+        txn.has_started_event = True
+        txn.started_at = event.timestamp
+    elif not txn.has_started_event:
+        txn.started_at = min(txn.started_at, event.timestamp)
+    if event.event_type == TransactionEventType.ENDED and txn.is_active:
+        txn.ended_at = event.timestamp
+        txn.is_active = False
+    for txn_field, event_field in _LATEST_FIELDS.items():
+        value = getattr(event, event_field)
+        if value not in (None, ""):
+            setattr(txn, txn_field, value)
+    if txn.stopped_reason == "" and not txn.is_active:
+        txn.stopped_reason = "Local"
+    txn.had_offline_events = txn.had_offline_events or event.offline
+    txn.seq_no_gaps = (txn.seq_no_gaps + list(range(txn.last_seq_no + 1, event.seq_no)))[:MAX_RECORDED_GAPS]
+    txn.event_count += 1
+    txn.last_seq_no = event.seq_no
+    txn.last_event_at = max(txn.last_event_at, event.timestamp) if txn.last_event_at else event.timestamp
+    if (txn.id_token, txn.id_token_type) != token_before:
+        _token_refresh(txn)
+
+
 def transaction_state_refresh(txn: ChargingTransaction) -> None:
     """Derive the transaction's state from all its stored events, ordered by seqNo.
 
@@ -344,9 +411,7 @@ def transaction_state_refresh(txn: ChargingTransaction) -> None:
     txn.last_seq_no = max(seq_nos)
     txn.seq_no_gaps = _gaps(seq_nos)
     txn.last_event_at = max(timestamps)
-    txn.token = (
-        id_token_lookup(id_token=txn.id_token, type=txn.id_token_type) if txn.id_token and txn.id_token_type else None
-    )
+    _token_refresh(txn)
 
 
 def _tariff_response_fields(txn: ChargingTransaction, event_type: str) -> dict[str, Any]:
@@ -379,7 +444,7 @@ def transaction_event_apply(*, station_id: int, event: dict[str, Any]) -> Transa
         if TransactionEventRecord.objects.filter(transaction=txn, seq_no=event["seqNo"]).exists():
             return TransactionEventResult(txn, True, token_info)
         evse = event.get("evse") or {}
-        TransactionEventRecord.objects.create(
+        record = TransactionEventRecord.objects.create(
             transaction=txn,
             seq_no=event["seqNo"],
             event_type=event["eventType"],
@@ -399,7 +464,10 @@ def transaction_event_apply(*, station_id: int, event: dict[str, Any]) -> Transa
             time_spent_charging_s=info.get("timeSpentCharging"),
             id_token_status=token_info["status"] if token_info else "",
         )
-        transaction_state_refresh(txn)
+        if txn.last_seq_no is not None and record.seq_no > txn.last_seq_no:
+            transaction_state_append(txn, record)
+        else:  # first event, or one arriving out of order: derive everything again
+            transaction_state_refresh(txn)
         if event.get("meterValue"):
             rows = _sample_rows(
                 station_id=station_id,

@@ -147,6 +147,10 @@ def apply_all(events: list[dict]) -> tuple[dict, int]:
         services.transaction_event_apply(station_id=station.pk, event=event)
     txn = ChargingTransaction.objects.get(station=station)
     state = {name: getattr(txn, name) for name in STATE_FIELDS}
+    # The incremental (in-order) path and the full derivation agree.
+    services.transaction_state_refresh(txn)
+    services.transaction_metering_refresh(txn)
+    assert {name: getattr(txn, name) for name in STATE_FIELDS} == state
     return state, MeterSample.objects.filter(transaction=txn).count()
 
 
@@ -157,9 +161,12 @@ def apply_all(events: list[dict]) -> tuple[dict, int]:
     ended=st.booleans(),
     seed=st.randoms(use_true_random=False),
     duplicates=st.integers(min_value=0, max_value=4),
+    lost=st.sets(st.integers(min_value=1, max_value=4), max_size=2),
 )
-def test_final_state_is_independent_of_event_order_and_duplicates(updates, ended, seed, duplicates):
+def test_final_state_is_independent_of_event_order_and_duplicates(updates, ended, seed, duplicates, lost):
     events = session(updates, ended)
+    if lost:  # events lost for good (seqNo gaps) must give the same state in any order too
+        events = [e for e in events if e["seqNo"] not in lost or e["eventType"] != "Updated"]
     expected = apply_all(events)
     shuffled = events + [seed.choice(events) for _ in range(duplicates)]
     seed.shuffle(shuffled)
@@ -167,10 +174,32 @@ def test_final_state_is_independent_of_event_order_and_duplicates(updates, ended
     state = expected[0]
     assert state["started_at"] == T0
     assert state["is_active"] is not ended
-    assert state["energy_wh"] == Decimal("1234.5") * (updates + ended)
+    last = max(e["seqNo"] for e in events)
+    assert state["energy_wh"] == Decimal("1234.5") * last
+    assert state["seq_no_gaps"] == sorted(n for n in lost if n < last)
 
 
 def test_helpers_cover_each_event_type():
     # Guards the generator above: a session really holds Started/Updated/Ended events.
     types = [e["eventType"] for e in session(2, True)]
     assert types == ["Started", "Updated", "Updated", "Ended"]
+
+
+@pytest.mark.django_db
+def test_per_phase_energy_and_power_from_the_database():
+    station, _ = station_register(identity="PHASES")
+    for seq, minute in enumerate((0, 1, 2)):
+        ts = format_ocpp(T0 + timedelta(minutes=minute))
+        values = [sampled(100 * (minute + 1), phase=p) for p in ("L1", "L2", "L3")]
+        values += [
+            sampled(2 + minute + i, measurand="Power.Active.Import", unit="kW", phase=p)
+            for i, p in enumerate(("L1", "L2", "L3"))
+        ]
+        services.transaction_event_apply(
+            station_id=station.pk,
+            event=tx_event("Started" if seq == 0 else "Updated", seq, ts, meter=[meter_value(ts, *values)]),
+        )
+    txn = ChargingTransaction.objects.get(station=station)
+    assert (txn.meter_start_wh, txn.meter_stop_wh, txn.energy_wh) == (Decimal(300), Decimal(900), Decimal(600))
+    # Per instant: 2+3+4, 3+4+5, 4+5+6 kW.
+    assert (txn.peak_power_w, txn.last_power_w) == (Decimal(15000), Decimal(15000))
