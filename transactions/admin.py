@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.http import HttpRequest
 
 from .models import ChargingTransaction, IdToken, LocalAuthList, MeterSample, TransactionEventRecord
 
@@ -48,7 +49,7 @@ class ChargingTransactionAdmin(admin.ModelAdmin):
     list_select_related = ("station",)
     inlines = [TransactionEventInline]
 
-    def has_add_permission(self, request) -> bool:  # noqa: ANN001
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # transactions come from stations only
 
 

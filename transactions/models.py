@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
@@ -66,7 +68,7 @@ class IdToken(models.Model):
     def __str__(self) -> str:
         return f"{self.id_token} ({self.type})"
 
-    def effective_status(self, now=None) -> str:  # noqa: ANN001 - datetime | None
+    def effective_status(self, now: datetime | None = None) -> str:
         """The status to answer now: an Accepted token past its expiry is Expired."""
         now = now or timezone.now()
         if self.status == AuthorizationStatus.ACCEPTED and self.expires_at is not None and self.expires_at <= now:
