@@ -13,7 +13,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Max, Q
+from django.db.models import Max, Q, QuerySet
 from django.utils import timezone
 
 from csms.timeutil import format_ocpp, parse_ocpp
@@ -41,9 +41,9 @@ MAX_RECORDED_GAPS = 200
 # --- Authorization --------------------------------------------------------------------------------------------
 
 
-def id_token_lookup(*, id_token: str, type: str) -> IdToken | None:  # noqa: A002 - OCPP's field name
+def id_token_lookup(*, id_token: str, token_type: str) -> IdToken | None:
     # idTokens are case insensitive (IdTokenType); the unique constraint is on Lower(id_token), type.
-    return IdToken.objects.select_related("group_id_token").filter(id_token__iexact=id_token, type=type).first()
+    return IdToken.objects.select_related("group_id_token").filter(id_token__iexact=id_token, type=token_type).first()
 
 
 def _unknown_token_status() -> str:
@@ -85,7 +85,7 @@ def id_token_info(*, id_token: dict[str, Any], now: datetime | None = None) -> t
         # OCPP SPEC-SILENT: NoAuthorization means the station authorised nobody (free vend); there is nothing for the
         # CSMS to check, and answering anything but Accepted would make the station stop a legitimate session.
         return {"status": AuthorizationStatus.ACCEPTED}, None
-    token = id_token_lookup(id_token=id_token["idToken"], type=id_token["type"])
+    token = id_token_lookup(id_token=id_token["idToken"], token_type=id_token["type"])
     return id_token_info_for(token, now=now), token
 
 
@@ -261,10 +261,10 @@ def transaction_metering_refresh(txn: ChargingTransaction) -> None:
         keys = samples.filter(measurand=measurand).values_list("phase", "location").distinct().order_by()
         return metering.preferred_series(keys)
 
-    def series(measurand: str, key: tuple[str, str]):  # noqa: ANN202 - QuerySet[MeterSample]
+    def series(measurand: str, key: tuple[str, str]) -> QuerySet[MeterSample]:
         return samples.filter(measurand=measurand, phase=key[0], location=key[1])
 
-    def endpoint(qs, *order: str) -> Decimal:  # noqa: ANN001 - QuerySet[MeterSample]
+    def endpoint(qs: QuerySet[MeterSample], *order: str) -> Decimal:
         return qs.order_by(*order).values_list("value", flat=True)[0]
 
     endpoints = [
@@ -348,7 +348,9 @@ _TEXT_FIELDS = {"id_token", "id_token_type", "charging_state", "stopped_reason"}
 
 def _token_refresh(txn: ChargingTransaction) -> None:
     txn.token = (
-        id_token_lookup(id_token=txn.id_token, type=txn.id_token_type) if txn.id_token and txn.id_token_type else None
+        id_token_lookup(id_token=txn.id_token, token_type=txn.id_token_type)
+        if txn.id_token and txn.id_token_type
+        else None
     )
 
 
