@@ -17,6 +17,7 @@ from django.db.models import Max, Q, QuerySet
 from django.utils import timezone
 
 from csms.timeutil import format_ocpp, parse_ocpp
+from stations.models import ChargingStation
 
 from . import metering
 from .models import (
@@ -114,8 +115,15 @@ def _entry_key(token: IdToken) -> str:
     return f"{token.type}:{token.id_token.lower()}"
 
 
-def local_list_get(*, station_id: int, lock: bool = False) -> LocalAuthList:
-    local_list, _ = LocalAuthList.objects.get_or_create(station_id=station_id)
+StationRef = ChargingStation | int  # a station or its primary key
+
+
+def _pk(station: StationRef) -> int:
+    return station if isinstance(station, int) else station.pk
+
+
+def local_list_get(*, station: StationRef, lock: bool = False) -> LocalAuthList:
+    local_list, _ = LocalAuthList.objects.get_or_create(station_id=_pk(station))
     if lock:
         local_list = LocalAuthList.objects.select_for_update().get(pk=local_list.pk)
     return local_list
@@ -129,14 +137,14 @@ def local_list_desired_entries(*, local_list: LocalAuthList, now: datetime | Non
 
 
 @transaction.atomic
-def local_list_build_update(*, station_id: int, full: bool, now: datetime | None = None) -> dict[str, Any] | None:
+def local_list_build_update(*, station: StationRef, full: bool, now: datetime | None = None) -> dict[str, Any] | None:
     """A SendLocalListRequest bringing the station's list to the desired state, recorded as pending.
 
     Differential updates carry added/changed entries (with idTokenInfo) and removed ones (without, which the spec
     defines as "remove"). A differential is impossible while the station's version is unknown: then Full is built.
     Returns None for a differential with nothing to change.
     """
-    local_list = local_list_get(station_id=station_id, lock=True)
+    local_list = local_list_get(station=station, lock=True)
     desired = local_list_desired_entries(local_list=local_list, now=now)
     if local_list.station_version is None:
         full = True
@@ -165,16 +173,16 @@ def local_list_build_update(*, station_id: int, full: bool, now: datetime | None
 
 
 @transaction.atomic
-def local_list_record_result(*, station_id: int, version_number: int, status: str) -> LocalAuthList:
+def local_list_record_result(*, station: StationRef, version_number: int, status: str) -> LocalAuthList:
     """Apply the station's SendLocalListResponse to the update with ``version_number``.
 
     Accepted: the station now holds the pending entries at that version. VersionMismatch: its version is unknown,
     so the next update is Full. Failed: nothing changed on the station. A stale answer (another update was built
     since) is ignored.
     """
-    local_list = local_list_get(station_id=station_id, lock=True)
+    local_list = local_list_get(station=station, lock=True)
     if local_list.pending_version != version_number:
-        logger.info("stale SendLocalList result v%s for station %s ignored", version_number, station_id)
+        logger.info("stale SendLocalList result v%s for station %s ignored", version_number, _pk(station))
         return local_list
     if status == SendLocalListStatus.ACCEPTED:
         local_list.station_version = version_number
@@ -196,10 +204,10 @@ def get_local_list_version_payload() -> dict[str, Any]:
 
 
 @transaction.atomic
-def local_list_record_version(*, station_id: int, version_number: int) -> bool:
+def local_list_record_version(*, station: StationRef, version_number: int) -> bool:
     """Apply a GetLocalListVersionResponse. Returns whether the station holds the version we think it does;
     if not, its version becomes unknown and the next update is Full."""
-    local_list = local_list_get(station_id=station_id, lock=True)
+    local_list = local_list_get(station=station, lock=True)
     if local_list.station_version == version_number:
         return True
     local_list.station_version = None
