@@ -6,6 +6,7 @@ from typing import Any
 
 from csms.ocpp import errors
 from csms.ocpp.router import CallContext, handles
+from csms.timeutil import parse_ocpp
 
 from . import services
 
@@ -26,6 +27,22 @@ def _require_range(minimum: int, **values: int | None) -> None:
             raise errors.PropertyConstraintViolation(
                 f"{name} must be at most {INT32_MAX}, got {value}", {"path": name, "keyword": "maximum"}
             )
+
+
+def _require_timestamps(payload: dict[str, Any]) -> None:
+    # Lenient stations get badly formatted date-times past the schema; one we cannot read at all is refused here
+    # (a PropertyConstraintViolation) instead of failing later as an InternalError the station would retry.
+    paths = [("timestamp", payload.get("timestamp"))]
+    paths += [(f"meterValue/{i}/timestamp", mv["timestamp"]) for i, mv in enumerate(payload.get("meterValue") or [])]
+    for path, value in paths:
+        if value is None:
+            continue
+        try:
+            parse_ocpp(value)
+        except ValueError:
+            raise errors.PropertyConstraintViolation(
+                f"{path}: {value[:40]!r} is not a date-time", {"path": path, "keyword": "format"}
+            ) from None
 
 
 @handles("Authorize")
@@ -59,6 +76,7 @@ def transaction_event(ctx: CallContext, payload: dict[str, Any]) -> dict[str, An
         reservationId=payload.get("reservationId"),
         cableMaxCurrent=payload.get("cableMaxCurrent"),
     )
+    _require_timestamps(payload)
     result = services.transaction_event_apply(station_id=ctx.station_id, event=payload)
     return services.transaction_event_response(result, payload["eventType"])
 
@@ -66,6 +84,7 @@ def transaction_event(ctx: CallContext, payload: dict[str, Any]) -> dict[str, An
 @handles("MeterValues")
 def meter_values(ctx: CallContext, payload: dict[str, Any]) -> dict[str, Any]:
     _require_range(0, evseId=payload["evseId"])
+    _require_timestamps(payload)
     services.meter_values_record(
         station_id=ctx.station_id, evse_id=payload["evseId"], meter_values=payload["meterValue"]
     )

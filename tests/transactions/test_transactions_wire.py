@@ -282,3 +282,33 @@ def test_unstorable_sampled_values_are_dropped_and_the_event_kept(live_server_ws
         ("Energy.Active.Import.Register", Decimal("4321"))
     ]
     assert (txn.meter_start_wh, txn.peak_power_w) == (Decimal("4321"), None)
+
+
+def test_lenient_station_timestamps(live_server_ws, station_factory):
+    station = station_factory("CS-L")
+    station.validation_mode = "lenient"
+    station.save()
+    replies = send(
+        live_server_ws,
+        "CS-L",
+        [
+            tx_event("Started", 0, "2026-01-01 10:00:00", evse=EVSE),  # no offset, space: read as UTC
+            tx_event("Updated", 1, "yesterday"),
+            ("MeterValues", {"evseId": 1, "meterValue": [meter_value("soon", sampled(1))]}),
+        ],
+    )
+    assert replies[0] == [3, "CS-L-0", {}]
+    assert replies[1] == [
+        4,
+        "CS-L-1",
+        "PropertyConstraintViolation",
+        "timestamp: 'yesterday' is not a date-time",
+        {"path": "timestamp", "keyword": "format"},
+    ]
+    assert replies[2][2:] == [
+        "PropertyConstraintViolation",
+        "meterValue/0/timestamp: 'soon' is not a date-time",
+        {"path": "meterValue/0/timestamp", "keyword": "format"},
+    ]
+    txn = ChargingTransaction.objects.get(station=station)
+    assert (txn.started_at, txn.event_count) == (at(0), 1)
