@@ -126,7 +126,8 @@ def session(updates: int, ended: bool) -> list[dict]:
                 n,
                 format_ocpp(T0 + timedelta(minutes=15 * n)),
                 trigger="EVDeparted",
-                info={"stoppedReason": "EVDisconnected", "chargingState": "Idle"},
+                # An omitted stoppedReason means "Local" (the spec lets only that one be left out).
+                info={"chargingState": "Idle"} | ({"stoppedReason": "EVDisconnected"} if updates % 2 else {}),
                 meter=mv(n, "Transaction.End"),
                 offline=True,
             )
@@ -174,6 +175,7 @@ def test_final_state_is_independent_of_event_order_and_duplicates(updates, ended
     state = expected[0]
     assert state["started_at"] == T0
     assert state["is_active"] is not ended
+    assert state["stopped_reason"] == (("EVDisconnected" if updates % 2 else "Local") if ended else "")
     last = max(e["seqNo"] for e in events)
     assert state["energy_wh"] == Decimal("1234.5") * last
     assert state["seq_no_gaps"] == sorted(n for n in lost if n < last)
