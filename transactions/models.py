@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
@@ -67,6 +68,16 @@ class IdToken(models.Model):
 
     def __str__(self) -> str:
         return f"{self.id_token} ({self.type})"
+
+    def clean(self) -> None:
+        problems: dict[str, str] = {}
+        ids = self.evse_ids
+        if not isinstance(ids, list) or not all(isinstance(e, int) and not isinstance(e, bool) and e > 0 for e in ids):
+            problems["evse_ids"] = "A list of EVSE ids (integers above 0), or [] for every EVSE."
+        if self.group_id_token_id is not None and self.group_id_token_id == self.pk:
+            problems["group_id_token"] = "A token cannot be its own group."
+        if problems:
+            raise ValidationError(problems)
 
     def effective_status(self, now: datetime | None = None) -> str:
         """The status to answer now: an Accepted token past its expiry is Expired."""
