@@ -155,8 +155,9 @@ class ChargingTransaction(models.Model):
     transaction_id = models.CharField(max_length=36, help_text="The station's transactionId.")
     evse_id = models.PositiveIntegerField(null=True, blank=True)
     connector_id = models.PositiveIntegerField(null=True, blank=True)
-    id_token = models.CharField(max_length=36, blank=True, help_text="Last idToken the station reported.")
+    id_token = models.CharField(max_length=36, blank=True, help_text="The session's idToken: the first accepted one.")
     id_token_type = models.CharField(max_length=16, choices=IdTokenType.choices, blank=True)
+    id_token_status = models.CharField(max_length=20, blank=True, help_text="idTokenInfo.status answered for it.")
     token = models.ForeignKey(
         IdToken, null=True, blank=True, on_delete=models.SET_NULL, related_name="transactions", help_text="Known token."
     )

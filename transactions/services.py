@@ -339,8 +339,6 @@ _LATEST_FIELDS = {
     # transaction field: event field
     "evse_id": "evse_id",
     "connector_id": "connector_id",
-    "id_token": "id_token",
-    "id_token_type": "id_token_type",
     "charging_state": "charging_state",
     "stopped_reason": "stopped_reason",
     "remote_start_id": "remote_start_id",
@@ -351,7 +349,17 @@ _LATEST_FIELDS = {
 }
 
 
-_TEXT_FIELDS = {"id_token", "id_token_type", "charging_state", "stopped_reason"}
+_TEXT_FIELDS = {"charging_state", "stopped_reason"}
+
+
+def _session_token(events: list[dict[str, Any]]) -> tuple[str, str, str]:
+    """(idToken, type, answered status) of the session: the first (lowest seqNo) token the CSMS accepted, which is
+    the one billed, not a group member's card that stopped it nor a refused card tried first; without an accepted
+    one, the first reported."""
+    with_token = [e for e in events if e["id_token_type"]]
+    accepted = [e for e in with_token if e["id_token_status"] == AuthorizationStatus.ACCEPTED]
+    chosen = (accepted or with_token or [None])[0]
+    return (chosen["id_token"], chosen["id_token_type"], chosen["id_token_status"]) if chosen else ("", "", "")
 
 
 def _token_refresh(txn: ChargingTransaction) -> None:
@@ -366,7 +374,6 @@ def transaction_state_append(txn: ChargingTransaction, event: TransactionEventRe
     """Fast path of :func:`transaction_state_refresh` for an event whose seqNo is above every stored one (events
     arriving in order, the usual case): the same result without reading the other events."""
     assert txn.last_seq_no is not None and event.seq_no > txn.last_seq_no
-    token_before = (txn.id_token, txn.id_token_type)
     if event.event_type == TransactionEventType.STARTED and not txn.has_started_event:
         txn.has_started_event = True
         txn.started_at = event.timestamp
@@ -386,7 +393,15 @@ def transaction_state_append(txn: ChargingTransaction, event: TransactionEventRe
     txn.event_count += 1
     txn.last_seq_no = event.seq_no
     txn.last_event_at = max(txn.last_event_at, event.timestamp) if txn.last_event_at else event.timestamp
-    if (txn.id_token, txn.id_token_type) != token_before:
+    accepted = AuthorizationStatus.ACCEPTED
+    if event.id_token_type and (
+        not txn.id_token_type or (txn.id_token_status != accepted and event.id_token_status == accepted)
+    ):
+        txn.id_token, txn.id_token_type, txn.id_token_status = (
+            event.id_token,
+            event.id_token_type,
+            event.id_token_status,
+        )
         _token_refresh(txn)
 
 
@@ -398,7 +413,14 @@ def transaction_state_refresh(txn: ChargingTransaction) -> None:
     """
     events = list(
         txn.events.order_by("seq_no").values(
-            "seq_no", "event_type", "timestamp", "offline", *set(_LATEST_FIELDS.values())
+            "seq_no",
+            "event_type",
+            "timestamp",
+            "offline",
+            "id_token",
+            "id_token_type",
+            "id_token_status",
+            *set(_LATEST_FIELDS.values()),
         )
     )
     started = [e for e in events if e["event_type"] == TransactionEventType.STARTED]
@@ -415,6 +437,7 @@ def transaction_state_refresh(txn: ChargingTransaction) -> None:
     if txn.stopped_reason == "" and ended:
         # The spec lets the stoppedReason be omitted only when it is "Local".
         txn.stopped_reason = "Local"
+    txn.id_token, txn.id_token_type, txn.id_token_status = _session_token(events)
     txn.had_offline_events = any(e["offline"] for e in events)
     seq_nos = [e["seq_no"] for e in events]
     txn.event_count = len(events)

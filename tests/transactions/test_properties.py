@@ -125,7 +125,8 @@ def session(updates: int, ended: bool) -> list[dict]:
                 "Ended",
                 n,
                 format_ocpp(T0 + timedelta(minutes=15 * n)),
-                trigger="EVDeparted",
+                trigger="StopAuthorized",
+                id_token={"idToken": "FLEET-MEMBER", "type": "ISO14443"},
                 # An omitted stoppedReason means "Local" (the spec lets only that one be left out).
                 info={"chargingState": "Idle"} | ({"stoppedReason": "EVDisconnected"} if updates % 2 else {}),
                 meter=mv(n, "Transaction.End"),
@@ -175,6 +176,7 @@ def test_final_state_is_independent_of_event_order_and_duplicates(updates, ended
     state = expected[0]
     assert state["started_at"] == T0
     assert state["is_active"] is not ended
+    assert (state["id_token"], state["id_token_type"]) == ("CARD", "ISO14443")  # the starting card, not the stopping
     assert state["stopped_reason"] == (("EVDisconnected" if updates % 2 else "Local") if ended else "")
     last = max(e["seqNo"] for e in events)
     assert state["energy_wh"] == Decimal("1234.5") * last

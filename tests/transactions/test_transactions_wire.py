@@ -312,3 +312,32 @@ def test_lenient_station_timestamps(live_server_ws, station_factory):
     ]
     txn = ChargingTransaction.objects.get(station=station)
     assert (txn.started_at, txn.event_count) == (at(0), 1)
+
+
+def test_plug_first_session_answers_id_token_info_and_bills_the_authorising_card(live_server_ws, station_factory):
+    station = station_factory("CS-1")
+    fleet = IdToken.objects.create(id_token="FLEET", type="Central")
+    IdToken.objects.create(id_token="DRIVER", type="ISO14443", group_id_token=fleet)
+    IdToken.objects.create(id_token="STOLEN", type="ISO14443", status="Blocked")
+    replies = send(
+        live_server_ws,
+        "CS-1",
+        [
+            tx_event("Started", 0, ts(0), trigger="CablePluggedIn", evse=EVSE, info={"chargingState": "EVConnected"}),
+            tx_event("Updated", 1, ts(1), trigger="Authorized", id_token={"idToken": "STOLEN", "type": "ISO14443"}),
+            tx_event("Updated", 2, ts(2), trigger="Authorized", id_token={"idToken": "driver", "type": "ISO14443"}),
+            tx_event("Ended", 3, ts(3), trigger="StopAuthorized", id_token={"idToken": "FLEET", "type": "Central"}),
+        ],
+    )
+    fleet_ref = {"idToken": "FLEET", "type": "Central"}
+    assert [r[2] for r in replies] == [
+        {},
+        {"idTokenInfo": {"status": "Blocked"}},
+        {"idTokenInfo": {"status": "Accepted", "groupIdToken": fleet_ref}},
+        {"idTokenInfo": {"status": "Accepted"}},
+    ]
+    txn = ChargingTransaction.objects.get(station=station)
+    # The session's (billed) token is the first accepted one: neither the refused card nor the group's stop card.
+    assert (txn.id_token, txn.id_token_status, txn.token.id_token) == ("driver", "Accepted", "DRIVER")
+    statuses = list(TransactionEventRecord.objects.filter(transaction=txn).values_list("id_token", "id_token_status"))
+    assert statuses == [("", ""), ("STOLEN", "Blocked"), ("driver", "Accepted"), ("FLEET", "Accepted")]
