@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from django.db.models import Count, QuerySet, Sum
+from django.db.models import Count, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
 
 from .models import ChargingTransaction, MeterSample, TransactionEventRecord
@@ -21,16 +21,24 @@ def active_transactions(*, station_id: int | None = None) -> QuerySet[ChargingTr
 
 
 def transactions_in_period(
-    *, since: datetime | None = None, until: datetime | None = None, station_id: int | None = None
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    station_id: int | None = None,
+    overlapping: bool = False,
 ) -> QuerySet[ChargingTransaction]:
-    """Sessions that started in [since, until), newest first."""
+    """Sessions that started in [since, until), newest first; with ``overlapping``, every session that was running
+    at some point of [since, until) (still active ones included)."""
     qs = transactions_all()
     if station_id is not None:
         qs = qs.filter(station_id=station_id)
-    if since is not None:
-        qs = qs.filter(started_at__gte=since)
     if until is not None:
         qs = qs.filter(started_at__lt=until)
+    if since is not None:
+        if overlapping:
+            qs = qs.filter(Q(ended_at__isnull=True) | Q(ended_at__gte=since))
+        else:
+            qs = qs.filter(started_at__gte=since)
     return qs
 
 

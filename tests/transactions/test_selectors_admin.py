@@ -49,6 +49,12 @@ def test_selectors_are_n_plus_one_free_and_correct(django_assert_num_queries):
     with django_assert_num_queries(1):
         period = [t.station.identity for t in selectors.transactions_in_period(since=T0, until=T0 + timedelta(days=1))]
     assert sorted(period) == ["SEL-0", "SEL-1", "SEL-2"]
+    # At 23:45 on the first day the first sessions (22:00-23:30) are over; none of the second day had started.
+    late = T0 + timedelta(minutes=105)
+    assert not selectors.transactions_in_period(since=late, until=late + timedelta(minutes=1), overlapping=True)
+    assert selectors.transactions_in_period(since=T0, until=T0 + timedelta(minutes=1), overlapping=True).count() == 3
+    running = selectors.transactions_in_period(since=T0 + timedelta(days=5), overlapping=True)
+    assert sorted(t.transaction_id for t in running) == ["T1", "T1", "T1"]  # the second day's are still running
     with django_assert_num_queries(1):
         days = selectors.energy_per_day(station_id=stations[1].pk)
     assert [(d["day"].isoformat(), d["energy_wh"], d["sessions"]) for d in days] == [
