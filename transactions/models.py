@@ -148,8 +148,9 @@ class ChargingState(models.TextChoices):
 
 
 class ChargingTransaction(models.Model):
-    """A station's transaction. Every derived field is recomputed from the stored events and samples, so the
-    result does not depend on the order in which (offline, retried) events arrive."""
+    """A station's transaction. Every field below transaction_id is derived from the stored events and samples
+    (incrementally while events arrive in seqNo order, from scratch otherwise), so the result does not depend on
+    the order in which (offline, retried) events arrive."""
 
     station = models.ForeignKey("stations.ChargingStation", on_delete=models.CASCADE, related_name="transactions")
     transaction_id = models.CharField(max_length=36, help_text="The station's transactionId.")
