@@ -210,6 +210,12 @@ CSMS_LAST_SEEN_RESOLUTION_S = env_int("CSMS_LAST_SEEN_RESOLUTION_S", 30)
 # A station silent for 2 heartbeat intervals plus this grace is marked offline (its server process died).
 CSMS_STALE_GRACE_S = env_int("CSMS_STALE_GRACE_S", 120)
 
+# --- Authorization (transactions app) ------------------------------------------------------------------------------
+# Answer for an idToken the CSMS does not know (Authorize and TransactionEvent): "unknown" (default: status Unknown,
+# the station refuses), "invalid" (status Invalid), or "accept" (status Accepted: free charging for everyone).
+# Case-insensitive.
+CSMS_UNKNOWN_ID_TOKEN_POLICY = env_choice("CSMS_UNKNOWN_ID_TOKEN_POLICY", "unknown", {"unknown", "invalid", "accept"})
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

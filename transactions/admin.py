@@ -1,0 +1,61 @@
+from django.contrib import admin
+from django.http import HttpRequest
+
+from .models import ChargingTransaction, IdToken, LocalAuthList, MeterSample, TransactionEventRecord
+
+
+@admin.register(IdToken)
+class IdTokenAdmin(admin.ModelAdmin):
+    list_display = ("id_token", "type", "status", "expires_at", "group_id_token", "updated_at")
+    list_filter = ("status", "type")
+    search_fields = ("id_token", "description")
+    raw_id_fields = ("group_id_token",)
+    list_select_related = ("group_id_token",)
+
+
+@admin.register(LocalAuthList)
+class LocalAuthListAdmin(admin.ModelAdmin):
+    list_display = ("station", "station_version", "pending_version", "last_status", "last_result_at")
+    raw_id_fields = ("station",)
+    filter_horizontal = ("tokens",)
+    list_select_related = ("station",)
+    readonly_fields = ("synced_entries", "pending_version", "pending_update_type", "pending_entries")
+
+
+class TransactionEventInline(admin.TabularInline):
+    model = TransactionEventRecord
+    extra = 0
+    can_delete = False
+    fields = ("seq_no", "event_type", "timestamp", "trigger_reason", "charging_state", "offline", "id_token")
+    readonly_fields = fields
+
+
+@admin.register(ChargingTransaction)
+class ChargingTransactionAdmin(admin.ModelAdmin):
+    list_display = (
+        "transaction_id",
+        "station",
+        "evse_id",
+        "id_token",
+        "started_at",
+        "ended_at",
+        "is_active",
+        "energy_wh",
+    )
+    list_filter = ("is_active", "had_offline_events")
+    search_fields = ("transaction_id", "id_token", "station__identity")
+    date_hierarchy = "started_at"
+    raw_id_fields = ("station", "token")
+    list_select_related = ("station",)
+    inlines = [TransactionEventInline]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # transactions come from stations only
+
+
+@admin.register(MeterSample)
+class MeterSampleAdmin(admin.ModelAdmin):
+    list_display = ("timestamp", "station", "evse_id", "measurand", "phase", "location", "context", "value", "unit")
+    list_filter = ("measurand", "context")
+    raw_id_fields = ("station", "transaction")
+    list_select_related = ("station",)

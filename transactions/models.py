@@ -1,0 +1,332 @@
+"""Id tokens and local authorization lists, charging transactions, their events and meter samples."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models.functions import Lower
+from django.utils import timezone
+
+# --- Authorization --------------------------------------------------------------------------------------------
+
+
+class IdTokenType(models.TextChoices):
+    CENTRAL = "Central"
+    EMAID = "eMAID"
+    ISO14443 = "ISO14443"
+    ISO15693 = "ISO15693"
+    KEY_CODE = "KeyCode"
+    LOCAL = "Local"
+    MAC_ADDRESS = "MacAddress"
+    NO_AUTHORIZATION = "NoAuthorization"
+
+
+class AuthorizationStatus(models.TextChoices):
+    """AuthorizationStatusEnumType values an operator can give a token (ConcurrentTx is decided per request)."""
+
+    ACCEPTED = "Accepted"
+    BLOCKED = "Blocked"
+    EXPIRED = "Expired"
+    INVALID = "Invalid"
+    NO_CREDIT = "NoCredit"
+    NOT_ALLOWED_TYPE_EVSE = "NotAllowedTypeEVSE"
+    NOT_AT_THIS_LOCATION = "NotAtThisLocation"
+    NOT_AT_THIS_TIME = "NotAtThisTime"
+    UNKNOWN = "Unknown"
+
+
+class IdToken(models.Model):
+    """A token the CSMS knows. OCPP idTokens are case insensitive: uniqueness ignores case."""
+
+    id_token = models.CharField(max_length=36)
+    type = models.CharField(max_length=16, choices=IdTokenType.choices, default=IdTokenType.ISO14443)
+    status = models.CharField(max_length=20, choices=AuthorizationStatus.choices, default=AuthorizationStatus.ACCEPTED)
+    expires_at = models.DateTimeField(
+        null=True, blank=True, help_text="After this instant an Accepted token is answered as Expired."
+    )
+    group_id_token = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="members",
+        help_text="Group (e.g. fleet) this token belongs to; a token of the group may stop another's transaction.",
+    )
+    language = models.CharField(max_length=8, blank=True, help_text="RFC 5646 language code (language1).")
+    # Empty: valid on every EVSE. Otherwise the EVSE ids (per station numbering) the token may be used on.
+    evse_ids = models.JSONField(default=list, blank=True, help_text="EVSE ids the token is limited to; [] = any.")
+    description = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["id_token", "type"]
+        verbose_name = "ID token"
+        constraints = [models.UniqueConstraint(Lower("id_token"), "type", name="uniq_id_token_type_ci")]
+
+    def __str__(self) -> str:
+        return f"{self.id_token} ({self.type})"
+
+    def clean(self) -> None:
+        problems: dict[str, str] = {}
+        ids = self.evse_ids
+        if not isinstance(ids, list) or not all(isinstance(e, int) and not isinstance(e, bool) and e > 0 for e in ids):
+            problems["evse_ids"] = "A list of EVSE ids (integers above 0), or [] for every EVSE."
+        if self.group_id_token_id is not None and self.group_id_token_id == self.pk:
+            problems["group_id_token"] = "A token cannot be its own group."
+        if problems:
+            raise ValidationError(problems)
+
+    def effective_status(self, now: datetime | None = None) -> str:
+        """The status to answer now: an Accepted token past its expiry is Expired."""
+        now = now or timezone.now()
+        if self.status == AuthorizationStatus.ACCEPTED and self.expires_at is not None and self.expires_at <= now:
+            return AuthorizationStatus.EXPIRED
+        return self.status
+
+    def as_ocpp(self) -> dict[str, str]:
+        return {"idToken": self.id_token, "type": self.type}
+
+
+class UpdateType(models.TextChoices):
+    FULL = "Full"
+    DIFFERENTIAL = "Differential"
+
+
+class SendLocalListStatus(models.TextChoices):
+    ACCEPTED = "Accepted"
+    FAILED = "Failed"
+    VERSION_MISMATCH = "VersionMismatch"
+
+
+class LocalAuthList(models.Model):
+    """A station's local authorization list: what it should hold (``tokens``) and what it acknowledged.
+
+    ``synced_entries`` is the list the station holds at ``station_version`` (``{"<type>:<token lower>":
+    AuthorizationData}``); ``pending_*`` describe the update sent but not yet answered.
+    """
+
+    station = models.OneToOneField("stations.ChargingStation", on_delete=models.CASCADE, related_name="local_auth_list")
+    tokens = models.ManyToManyField(IdToken, blank=True, related_name="local_auth_lists")
+    # Highest version ever built: versions only grow, even when the station's own version becomes unknown.
+    version = models.PositiveIntegerField(default=0, editable=False)
+    station_version = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Version the station acknowledged; empty = unknown, next update is Full."
+    )
+    synced_entries = models.JSONField(default=dict, blank=True, editable=False)
+    pending_version = models.PositiveIntegerField(null=True, blank=True, editable=False)
+    pending_update_type = models.CharField(max_length=12, choices=UpdateType.choices, blank=True, editable=False)
+    pending_entries = models.JSONField(null=True, blank=True, editable=False)
+    last_status = models.CharField(max_length=16, choices=SendLocalListStatus.choices, blank=True)
+    last_sent_at = models.DateTimeField(null=True, blank=True)
+    last_result_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "local authorization list"
+
+    def __str__(self) -> str:
+        return f"local list of {self.station_id} v{self.station_version}"
+
+
+# --- Transactions ---------------------------------------------------------------------------------------------
+
+
+class TransactionEventType(models.TextChoices):
+    STARTED = "Started"
+    UPDATED = "Updated"
+    ENDED = "Ended"
+
+
+class ChargingState(models.TextChoices):
+    CHARGING = "Charging"
+    EV_CONNECTED = "EVConnected"
+    SUSPENDED_EV = "SuspendedEV"
+    SUSPENDED_EVSE = "SuspendedEVSE"
+    IDLE = "Idle"
+
+
+class ChargingTransaction(models.Model):
+    """A station's transaction. Every field below transaction_id is derived from the stored events and samples
+    (incrementally while events arrive in seqNo order, from scratch otherwise), so the result does not depend on
+    the order in which (offline, retried) events arrive."""
+
+    station = models.ForeignKey("stations.ChargingStation", on_delete=models.CASCADE, related_name="transactions")
+    transaction_id = models.CharField(max_length=36, help_text="The station's transactionId.")
+    evse_id = models.PositiveIntegerField(null=True, blank=True)
+    connector_id = models.PositiveIntegerField(null=True, blank=True)
+    id_token = models.CharField(max_length=36, blank=True, help_text="The session's idToken: the first accepted one.")
+    id_token_type = models.CharField(max_length=16, choices=IdTokenType.choices, blank=True)
+    id_token_status = models.CharField(max_length=20, blank=True, help_text="idTokenInfo.status answered for it.")
+    token = models.ForeignKey(
+        IdToken, null=True, blank=True, on_delete=models.SET_NULL, related_name="transactions", help_text="Known token."
+    )
+    started_at = models.DateTimeField(help_text="Started event's timestamp (earliest event until it arrives).")
+    ended_at = models.DateTimeField(null=True, blank=True, help_text="Ended event's timestamp.")
+    has_started_event = models.BooleanField(default=False)
+    is_active = models.BooleanField(default=True, help_text="No Ended event received yet.")
+    charging_state = models.CharField(max_length=16, choices=ChargingState.choices, blank=True)
+    stopped_reason = models.CharField(max_length=24, blank=True)
+    remote_start_id = models.IntegerField(null=True, blank=True)
+    reservation_id = models.IntegerField(null=True, blank=True)
+    number_of_phases_used = models.PositiveIntegerField(null=True, blank=True)
+    cable_max_current_a = models.IntegerField(null=True, blank=True)
+    time_spent_charging_s = models.PositiveIntegerField(null=True, blank=True)
+    had_offline_events = models.BooleanField(default=False)
+    # Sequence bookkeeping: missing seqNo between the lowest and highest received (capped list).
+    event_count = models.PositiveIntegerField(default=0)
+    last_seq_no = models.PositiveIntegerField(null=True, blank=True)
+    seq_no_gaps = models.JSONField(default=list, blank=True)
+    last_event_at = models.DateTimeField(null=True, blank=True)
+    # Metering, denormalised from MeterSample (Energy.Active.Import.Register, Power.Active.Import).
+    meter_start_wh = models.DecimalField(max_digits=24, decimal_places=6, null=True, blank=True)
+    meter_stop_wh = models.DecimalField(max_digits=24, decimal_places=6, null=True, blank=True)
+    energy_wh = models.DecimalField(max_digits=24, decimal_places=6, null=True, blank=True)
+    peak_power_w = models.DecimalField(max_digits=24, decimal_places=6, null=True, blank=True)
+    last_power_w = models.DecimalField(max_digits=24, decimal_places=6, null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["station", "transaction_id"], name="uniq_transaction_per_station")
+        ]
+        indexes = [
+            models.Index(fields=["station", "-started_at"]),
+            models.Index(fields=["-started_at"]),
+            models.Index(fields=["station", "remote_start_id"]),
+            models.Index(fields=["is_active"], name="txn_active", condition=models.Q(is_active=True)),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.station_id}/{self.transaction_id}"
+
+
+class TransactionEventRecord(models.Model):
+    """One TransactionEvent as received; (transaction, seq_no) unique so a retried event is stored once."""
+
+    transaction = models.ForeignKey(ChargingTransaction, on_delete=models.CASCADE, related_name="events")
+    seq_no = models.PositiveIntegerField()
+    event_type = models.CharField(max_length=8, choices=TransactionEventType.choices)
+    timestamp = models.DateTimeField()
+    trigger_reason = models.CharField(max_length=24)
+    charging_state = models.CharField(max_length=16, choices=ChargingState.choices, blank=True)
+    evse_id = models.PositiveIntegerField(null=True, blank=True)
+    connector_id = models.PositiveIntegerField(null=True, blank=True)
+    id_token = models.CharField(max_length=36, blank=True)
+    id_token_type = models.CharField(max_length=16, blank=True)
+    offline = models.BooleanField(default=False)
+    stopped_reason = models.CharField(max_length=24, blank=True)
+    remote_start_id = models.IntegerField(null=True, blank=True)
+    reservation_id = models.IntegerField(null=True, blank=True)
+    number_of_phases_used = models.PositiveIntegerField(null=True, blank=True)
+    cable_max_current = models.IntegerField(null=True, blank=True)
+    time_spent_charging_s = models.PositiveIntegerField(null=True, blank=True)
+    id_token_status = models.CharField(max_length=20, blank=True, help_text="idTokenInfo.status answered.")
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["transaction", "seq_no"]
+        constraints = [models.UniqueConstraint(fields=["transaction", "seq_no"], name="uniq_transaction_event_seq")]
+
+    def __str__(self) -> str:
+        return f"{self.transaction_id} #{self.seq_no} {self.event_type}"
+
+
+class Measurand(models.TextChoices):
+    CURRENT_EXPORT = "Current.Export"
+    CURRENT_IMPORT = "Current.Import"
+    CURRENT_OFFERED = "Current.Offered"
+    ENERGY_ACTIVE_EXPORT_REGISTER = "Energy.Active.Export.Register"
+    ENERGY_ACTIVE_IMPORT_REGISTER = "Energy.Active.Import.Register"
+    ENERGY_REACTIVE_EXPORT_REGISTER = "Energy.Reactive.Export.Register"
+    ENERGY_REACTIVE_IMPORT_REGISTER = "Energy.Reactive.Import.Register"
+    ENERGY_ACTIVE_EXPORT_INTERVAL = "Energy.Active.Export.Interval"
+    ENERGY_ACTIVE_IMPORT_INTERVAL = "Energy.Active.Import.Interval"
+    ENERGY_ACTIVE_NET = "Energy.Active.Net"
+    ENERGY_REACTIVE_EXPORT_INTERVAL = "Energy.Reactive.Export.Interval"
+    ENERGY_REACTIVE_IMPORT_INTERVAL = "Energy.Reactive.Import.Interval"
+    ENERGY_REACTIVE_NET = "Energy.Reactive.Net"
+    ENERGY_APPARENT_NET = "Energy.Apparent.Net"
+    ENERGY_APPARENT_IMPORT = "Energy.Apparent.Import"
+    ENERGY_APPARENT_EXPORT = "Energy.Apparent.Export"
+    FREQUENCY = "Frequency"
+    POWER_ACTIVE_EXPORT = "Power.Active.Export"
+    POWER_ACTIVE_IMPORT = "Power.Active.Import"
+    POWER_FACTOR = "Power.Factor"
+    POWER_OFFERED = "Power.Offered"
+    POWER_REACTIVE_EXPORT = "Power.Reactive.Export"
+    POWER_REACTIVE_IMPORT = "Power.Reactive.Import"
+    SOC = "SoC"
+    VOLTAGE = "Voltage"
+
+
+class Location(models.TextChoices):
+    BODY = "Body"
+    CABLE = "Cable"
+    EV = "EV"
+    INLET = "Inlet"
+    OUTLET = "Outlet"
+
+
+class ReadingContext(models.TextChoices):
+    INTERRUPTION_BEGIN = "Interruption.Begin"
+    INTERRUPTION_END = "Interruption.End"
+    OTHER = "Other"
+    SAMPLE_CLOCK = "Sample.Clock"
+    SAMPLE_PERIODIC = "Sample.Periodic"
+    TRANSACTION_BEGIN = "Transaction.Begin"
+    TRANSACTION_END = "Transaction.End"
+    TRIGGER = "Trigger"
+
+
+class MeterSample(models.Model):
+    """One sampledValue, normalised to the base unit (Wh, W, varh, ...) with the multiplier applied.
+
+    Narrow on purpose: the bulk of the database. Defaults are applied on the way in (measurand
+    Energy.Active.Import.Register, location Outlet, context Sample.Periodic); ``phase`` "" = no phase (overall).
+    The unique constraint makes a retried MeterValues/TransactionEvent add no second row.
+    """
+
+    station = models.ForeignKey("stations.ChargingStation", on_delete=models.CASCADE, related_name="meter_samples")
+    transaction = models.ForeignKey(
+        ChargingTransaction, null=True, blank=True, on_delete=models.CASCADE, related_name="meter_samples"
+    )
+    evse_id = models.PositiveIntegerField(help_text="0 = the station's main meter.")
+    # A MeterValues reading and a TransactionEvent reading at the same instant are different rows.
+    from_transaction_event = models.BooleanField(default=False)
+    timestamp = models.DateTimeField()
+    measurand = models.CharField(max_length=32, choices=Measurand.choices)
+    phase = models.CharField(max_length=5, blank=True)
+    location = models.CharField(max_length=6, choices=Location.choices, default=Location.OUTLET)
+    context = models.CharField(max_length=18, choices=ReadingContext.choices, default=ReadingContext.SAMPLE_PERIODIC)
+    value = models.DecimalField(max_digits=24, decimal_places=6)
+    unit = models.CharField(max_length=20, help_text="Base unit of value (kWh arrives as Wh).")
+    signed_meter_value = models.JSONField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["timestamp", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=[
+                    "station",
+                    "evse_id",
+                    "from_transaction_event",
+                    "timestamp",
+                    "measurand",
+                    "phase",
+                    "location",
+                    "context",
+                ],
+                name="uniq_meter_sample",
+            )
+        ]
+        indexes = [
+            models.Index(fields=["transaction", "measurand", "phase", "location", "timestamp"]),
+            models.Index(fields=["station", "evse_id", "-timestamp"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.measurand}{'/' + self.phase if self.phase else ''} {self.value} {self.unit}"

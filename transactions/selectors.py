@@ -1,0 +1,92 @@
+"""Read-side queries for the API, dashboard plots and CDR export. Each returns a QuerySet or plain rows, N+1-free."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models.functions import TruncDate
+
+from .models import ChargingTransaction, MeterSample, TransactionEventRecord
+
+
+def transactions_all() -> QuerySet[ChargingTransaction]:
+    return ChargingTransaction.objects.select_related("station", "token")
+
+
+def active_transactions(*, station_id: int | None = None) -> QuerySet[ChargingTransaction]:
+    qs = transactions_all().filter(is_active=True)
+    return qs.filter(station_id=station_id) if station_id is not None else qs
+
+
+def transactions_in_period(
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    station_id: int | None = None,
+    overlapping: bool = False,
+) -> QuerySet[ChargingTransaction]:
+    """Sessions that started in [since, until), newest first; with ``overlapping``, every session that was running
+    at some point of [since, until) (still active ones included)."""
+    qs = transactions_all()
+    if station_id is not None:
+        qs = qs.filter(station_id=station_id)
+    if until is not None:
+        qs = qs.filter(started_at__lt=until)
+    if since is not None:
+        if overlapping:
+            qs = qs.filter(Q(ended_at__isnull=True) | Q(ended_at__gte=since))
+        else:
+            qs = qs.filter(started_at__gte=since)
+    return qs
+
+
+def transaction_get(*, station_id: int, transaction_id: str) -> ChargingTransaction | None:
+    return transactions_all().filter(station_id=station_id, transaction_id=transaction_id).first()
+
+
+def transaction_by_remote_start_id(station: Any, remote_start_id: int) -> ChargingTransaction | None:
+    """The transaction a RequestStartTransaction(remoteStartId) started, once the station reported it."""
+    station_id = getattr(station, "pk", station)
+    return (
+        transactions_all()
+        .filter(station_id=station_id, remote_start_id=remote_start_id)
+        .order_by("-started_at")
+        .first()
+    )
+
+
+def transaction_events(*, transaction_pk: int) -> QuerySet[TransactionEventRecord]:
+    return TransactionEventRecord.objects.filter(transaction_id=transaction_pk).order_by("seq_no")
+
+
+def transactions_with_seq_no_gaps(*, station_id: int | None = None) -> QuerySet[ChargingTransaction]:
+    """Sessions with missing TransactionEvents (seqNo gaps): possibly lost offline events, worth an operator's look."""
+    qs = transactions_all().exclude(seq_no_gaps=[])
+    return qs.filter(station_id=station_id) if station_id is not None else qs
+
+
+def energy_per_day(
+    *, since: datetime | None = None, until: datetime | None = None, station_id: int | None = None
+) -> list[dict[str, Any]]:
+    """``[{"station_id", "day", "energy_wh", "sessions"}]``; a session counts on the (UTC) day it started."""
+    qs = transactions_in_period(since=since, until=until, station_id=station_id).order_by()
+    return list(
+        qs.annotate(day=TruncDate("started_at"))
+        .values("station_id", "day")
+        .annotate(energy_wh=Sum("energy_wh"), sessions=Count("id"))
+        .order_by("station_id", "day")
+    )
+
+
+def transaction_time_series(
+    *, transaction_pk: int, measurands: list[str] | None = None
+) -> QuerySet[MeterSample, dict[str, Any]]:
+    """A session's samples in time order as plain rows (for plots, the meter-values API and CDRs)."""
+    qs = MeterSample.objects.filter(transaction_id=transaction_pk)
+    if measurands:
+        qs = qs.filter(measurand__in=measurands)
+    return qs.order_by("timestamp", "measurand", "phase", "id").values(
+        "timestamp", "measurand", "phase", "location", "context", "value", "unit", "signed_meter_value"
+    )

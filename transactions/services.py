@@ -1,0 +1,522 @@
+"""Authorization, local authorization lists, transactions and metering: the actions, all synchronous.
+
+Handlers call these inside the CALL's DB transaction; the CALLRESULT leaves only after commit.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Max, Q, QuerySet
+from django.utils import timezone
+
+from csms.timeutil import format_ocpp, parse_ocpp
+from stations.models import ChargingStation
+
+from . import metering
+from .models import (
+    AuthorizationStatus,
+    ChargingTransaction,
+    IdToken,
+    IdTokenType,
+    LocalAuthList,
+    MeterSample,
+    SendLocalListStatus,
+    TransactionEventRecord,
+    TransactionEventType,
+    UpdateType,
+)
+
+logger = logging.getLogger(__name__)
+
+# seq_no_gaps keeps at most this many missing numbers (a station with odd numbering must not bloat the row).
+MAX_RECORDED_GAPS = 200
+
+
+# --- Authorization --------------------------------------------------------------------------------------------
+
+
+def id_token_lookup(*, id_token: str, token_type: str) -> IdToken | None:
+    # idTokens are case insensitive (IdTokenType); the unique constraint is on Lower(id_token), type.
+    return IdToken.objects.select_related("group_id_token").filter(id_token__iexact=id_token, type=token_type).first()
+
+
+def _unknown_token_status() -> str:
+    policy = settings.CSMS_UNKNOWN_ID_TOKEN_POLICY
+    if policy == "accept":
+        return AuthorizationStatus.ACCEPTED
+    if policy == "invalid":
+        return AuthorizationStatus.INVALID
+    return AuthorizationStatus.UNKNOWN
+
+
+def id_token_info_for(token: IdToken | None, *, now: datetime | None = None) -> dict[str, Any]:
+    """IdTokenInfoType for a known token (or the unknown-token policy when None)."""
+    now = now or timezone.now()
+    if token is None:
+        return {"status": _unknown_token_status()}
+    status = token.effective_status(now)
+    group = token.group_id_token
+    if group is not None and status == AuthorizationStatus.ACCEPTED:
+        # OCPP SPEC-SILENT: a blocked/expired group token disables its members (a fleet card revoked as a whole).
+        group_status = group.effective_status(now)
+        if group_status != AuthorizationStatus.ACCEPTED:
+            status = group_status
+    info: dict[str, Any] = {"status": status}
+    if token.expires_at is not None and status == AuthorizationStatus.ACCEPTED:
+        info["cacheExpiryDateTime"] = format_ocpp(token.expires_at)
+    if group is not None:
+        info["groupIdToken"] = group.as_ocpp()
+    if token.language:
+        info["language1"] = token.language
+    if token.evse_ids:
+        info["evseId"] = sorted(int(e) for e in token.evse_ids)
+    return info
+
+
+def id_token_info(*, id_token: dict[str, Any], now: datetime | None = None) -> tuple[dict[str, Any], IdToken | None]:
+    """IdTokenInfoType answering an IdTokenType, and the known token (if any)."""
+    if id_token["type"] == IdTokenType.NO_AUTHORIZATION:
+        # OCPP SPEC-SILENT: NoAuthorization means the station authorised nobody (free vend); there is nothing for the
+        # CSMS to check, and answering anything but Accepted would make the station stop a legitimate session.
+        return {"status": AuthorizationStatus.ACCEPTED}, None
+    token = id_token_lookup(id_token=id_token["idToken"], token_type=id_token["type"])
+    return id_token_info_for(token, now=now), token
+
+
+@dataclass(frozen=True, slots=True)
+class AuthorizeResult:
+    id_token_info: dict[str, Any]
+    certificate_status: str | None
+
+
+def authorize(*, station_id: int, id_token: dict[str, Any], certificate_presented: bool) -> AuthorizeResult:
+    info, _ = id_token_info(id_token=id_token)
+    certificate_status = None
+    if certificate_presented:
+        # OCPP SPEC-SILENT: this CSMS does not validate ISO 15118 contract certificates (no OCSP yet). It vouches
+        # for the contract only through its token database: an Accepted eMAID answers certificateStatus Accepted;
+        # otherwise certificateStatus is left out and idTokenInfo.status alone refuses the session.
+        if info["status"] == AuthorizationStatus.ACCEPTED:
+            certificate_status = "Accepted"
+    return AuthorizeResult(info, certificate_status)
+
+
+# --- Local authorization list ---------------------------------------------------------------------------------
+
+
+def _entry_key(token: IdToken) -> str:
+    return f"{token.type}:{token.id_token.lower()}"
+
+
+StationRef = ChargingStation | int  # a station or its primary key
+
+
+def _pk(station: StationRef) -> int:
+    return station if isinstance(station, int) else station.pk
+
+
+def local_list_get(*, station: StationRef, lock: bool = False) -> LocalAuthList:
+    local_list, _ = LocalAuthList.objects.get_or_create(station_id=_pk(station))
+    if lock:
+        local_list = LocalAuthList.objects.select_for_update().get(pk=local_list.pk)
+    return local_list
+
+
+def local_list_desired_entries(*, local_list: LocalAuthList, now: datetime | None = None) -> dict[str, Any]:
+    """What the station's list should hold now: ``{key: AuthorizationData}``."""
+    now = now or timezone.now()
+    tokens = local_list.tokens.select_related("group_id_token").order_by("type", "id_token")
+    return {_entry_key(t): {"idToken": t.as_ocpp(), "idTokenInfo": id_token_info_for(t, now=now)} for t in tokens}
+
+
+@transaction.atomic
+def local_list_build_update(*, station: StationRef, full: bool, now: datetime | None = None) -> dict[str, Any] | None:
+    """A SendLocalListRequest bringing the station's list to the desired state, recorded as pending.
+
+    Differential updates carry added/changed entries (with idTokenInfo) and removed ones (without, which the spec
+    defines as "remove"). A differential is impossible while the station's version is unknown: then Full is built.
+    Returns None for a differential with nothing to change.
+    """
+    local_list = local_list_get(station=station, lock=True)
+    desired = local_list_desired_entries(local_list=local_list, now=now)
+    if local_list.station_version is None:
+        full = True
+    # Version 0 means "no list" on the station (GetLocalListVersion), so real versions start at 1.
+    version = max(local_list.version, local_list.station_version or 0) + 1
+    if full:
+        entries = list(desired.values())
+        update_type = UpdateType.FULL
+    else:
+        synced = local_list.synced_entries
+        entries = [data for key, data in desired.items() if synced.get(key) != data]
+        entries += [{"idToken": synced[key]["idToken"]} for key in synced if key not in desired]
+        if not entries:
+            return None
+        update_type = UpdateType.DIFFERENTIAL
+    payload: dict[str, Any] = {"updateType": str(update_type), "versionNumber": version}
+    if entries:  # an empty Full update empties the station's list; the schema forbids an empty array
+        payload["localAuthorizationList"] = entries
+    local_list.version = version
+    local_list.pending_version = version
+    local_list.pending_update_type = update_type
+    local_list.pending_entries = desired
+    local_list.last_sent_at = now or timezone.now()
+    local_list.save()
+    return payload
+
+
+@transaction.atomic
+def local_list_record_result(*, station: StationRef, version_number: int, status: str) -> LocalAuthList:
+    """Apply the station's SendLocalListResponse to the update with ``version_number``.
+
+    Accepted: the station now holds the pending entries at that version. VersionMismatch: its version is unknown,
+    so the next update is Full. Failed: nothing changed on the station. A stale answer (another update was built
+    since) is ignored.
+    """
+    local_list = local_list_get(station=station, lock=True)
+    if local_list.pending_version != version_number:
+        logger.info("stale SendLocalList result v%s for station %s ignored", version_number, _pk(station))
+        return local_list
+    if status == SendLocalListStatus.ACCEPTED:
+        local_list.station_version = version_number
+        local_list.synced_entries = local_list.pending_entries or {}
+    elif status == SendLocalListStatus.VERSION_MISMATCH:
+        local_list.station_version = None
+        local_list.synced_entries = {}
+    local_list.pending_version = None
+    local_list.pending_update_type = ""
+    local_list.pending_entries = None
+    local_list.last_status = status
+    local_list.last_result_at = timezone.now()
+    local_list.save()
+    return local_list
+
+
+def get_local_list_version_payload() -> dict[str, Any]:
+    return {}
+
+
+@transaction.atomic
+def local_list_record_version(*, station: StationRef, version_number: int) -> bool:
+    """Apply a GetLocalListVersionResponse. Returns whether the station holds the version we think it does;
+    if not, its version becomes unknown and the next update is Full."""
+    local_list = local_list_get(station=station, lock=True)
+    if local_list.station_version == version_number:
+        return True
+    local_list.station_version = None
+    local_list.synced_entries = {}
+    local_list.save(update_fields=["station_version", "synced_entries"])
+    return False
+
+
+def clear_cache_payload() -> dict[str, Any]:
+    return {}
+
+
+# --- Metering -------------------------------------------------------------------------------------------------
+
+
+def _sample_rows(
+    *,
+    station_id: int,
+    evse_id: int,
+    transaction_pk: int | None,
+    meter_values: list[dict[str, Any]],
+) -> list[MeterSample]:
+    return [
+        MeterSample(
+            station_id=station_id,
+            transaction_id=transaction_pk,
+            evse_id=evse_id,
+            from_transaction_event=transaction_pk is not None,
+            timestamp=s.timestamp,
+            measurand=s.measurand,
+            phase=s.phase,
+            location=s.location,
+            context=s.context,
+            value=s.value,
+            unit=s.unit,
+            signed_meter_value=s.signed_meter_value,
+        )
+        for s in metering.samples_from_meter_values(meter_values, parse_ocpp)
+    ]
+
+
+def meter_values_record(*, station_id: int, evse_id: int, meter_values: list[dict[str, Any]]) -> int:
+    """Store a MeterValues message's samples (not tied to a transaction: the spec sends those in
+    TransactionEvent). A retried message adds nothing. Returns the number of samples received."""
+    rows = _sample_rows(station_id=station_id, evse_id=evse_id, transaction_pk=None, meter_values=meter_values)
+    MeterSample.objects.bulk_create(rows, ignore_conflicts=True)
+    return len(rows)
+
+
+def transaction_metering_refresh(txn: ChargingTransaction) -> None:
+    """Recompute the denormalised energy/power fields from the stored samples (order independent).
+
+    Index-driven queries on (transaction, measurand, phase, location, timestamp): the cost does not grow with the
+    length of the session except for the rare per-phase power case.
+    """
+    samples = MeterSample.objects.filter(transaction=txn)
+
+    def series_keys(measurand: str) -> list[tuple[str, str]]:
+        keys = samples.filter(measurand=measurand).values_list("phase", "location").distinct().order_by()
+        return metering.preferred_series(keys)
+
+    def series(measurand: str, key: tuple[str, str]) -> QuerySet[MeterSample]:
+        return samples.filter(measurand=measurand, phase=key[0], location=key[1])
+
+    def endpoint(qs: QuerySet[MeterSample], *order: str) -> Decimal:
+        return qs.order_by(*order).values_list("value", flat=True)[0]
+
+    endpoints = [
+        (
+            endpoint(series(metering.ENERGY_REGISTER, key), "timestamp", "value"),
+            endpoint(series(metering.ENERGY_REGISTER, key), "-timestamp", "-value"),
+        )
+        for key in series_keys(metering.ENERGY_REGISTER)
+    ]
+    energy = metering.energy_from_endpoints(endpoints)
+    txn.meter_start_wh, txn.meter_stop_wh, txn.energy_wh = energy.meter_start_wh, energy.meter_stop_wh, energy.energy_wh
+
+    power_keys = series_keys(metering.POWER_IMPORT)
+    if not power_keys:
+        txn.peak_power_w = txn.last_power_w = None
+    elif len(power_keys) == 1:
+        qs = series(metering.POWER_IMPORT, power_keys[0])
+        txn.peak_power_w = qs.aggregate(peak=Max("value"))["peak"]
+        txn.last_power_w = endpoint(qs, "-timestamp", "-value")
+    else:  # per-phase readings summed per instant: the pure rule on the rows concerned
+        rows = Q(pk__in=[])
+        for phase, location in power_keys:
+            rows |= Q(phase=phase, location=location)
+        values = samples.filter(rows, measurand=metering.POWER_IMPORT).values_list(
+            "timestamp", "measurand", "phase", "location", "context", "value", "unit"
+        )
+        power = metering.power_summary(metering.Sample(*row) for row in values)
+        txn.peak_power_w, txn.last_power_w = power.peak_power_w, power.last_power_w
+
+
+# --- Transactions ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TransactionEventResult:
+    transaction: ChargingTransaction
+    duplicate: bool
+    id_token_info: dict[str, Any] | None
+
+
+def _last(events: list[dict[str, Any]], field: str) -> Any:
+    """The value of the event with the highest seqNo that carries the field."""
+    for event in reversed(events):
+        value = event[field]
+        if value not in (None, ""):
+            return value
+    return None
+
+
+def _gaps(seq_nos: list[int]) -> list[int]:
+    if not seq_nos:
+        return []
+    present = set(seq_nos)
+    gaps: list[int] = []
+    for n in range(min(seq_nos), max(seq_nos)):
+        if n not in present:
+            gaps.append(n)
+            if len(gaps) >= MAX_RECORDED_GAPS:
+                break
+    return gaps
+
+
+_LATEST_FIELDS = {
+    # transaction field: event field
+    "evse_id": "evse_id",
+    "connector_id": "connector_id",
+    "charging_state": "charging_state",
+    "stopped_reason": "stopped_reason",
+    "remote_start_id": "remote_start_id",
+    "reservation_id": "reservation_id",
+    "number_of_phases_used": "number_of_phases_used",
+    "cable_max_current_a": "cable_max_current",
+    "time_spent_charging_s": "time_spent_charging_s",
+}
+
+
+_TEXT_FIELDS = {"charging_state", "stopped_reason"}
+
+
+def _session_token(events: list[dict[str, Any]]) -> tuple[str, str, str]:
+    """(idToken, type, answered status) of the session: the first (lowest seqNo) token the CSMS accepted, which is
+    the one billed, not a group member's card that stopped it nor a refused card tried first; without an accepted
+    one, the first reported."""
+    with_token = [e for e in events if e["id_token_type"]]
+    accepted = [e for e in with_token if e["id_token_status"] == AuthorizationStatus.ACCEPTED]
+    chosen = (accepted or with_token or [None])[0]
+    return (chosen["id_token"], chosen["id_token_type"], chosen["id_token_status"]) if chosen else ("", "", "")
+
+
+def _token_refresh(txn: ChargingTransaction) -> None:
+    txn.token = (
+        id_token_lookup(id_token=txn.id_token, token_type=txn.id_token_type)
+        if txn.id_token and txn.id_token_type
+        else None
+    )
+
+
+def transaction_state_append(txn: ChargingTransaction, event: TransactionEventRecord) -> None:
+    """Fast path of :func:`transaction_state_refresh` for an event whose seqNo is above every stored one (events
+    arriving in order, the usual case): the same result without reading the other events."""
+    assert txn.last_seq_no is not None and event.seq_no > txn.last_seq_no
+    if event.event_type == TransactionEventType.STARTED and not txn.has_started_event:
+        txn.has_started_event = True
+        txn.started_at = event.timestamp
+    elif not txn.has_started_event:
+        txn.started_at = min(txn.started_at, event.timestamp)
+    if event.event_type == TransactionEventType.ENDED and txn.is_active:
+        txn.ended_at = event.timestamp
+        txn.is_active = False
+    for txn_field, event_field in _LATEST_FIELDS.items():
+        value = getattr(event, event_field)
+        if value not in (None, ""):
+            setattr(txn, txn_field, value)
+    if txn.stopped_reason == "" and not txn.is_active:
+        txn.stopped_reason = "Local"
+    txn.had_offline_events = txn.had_offline_events or event.offline
+    txn.seq_no_gaps = (txn.seq_no_gaps + list(range(txn.last_seq_no + 1, event.seq_no)))[:MAX_RECORDED_GAPS]
+    txn.event_count += 1
+    txn.last_seq_no = event.seq_no
+    txn.last_event_at = max(txn.last_event_at, event.timestamp) if txn.last_event_at else event.timestamp
+    accepted = AuthorizationStatus.ACCEPTED
+    if event.id_token_type and (
+        not txn.id_token_type or (txn.id_token_status != accepted and event.id_token_status == accepted)
+    ):
+        txn.id_token, txn.id_token_type, txn.id_token_status = (
+            event.id_token,
+            event.id_token_type,
+            event.id_token_status,
+        )
+        _token_refresh(txn)
+
+
+def transaction_state_refresh(txn: ChargingTransaction) -> None:
+    """Derive the transaction's state from all its stored events, ordered by seqNo.
+
+    started_at/ended_at come from the Started/Ended events whatever their arrival order; an Updated arriving after
+    Ended (offline backlog) cannot reopen the transaction because is_active only depends on an Ended existing.
+    """
+    events = list(
+        txn.events.order_by("seq_no").values(
+            "seq_no",
+            "event_type",
+            "timestamp",
+            "offline",
+            "id_token",
+            "id_token_type",
+            "id_token_status",
+            *set(_LATEST_FIELDS.values()),
+        )
+    )
+    started = [e for e in events if e["event_type"] == TransactionEventType.STARTED]
+    ended = [e for e in events if e["event_type"] == TransactionEventType.ENDED]
+    timestamps = [e["timestamp"] for e in events]
+    txn.has_started_event = bool(started)
+    # OCPP SPEC-SILENT: without a Started event (lost, or not yet replayed) the earliest event stands in for it.
+    txn.started_at = started[0]["timestamp"] if started else min(timestamps)
+    txn.ended_at = ended[0]["timestamp"] if ended else None
+    txn.is_active = not ended
+    for txn_field, event_field in _LATEST_FIELDS.items():
+        value = _last(events, event_field)
+        setattr(txn, txn_field, value if value is not None else ("" if txn_field in _TEXT_FIELDS else None))
+    if txn.stopped_reason == "" and ended:
+        # The spec lets the stoppedReason be omitted only when it is "Local".
+        txn.stopped_reason = "Local"
+    txn.id_token, txn.id_token_type, txn.id_token_status = _session_token(events)
+    txn.had_offline_events = any(e["offline"] for e in events)
+    seq_nos = [e["seq_no"] for e in events]
+    txn.event_count = len(events)
+    txn.last_seq_no = max(seq_nos)
+    txn.seq_no_gaps = _gaps(seq_nos)
+    txn.last_event_at = max(timestamps)
+    _token_refresh(txn)
+
+
+def _tariff_response_fields(txn: ChargingTransaction, event_type: str) -> dict[str, Any]:
+    """Hook for the tariff issue: ``totalCost`` (Ended only) and ``chargingPriority``. Nothing yet.
+
+    # OCPP SPEC-SILENT (billing): an omitted totalCost means "not free"; never send 0.00 until tariffs exist.
+    """
+    return {}
+
+
+def transaction_event_apply(*, station_id: int, event: dict[str, Any]) -> TransactionEventResult:
+    """Apply one TransactionEventRequest (already schema-validated).
+
+    Idempotent per (station, transactionId, seqNo): stations retry with a new message id, and a retry gets the same
+    answer and changes nothing. Never rejects: an Updated/Ended for an unknown transaction creates it.
+
+    # OCPP SPEC-SILENT: the spec does not say how a CSMS recovers from rejecting a replayed event; this CSMS never
+    # rejects one (a valid event is always stored), so a station's offline queue always drains.
+    """
+    info = event["transactionInfo"]
+    timestamp = parse_ocpp(event["timestamp"])
+    id_token = event.get("idToken")
+    with transaction.atomic():
+        txn, _ = ChargingTransaction.objects.get_or_create(
+            station_id=station_id, transaction_id=info["transactionId"], defaults={"started_at": timestamp}
+        )
+        # Serialises concurrent events of one transaction (two connections during a reconnect).
+        txn = ChargingTransaction.objects.select_for_update().get(pk=txn.pk)
+        token_info = id_token_info(id_token=id_token)[0] if id_token else None
+        if TransactionEventRecord.objects.filter(transaction=txn, seq_no=event["seqNo"]).exists():
+            return TransactionEventResult(txn, True, token_info)
+        evse = event.get("evse") or {}
+        record = TransactionEventRecord.objects.create(
+            transaction=txn,
+            seq_no=event["seqNo"],
+            event_type=event["eventType"],
+            timestamp=timestamp,
+            trigger_reason=event["triggerReason"],
+            charging_state=info.get("chargingState", ""),
+            evse_id=evse.get("id"),
+            connector_id=evse.get("connectorId"),
+            id_token=id_token["idToken"] if id_token else "",
+            id_token_type=id_token["type"] if id_token else "",
+            offline=bool(event.get("offline", False)),
+            stopped_reason=info.get("stoppedReason", ""),
+            remote_start_id=info.get("remoteStartId"),
+            reservation_id=event.get("reservationId"),
+            number_of_phases_used=event.get("numberOfPhasesUsed"),
+            cable_max_current=event.get("cableMaxCurrent"),
+            time_spent_charging_s=info.get("timeSpentCharging"),
+            id_token_status=token_info["status"] if token_info else "",
+        )
+        if txn.last_seq_no is not None and record.seq_no > txn.last_seq_no:
+            transaction_state_append(txn, record)
+        else:  # first event, or one arriving out of order: derive everything again
+            transaction_state_refresh(txn)
+        if event.get("meterValue"):
+            rows = _sample_rows(
+                station_id=station_id,
+                evse_id=txn.evse_id or 0,
+                transaction_pk=txn.pk,
+                meter_values=event["meterValue"],
+            )
+            MeterSample.objects.bulk_create(rows, ignore_conflicts=True)
+            transaction_metering_refresh(txn)
+        txn.save()
+    return TransactionEventResult(txn, False, token_info)
+
+
+def transaction_event_response(result: TransactionEventResult, event_type: str) -> dict[str, Any]:
+    response: dict[str, Any] = {}
+    if result.id_token_info is not None:
+        response["idTokenInfo"] = result.id_token_info
+    response.update(_tariff_response_fields(result.transaction, event_type))
+    return response
