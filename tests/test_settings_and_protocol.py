@@ -100,3 +100,11 @@ def test_lenient_validation_repairs_tolerable_violations_without_touching_the_in
 def test_lenient_validation_still_refuses_missing_fields():
     with pytest.raises(errors.OccurrenceConstraintViolation):
         schemas.validate_lenient("BootNotification", "Request", {"reason": "PowerUp", "extra": 1})
+
+
+@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
+def test_non_json_number_constants_are_rpc_framework_errors(constant):
+    with pytest.raises(frames.FrameError) as info:
+        frames.parse(f'[2,"n1","MeterValues",{{"evseId":1,"meterValue":[{{"value":{constant}}}]}}]')
+    assert (info.value.unique_id, info.value.error.code) == ("n1", "RpcFrameworkError")
+    assert f"{constant} is not valid JSON" in info.value.error.description

@@ -77,10 +77,15 @@ class FrameError(Exception):
         self.error = error
 
 
+def _refuse_constant(name: str) -> Any:
+    # NaN/Infinity are not JSON (RFC 8259); Python accepts them but PostgreSQL's jsonb does not.
+    raise ValueError(f"{name} is not valid JSON")
+
+
 def parse(text: str) -> Frame:
     """Parse one OCPP-J text frame. Raises :class:`FrameError` with the CALLERROR to send back."""
     try:
-        message = json.loads(text)
+        message = json.loads(text, parse_constant=_refuse_constant)
     except (ValueError, RecursionError) as exc:
         raise FrameError(
             message_id_hint(text), errors.RpcFrameworkError(f"Frame is not valid JSON: {exc}"[:255])
