@@ -9,9 +9,10 @@ from typing import Any
 from django.conf import settings
 
 from csms.ocpp import frames, router
-from csms.ocpp.consumer import OcppConsumer, db
+from csms.ocpp.consumer import CallTimeout, ConnectionLost, OcppConsumer, db
 
 from . import services
+from .models import CommandState
 
 logger = logging.getLogger("csms.ocpp")
 
@@ -82,3 +83,42 @@ class StationConsumer(OcppConsumer):
             "station %s: connection %s replaced by %s", self.identity, self.connection_id, event.get("connection_id")
         )
         await self.close(code=CLOSE_REPLACED)
+
+    async def command_dispatch(self, event: dict[str, Any]) -> None:
+        """An operator's command for this station (from any process): queue its CALL, never wait for it here."""
+        command_id = event["command_id"]
+        command = await db(services.command_for_dispatch)(command_id=command_id)
+        if command is None:
+            return  # finished meanwhile (e.g. failed by a closing connection)
+        future = self.enqueue_call(
+            command.action,
+            command.request,
+            unique_id=command.message_id or str(command_id),
+            on_sent=lambda: db(services.command_mark_sent)(command_id=command_id),
+        )
+        self.spawn(self._command_outcome(command_id, future))
+
+    async def _command_outcome(self, command_id: int, future: Any) -> None:
+        outcome: dict[str, Any]
+        try:
+            reply = await future
+        except CallTimeout as exc:
+            outcome = {"state": CommandState.TIMED_OUT, "error_description": str(exc)}
+        except ConnectionLost:
+            outcome = {"state": CommandState.FAILED, "error_description": services.CONNECTION_CLOSED}
+        except Exception as exc:  # a send failure: the command must still end
+            outcome = {"state": CommandState.FAILED, "error_description": f"could not send: {type(exc).__name__}"}
+        else:
+            if isinstance(reply, frames.CallError):
+                outcome = {
+                    "state": CommandState.FAILED,
+                    "error_code": reply.code,
+                    "error_description": reply.description,
+                    "error_details": reply.details,
+                }
+            else:
+                outcome = {"state": CommandState.ANSWERED, "response": reply.payload}
+        try:
+            await db(services.command_finish)(command_id=command_id, **outcome)
+        except Exception:
+            logger.exception("station %s: could not record the outcome of command %s", self.identity, command_id)
