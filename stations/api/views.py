@@ -7,7 +7,6 @@ import time
 from typing import Any
 
 import django_filters
-from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
@@ -19,6 +18,7 @@ from rest_framework.generics import ListCreateAPIView
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from csms.ocpp.consumer import db
 from stations import services
 from stations.models import BulkCommand, ChargingStation, Command, CommandState
 
@@ -101,7 +101,7 @@ async def command_wait(command_id: int, timeout_s: float) -> Command:
     await layer.group_add(group, channel)
     try:
         while True:
-            command = await sync_to_async(_commands().get, thread_sensitive=False)(pk=command_id)
+            command = await db(_commands().get)(pk=command_id)
             remaining = deadline - time.monotonic()
             if command.is_final or remaining <= 0:
                 return command
@@ -120,14 +120,14 @@ _station_commands_sync = StationCommandsView.as_view()
 async def station_commands(request: HttpRequest, identity: str) -> HttpResponse:
     """Async edge of ``StationCommandsView``: the sync view validates and sends in a worker thread; a ``wait`` is
     then spent here, on the event loop, so that waiting callers never hold one of Django's threads."""
-    response = await sync_to_async(_station_commands_sync, thread_sensitive=False)(request, identity=identity)
+    response = await db(_station_commands_sync)(request, identity=identity)
     pending = getattr(response, "csms_wait", None)
     if pending is None:
         return response
     command_id, wait = pending
     if wait > 0 and response.data["state"] not in {s.value for s in services.FINAL_COMMAND_STATES}:
         command = await command_wait(command_id, wait)
-        response.data = await sync_to_async(lambda: CommandSerializer(command).data, thread_sensitive=False)()
+        response.data = await db(lambda: CommandSerializer(command).data)()
     if response.data["state"] in {s.value for s in services.FINAL_COMMAND_STATES}:
         response.status_code = status.HTTP_200_OK if wait > 0 else status.HTTP_202_ACCEPTED
     return response
