@@ -8,6 +8,7 @@ import logging
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from asgiref.sync import async_to_sync
@@ -493,3 +494,32 @@ def bulk_summary(bulk: BulkCommand) -> dict[str, Any]:
 def command_for_dispatch(*, command_id: int) -> Command | None:
     """The command a consumer should put on the wire, or None if it is no longer queued."""
     return Command.objects.filter(pk=command_id, state=CommandState.QUEUED).first()
+
+
+def commands_expire_stale(*, older_than_s: float) -> int:
+    """End commands stuck in queued/sent for longer than any station could take (e.g. their server process died
+    without closing its connections). Returns how many were ended."""
+    cutoff = timezone.now() - timedelta(seconds=older_than_s)
+    stale = Command.objects.filter(state__in=[CommandState.QUEUED, CommandState.SENT], created_at__lt=cutoff)
+    ended = 0
+    for pk in list(stale.values_list("pk", flat=True)):
+        finished = command_finish(
+            command_id=pk,
+            state=CommandState.TIMED_OUT,
+            error_description=f"no outcome recorded within {older_than_s:g} s (the connection's process stopped?)",
+        )
+        ended += finished is not None
+    return ended
+
+
+OPERATOR_GROUP = "operator"
+OPERATOR_PERMISSIONS = ("add_command", "view_command", "add_bulkcommand", "view_bulkcommand")
+
+
+def operator_group_ensure() -> None:
+    """The ``operator`` group may send commands (``stations.add_command``) and read them."""
+    from django.contrib.auth.models import Group, Permission
+
+    group, _ = Group.objects.get_or_create(name=OPERATOR_GROUP)
+    perms = Permission.objects.filter(content_type__app_label="stations", codename__in=OPERATOR_PERMISSIONS)
+    group.permissions.add(*perms)
