@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from typing import Any
@@ -58,6 +59,11 @@ class StationConsumer(OcppConsumer):
         return "ocpp2.0.1"
 
     async def closed(self, code: int) -> None:
+        # Record the outcomes of the commands this connection took up first (answers that arrived just before the
+        # close included): connection_close then fails only those it never saw.
+        pending = getattr(self, "_command_tasks", set())
+        if pending:
+            await asyncio.wait(pending, timeout=10)
         await db(services.connection_close)(connection_id=self.connection_id, close_code=code)
 
     def process_call(self, ctx: router.CallContext, call: frames.Call, payload: dict[str, Any]) -> dict[str, Any]:
@@ -96,7 +102,11 @@ class StationConsumer(OcppConsumer):
             unique_id=command.message_id or str(command_id),
             on_sent=lambda: db(services.command_mark_sent)(command_id=command_id),
         )
-        self.spawn(self._command_outcome(command_id, future))
+        if not hasattr(self, "_command_tasks"):
+            self._command_tasks: set[asyncio.Task[None]] = set()
+        task = self.spawn(self._command_outcome(command_id, future))
+        self._command_tasks.add(task)
+        task.add_done_callback(self._command_tasks.discard)
 
     async def _command_outcome(self, command_id: int, future: Any) -> None:
         outcome: dict[str, Any]
