@@ -166,6 +166,13 @@ class BulkCommandViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet)
         stations = services.bulk_targets(
             identities=data.get("identities"), online=data.get("online"), model=data.get("model", "")
         )
+        if data.get("identities") is not None:
+            known = set(
+                ChargingStation.objects.filter(identity__in=data["identities"]).values_list("identity", flat=True)
+            )
+            unknown = sorted(set(data["identities"]) - known)
+            if unknown:
+                raise ValidationError({"identities": [f"unknown stations: {', '.join(unknown)}"]})
         try:
             bulk = services.bulk_command_send(
                 action=data["action"], payload=data["payload"], stations=stations, target=target, user=request.user

@@ -127,6 +127,8 @@ def test_bulk_needs_targets_and_a_valid_payload():
     assert (code, body) == (400, {"non_field_errors": ["give identities, or a filter (online, model)"]})
     code, body = post(client, "/api/v1/bulk-commands/", {"action": "Reset", "payload": {}, "identities": ["A-1"]})
     assert code == 400 and body["violations"][0]["message"] == "'type' is a required property"
+    code, body = post(client, "/api/v1/bulk-commands/", {"action": "ClearCache", "identities": ["A-1", "Z-9", "Y-1"]})
+    assert (code, body) == (400, {"identities": ["unknown stations: Y-1, Z-9"]})
     assert BulkCommand.objects.count() == 0 and Command.objects.count() == 0
     _, reader = make_user("reader", perms=())
     code, _ = post(client_for(reader), "/api/v1/bulk-commands/", {"action": "ClearCache", "identities": ["A-1"]})

@@ -345,3 +345,60 @@ def test_bulk_command_to_50_stations_on_two_processes_returns_50_results(two_ser
     assert {r["state"] for r in bulk["results"]} == {"answered"}
     assert all(r["response"] == {"status": "Accepted"} for r in bulk["results"])
     assert bulk["target"] == {"identities": identities}
+
+
+def test_waiting_callers_do_not_hold_djangos_sync_thread(live_server_ws, station_factory):
+    """Sync views share one thread under ASGI: while three POSTs wait, a sync GET is still answered at once."""
+    for identity in ("CS-1", "CS-2", "CS-3"):
+        station_factory(identity)
+    _, token = make_user()
+
+    async def scenario() -> tuple[float, list[tuple[int, Any]]]:
+        async with (
+            RawStation.connect(live_server_ws.ws_url, "CS-1") as s1,
+            RawStation.connect(live_server_ws.ws_url, "CS-2") as s2,
+            RawStation.connect(live_server_ws.ws_url, "CS-3") as s3,
+        ):
+            for identity in ("CS-1", "CS-2", "CS-3"):
+                await wait_online(identity)
+            waiting = [
+                asyncio.create_task(post(live_server_ws, identity, RESET | {"wait": 4}, token))
+                for identity in ("CS-1", "CS-2", "CS-3")
+            ]
+            for st in (s1, s2, s3):
+                await st.recv()  # all three CALLs are out: the POSTs are now waiting
+            started = time.monotonic()
+            code, page = await asyncio.to_thread(api, live_server_ws.http_url, "GET", "/api/v1/commands/", None, token)
+            elapsed = time.monotonic() - started
+            assert (code, page["count"]) == (200, 3)
+            return elapsed, await asyncio.gather(*waiting)
+
+    elapsed, results = run(scenario())
+    assert elapsed < 1.5
+    assert [(code, body["state"]) for code, body in results] == [(202, "sent")] * 3
+
+
+def test_outcome_is_published_to_the_command_and_station_groups(two_servers, station_factory):
+    from channels.layers import get_channel_layer
+
+    server_a, server_b = two_servers
+    station_factory("CS-1")
+    _, token = make_user()
+
+    async def scenario() -> tuple[dict[str, Any], dict[str, Any], int]:
+        layer = get_channel_layer()
+        channel = await layer.new_channel()
+        await layer.group_add("station-CS-1", channel)
+        async with RawStation.connect(server_b.ws_url, "CS-1") as st:
+            await wait_online("CS-1")
+            code, body = await post(server_a, "CS-1", {"action": "ClearCache", "payload": {}}, token)
+            assert code == 202
+            await layer.group_add(f"command-{body['id']}", channel)
+            await answer(st, {"status": "Rejected"})
+            first = await asyncio.wait_for(layer.receive(channel), 10)
+            second = await asyncio.wait_for(layer.receive(channel), 10)
+            return first, second, body["id"]
+
+    first, second, command_id = run(scenario())
+    expected = {"type": "command.finished", "command_id": command_id, "state": "answered", "station": "CS-1"}
+    assert first == second == expected
