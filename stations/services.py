@@ -447,7 +447,9 @@ def command_finish(
 # --- Bulk commands --------------------------------------------------------------------------------------------
 
 
-def bulk_targets(*, identities: Iterable[str] | None = None, online: bool | None = None, model: str = "") -> QuerySet:
+def bulk_targets(
+    *, identities: Iterable[str] | None = None, online: bool | None = None, model: str = ""
+) -> QuerySet[ChargingStation]:
     """Stations chosen by an explicit identity list and/or a filter."""
     stations = ChargingStation.objects.all()
     if identities is not None:

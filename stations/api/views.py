@@ -20,7 +20,7 @@ from rest_framework.response import Response
 
 from csms.ocpp.consumer import db
 from stations import services
-from stations.models import BulkCommand, ChargingStation, Command, CommandState
+from stations.models import FINAL_COMMAND_STATES, BulkCommand, ChargingStation, Command, CommandState
 
 from .serializers import (
     BulkCommandCreateSerializer,
@@ -125,11 +125,11 @@ async def station_commands(request: HttpRequest, identity: str) -> HttpResponse:
     if pending is None:
         return response
     command_id, wait = pending
-    if wait > 0 and response.data["state"] not in {s.value for s in services.FINAL_COMMAND_STATES}:
+    if wait > 0 and response.data["state"] not in FINAL_COMMAND_STATES:
         command = await command_wait(command_id, wait)
         response.data = await db(lambda: CommandSerializer(command).data)()
-    if response.data["state"] in {s.value for s in services.FINAL_COMMAND_STATES}:
-        response.status_code = status.HTTP_200_OK if wait > 0 else status.HTTP_202_ACCEPTED
+    if wait > 0 and response.data["state"] in FINAL_COMMAND_STATES:
+        response.status_code = status.HTTP_200_OK  # the outcome is in; 202 means "still under way"
     return response
 
 
