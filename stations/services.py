@@ -34,6 +34,7 @@ from .models import (
     ProtocolViolation,
     RegistrationStatus,
     SecurityProfile,
+    ValidationMode,
 )
 
 logger = logging.getLogger(__name__)
@@ -411,7 +412,21 @@ def command_finish(
             return None
         if state == CommandState.ANSWERED:
             found = schemas.violations(command.action, "Response", response) if isinstance(response, dict) else []
-            if not isinstance(response, dict) or found:
+            # A lenient station's answer with only tolerable violations counts, as its requests do.
+            tolerated = (
+                bool(found)
+                and command.station.validation_mode == ValidationMode.LENIENT
+                and all(v.keyword in schemas.TOLERABLE for v, _ in found)
+            )
+            if found:
+                ProtocolViolation.objects.create(
+                    station_id=command.station_id,
+                    message_id=command.message_id,
+                    action=f"{command.action}Response"[:50],
+                    violations=[v.as_dict() for v, _ in found],
+                    tolerated=tolerated,
+                )
+            if not isinstance(response, dict) or (found and not tolerated):
                 first = found[0][0] if found else None
                 error_code = first.code if first else "FormatViolation"
                 error_description = (

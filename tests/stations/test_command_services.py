@@ -9,7 +9,7 @@ from django.contrib.auth.models import Group, User
 from django.utils import timezone
 
 from stations import services, tasks
-from stations.models import ChargingStation, Command, CommandState
+from stations.models import ChargingStation, Command, CommandState, ProtocolViolation
 
 pytestmark = pytest.mark.django_db
 
@@ -99,3 +99,22 @@ def test_operator_group_may_send_commands():
     user = User.objects.create_user("op")
     user.groups.add(group)
     assert User.objects.get(pk=user.pk).has_perm("stations.add_command")
+
+
+def test_schema_invalid_answer_fails_a_strict_station_and_is_tolerated_from_a_lenient_one():
+    strict, _ = online_station("CS-S", channel="specific.test!s")
+    lenient, _ = online_station("CS-L", channel="specific.test!l")
+    ChargingStation.objects.filter(pk=lenient.pk).update(validation_mode="lenient")
+    reply = {"status": "Accepted", "vendorExtra": 1}
+    results = []
+    for station in (strict, lenient):
+        command = services.command_send(station=station, action="ClearCache", payload={})
+        results.append(services.command_finish(command_id=command.pk, state="answered", response=reply))
+    failed, answered = results
+    assert (failed.state, failed.error_code) == ("failed", "PropertyConstraintViolation")
+    assert failed.error_description.startswith("the station's ClearCacheResponse is not schema-valid: (root): ")
+    assert (answered.state, answered.response, answered.error_code) == ("answered", reply, "")
+    recorded = ProtocolViolation.objects.order_by("station__identity").values_list(
+        "station__identity", "action", "tolerated"
+    )
+    assert list(recorded) == [("CS-L", "ClearCacheResponse", True), ("CS-S", "ClearCacheResponse", False)]
