@@ -69,6 +69,8 @@ class StationCommandsView(ListCreateAPIView):
         return get_object_or_404(ChargingStation, identity=self.kwargs["identity"])
 
     def get_queryset(self) -> Any:
+        if getattr(self, "swagger_fake_view", False):  # drf-spectacular introspection: no URL kwargs
+            return Command.objects.none()
         return _commands().filter(station=self.get_station())
 
     @extend_schema(request=CommandCreateSerializer, responses={200: CommandSerializer, 202: CommandSerializer})
