@@ -441,7 +441,9 @@ def command_finish(
         command.error_description = error_description[:255]
         command.error_details = error_details
         command.finished_at = timezone.now()
-        if command.sent_at is None and state != CommandState.OFFLINE:
+        # A reply (or a timeout) proves the CALL went out even if mark_sent lost the race with the reply.
+        replied = state in (CommandState.ANSWERED, CommandState.TIMED_OUT) or response is not None or error_code
+        if command.sent_at is None and replied:
             command.sent_at = command.finished_at
         command.save(
             update_fields=[

@@ -98,21 +98,30 @@ def test_no_answer_within_the_call_timeout_is_timed_out(csms_server, station_fac
     station_factory("CS-1")
     _, token = make_user()
 
-    async def scenario() -> tuple[tuple[int, Any], list[Any]]:
+    async def scenario() -> tuple[tuple[int, Any], list[Any], tuple[int, Any]]:
         async with RawStation.connect(server.ws_url, "CS-1") as st:
             await wait_online("CS-1")
             request = asyncio.create_task(post(server, "CS-1", RESET | {"wait": 10}, token))
-            frame = await st.recv()  # seen, never answered
-            return await request, frame
+            frame = await st.recv()  # seen, not answered in time
+            timed_out = await request
+            # A late answer is dropped; the outbox is free again for the next command.
+            await st.send_raw(json.dumps([3, frame[1], {"status": "Accepted"}]))
+            request = asyncio.create_task(
+                post(server, "CS-1", {"action": "ClearCache", "payload": {}, "wait": 10}, token)
+            )
+            await answer(st, {"status": "Accepted"})
+            return timed_out, frame, await request
 
     started = time.monotonic()
-    (code, body), frame = run(scenario())
+    (code, body), frame, (next_code, next_body) = run(scenario())
     assert frame[2] == "Reset"
     assert code == 200
     assert body["state"] == "timed_out"
     assert body["response"] is None
     assert body["error"] == {"code": "", "description": "no answer to Reset within 1 s", "details": None}
     assert time.monotonic() - started < 8
+    assert Command.objects.get(pk=body["id"]).state == CommandState.TIMED_OUT  # the late answer changed nothing
+    assert (next_code, next_body["state"], next_body["response"]) == (200, "answered", {"status": "Accepted"})
 
 
 def test_station_not_connected_is_offline_at_once(live_server_ws, station_factory):
@@ -180,6 +189,10 @@ def test_disconnect_while_pending_is_failed(two_servers, station_factory):
             await wait_online("CS-1")
             request = asyncio.create_task(post(server_a, "CS-1", RESET | {"wait": 10}, token))
             await st.recv()
+            # A second command waits in the outbox behind the unanswered first one.
+            code, queued = await post(server_a, "CS-1", {"action": "ClearCache", "payload": {}}, token)
+            assert (code, queued["state"]) == (202, "queued")
+            await asyncio.sleep(0.3)  # let it reach the consumer's outbox
             await st.close()
             return await request
 
@@ -191,6 +204,14 @@ def test_disconnect_while_pending_is_failed(two_servers, station_factory):
         "description": "connection closed before the station answered",
         "details": None,
     }
+    deadline = time.monotonic() + 10
+    while Command.objects.filter(state__in=["queued", "sent"]).exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    rows = Command.objects.order_by("pk").values_list("action", "state", "sent_at", "error_description")
+    assert [(a, s, sent is not None, e) for a, s, sent, e in rows] == [
+        ("Reset", "failed", True, "connection closed before the station answered"),
+        ("ClearCache", "failed", False, "connection closed before the station answered"),
+    ]
 
 
 def test_commands_to_one_station_go_one_at_a_time_in_order(two_servers, station_factory):
