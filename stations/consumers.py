@@ -39,6 +39,7 @@ class StationConsumer(OcppConsumer):
         )
 
     async def opened(self) -> None:
+        self._command_tasks: set[asyncio.Task[None]] = set()  # outcome recorders of the commands taken up
         opened = await db(services.connection_open)(
             station_id=self.station_id,
             remote_addr=self.remote_addr,
@@ -61,7 +62,7 @@ class StationConsumer(OcppConsumer):
     async def closed(self, code: int) -> None:
         # Record the outcomes of the commands this connection took up first (answers that arrived just before the
         # close included): connection_close then fails only those it never saw.
-        pending = getattr(self, "_command_tasks", set())
+        pending = getattr(self, "_command_tasks", ())
         if pending:
             await asyncio.wait(pending, timeout=10)
         await db(services.connection_close)(connection_id=self.connection_id, close_code=code)
@@ -102,8 +103,6 @@ class StationConsumer(OcppConsumer):
             unique_id=command.message_id or str(command_id),
             on_sent=lambda: db(services.command_mark_sent)(command_id=command_id),
         )
-        if not hasattr(self, "_command_tasks"):
-            self._command_tasks: set[asyncio.Task[None]] = set()
         task = self.spawn(self._command_outcome(command_id, future))
         self._command_tasks.add(task)
         task.add_done_callback(self._command_tasks.discard)
