@@ -320,30 +320,39 @@ def test_bulk_command_to_50_stations_on_two_processes_returns_50_results(two_ser
         station_factory(identity)
     _, token = make_user(perms=("add_command",))
 
-    async def station(identity: str, index: int, ready: asyncio.Event, go: asyncio.Event) -> list[Any]:
+    async def station(identity: str, index: int, ready: asyncio.Event, seen: asyncio.Event, go: asyncio.Event) -> list:
         server = server_b if index % 2 else server_a
         async with RawStation.connect(server.ws_url, identity) as st:
             assert (await st.boot())[0] == 3  # boot done: the consumer's channel name is stored
             ready.set()
-            await go.wait()
-            frame = await answer(st, {"status": "Accepted"}, timeout=30)
+            frame = await st.recv(timeout=30)
+            seen.set()
+            await go.wait()  # hold the answer: the bulk is visibly in progress meanwhile
+            await st.send_raw(json.dumps([3, frame[1], {"status": "Accepted"}]))
             await asyncio.sleep(0.5)  # let the CSMS record the answer before the socket closes
             return frame
 
-    async def scenario() -> tuple[tuple[int, Any], list[list[Any]]]:
+    async def scenario() -> tuple[tuple[int, Any], tuple[int, Any], list[list[Any]]]:
         go = asyncio.Event()
         readies = [asyncio.Event() for _ in identities]
-        tasks = [asyncio.create_task(station(i, n, readies[n], go)) for n, i in enumerate(identities)]
+        seens = [asyncio.Event() for _ in identities]
+        tasks = [asyncio.create_task(station(i, n, readies[n], seens[n], go)) for n, i in enumerate(identities)]
         await asyncio.wait_for(asyncio.gather(*(r.wait() for r in readies)), 30)
-        go.set()
         body = {"action": "ChangeAvailability", "payload": {"operationalStatus": "Inoperative"}}
         created = await asyncio.to_thread(
             api, server_a.http_url, "POST", "/api/v1/bulk-commands/", body | {"identities": identities}, token
         )
+        await asyncio.wait_for(asyncio.gather(*(s.wait() for s in seens)), 30)
+        progress = await asyncio.to_thread(
+            api, server_b.http_url, "GET", f"/api/v1/bulk-commands/{created[1]['id']}/", None, token
+        )
+        go.set()
         frames = await asyncio.gather(*tasks)
-        return created, frames
+        return created, progress, frames
 
-    (code, created), frames = run(scenario())
+    (code, created), (_, progress), frames = run(scenario())
+    assert progress["summary"]["pending"] == 50 and progress["summary"]["done"] is False
+    assert progress["summary"]["by_state"]["answered"] == 0
     assert code == 202, created
     assert created["summary"]["total"] == 50
     assert {f[2] for f in frames} == {"ChangeAvailability"}
