@@ -319,11 +319,18 @@ def command_group(command_id: int) -> str:
     return f"command-{command_id}"
 
 
-def _channel_send(channel: str, message: dict[str, Any]) -> None:
+def _dispatch(channel: str, command_id: int) -> None:
+    """Hand the command to the consumer of the station's connection, in whichever process it lives."""
     try:
-        async_to_sync(get_channel_layer().send)(channel, message)
-    except Exception:
-        logger.exception("could not send %s to %s", message.get("type"), channel)
+        async_to_sync(get_channel_layer().send)(channel, {"type": "command.dispatch", "command_id": command_id})
+    except Exception as exc:
+        # Channel layer down or the channel full: the command would never leave "queued".
+        logger.exception("could not dispatch command %s to %s", command_id, channel)
+        command_finish(
+            command_id=command_id,
+            state=CommandState.FAILED,
+            error_description=f"could not reach the station's connection: {type(exc).__name__}",
+        )
 
 
 def _publish(command: Command, identity: str) -> None:
@@ -371,9 +378,8 @@ def command_send(
         command.message_id = str(command.pk)
         command.save(update_fields=["message_id"])
         if online:
-            message = {"type": "command.dispatch", "command_id": command.pk}
-            channel = live["channel_name"]
-            transaction.on_commit(lambda: _channel_send(channel, message))
+            channel, command_id = live["channel_name"], command.pk
+            transaction.on_commit(lambda: _dispatch(channel, command_id))
         else:
             transaction.on_commit(lambda: _publish(command, station.identity))
     return command

@@ -118,3 +118,13 @@ def test_schema_invalid_answer_fails_a_strict_station_and_is_tolerated_from_a_le
         "station__identity", "action", "tolerated"
     )
     assert list(recorded) == [("CS-L", "ClearCacheResponse", True), ("CS-S", "ClearCacheResponse", False)]
+
+
+def test_command_that_cannot_be_handed_to_the_channel_layer_fails_at_once(django_capture_on_commit_callbacks):
+    # A channel name the (real) Redis layer refuses: the dispatch raises, as it would with Redis down.
+    station, _ = online_station(channel="not a valid channel name")
+    with django_capture_on_commit_callbacks(execute=True):
+        command = services.command_send(station=station, action="ClearCache", payload={})
+    command.refresh_from_db()
+    assert command.state == CommandState.FAILED
+    assert command.error_description.startswith("could not reach the station's connection: ")
