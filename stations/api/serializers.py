@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from stations import services
@@ -15,6 +16,13 @@ class CommandErrorSerializer(serializers.Serializer):
     code = serializers.CharField()
     description = serializers.CharField()
     details = serializers.JSONField(allow_null=True)
+
+
+def command_error(obj: Command) -> dict[str, Any] | None:
+    """``{code, description, details}`` of a failed/timed-out/offline command, else None."""
+    if not (obj.error_code or obj.error_description):
+        return None
+    return {"code": obj.error_code, "description": obj.error_description, "details": obj.error_details}
 
 
 class CommandSerializer(serializers.ModelSerializer):
@@ -41,10 +49,9 @@ class CommandSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = fields
 
+    @extend_schema_field(CommandErrorSerializer(allow_null=True))
     def get_error(self, obj: Command) -> dict[str, Any] | None:
-        if not (obj.error_code or obj.error_description):
-            return None
-        return {"code": obj.error_code, "description": obj.error_description, "details": obj.error_details}
+        return command_error(obj)
 
 
 class CommandCreateSerializer(serializers.Serializer):
@@ -87,8 +94,9 @@ class BulkResultSerializer(serializers.ModelSerializer):
         fields = ["command", "station", "state", "response", "error"]
         read_only_fields = fields
 
+    @extend_schema_field(CommandErrorSerializer(allow_null=True))
     def get_error(self, obj: Command) -> dict[str, Any] | None:
-        return CommandSerializer.get_error(self, obj)  # type: ignore[arg-type]
+        return command_error(obj)
 
 
 class BulkCommandSerializer(serializers.ModelSerializer):
