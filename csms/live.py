@@ -65,9 +65,25 @@ class DashboardConsumer(AsyncWebsocketConsumer):
         if html:
             await self.send(text_data=html)
 
+    async def command_finished(self, event: dict[str, Any]) -> None:
+        """A command to this station got its outcome: its row on the station page updates in place."""
+        if self.page != "station":
+            return
+        html = await sync_to_async(self._render_command, thread_sensitive=False)(event["command_id"])
+        if html:
+            await self.send(text_data=html)
+
     async def fragment(self, event: dict[str, Any]) -> None:
         """A pre-rendered fragment from elsewhere (e.g. a command's answer)."""
         await self.send(text_data=event["html"])
+
+    def _render_command(self, command_id: int) -> str:
+        from stations.models import Command
+
+        command = Command.objects.select_related("created_by").filter(pk=command_id).first()
+        if command is None:
+            return ""
+        return render_to_string("stations/_command_row.html", {"command": command, "oob": True})
 
     def _render_station(self, station_id: int) -> str:
         from stations import selectors

@@ -1,11 +1,23 @@
 from __future__ import annotations
 
-from django import forms
-from django.contrib import admin
+from typing import Any
 
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils.html import format_html
+
+from csms.ocpp.actions import CSMS_TO_CS
+
+from . import services
 from .models import (
     BootRecord,
+    BulkCommand,
     ChargingStation,
+    Command,
     Connection,
     Connector,
     Evse,
@@ -74,6 +86,33 @@ class ChargingStationAdmin(admin.ModelAdmin):
         "created_at",
     ]
     inlines = [EvseInline]
+    actions = ["send_command"]
+
+    def has_send_command_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("stations.add_command")
+
+    @admin.action(description="Send an OCPP command to the selected stations", permissions=["send_command"])
+    def send_command(self, request: HttpRequest, queryset: QuerySet[ChargingStation]) -> HttpResponse | None:
+        form = SendCommandForm(request.POST if "apply" in request.POST else None)
+        if form.is_valid():
+            bulk = services.bulk_command_send(
+                action=form.cleaned_data["ocpp_action"],
+                payload=form.cleaned_data["payload"],
+                stations=queryset.order_by("identity"),
+                target={"identities": list(queryset.order_by("identity").values_list("identity", flat=True))},
+                user=request.user,
+            )
+            self.message_user(request, f"{bulk.action} sent to {queryset.count()} station(s).", messages.SUCCESS)
+            return HttpResponseRedirect(reverse("admin:stations_bulkcommand_change", args=[bulk.pk]))
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Send an OCPP command",
+            "form": form,
+            "stations": queryset,
+            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "admin/stations/send_command.html", context)
 
 
 @admin.register(Connector)
@@ -128,3 +167,74 @@ class ProtocolViolationAdmin(admin.ModelAdmin):
     list_display = ["created_at", "station", "action", "message_id", "tolerated"]
     list_filter = ["tolerated", "action"]
     list_select_related = ["station"]
+
+
+class SendCommandForm(forms.Form):
+    # Not "action": the admin changelist uses that POST field to pick the admin action.
+    ocpp_action = forms.ChoiceField(label="Action", choices=[(a, a) for a in sorted(CSMS_TO_CS)])
+    payload = forms.JSONField(
+        required=False,  # {} (e.g. ClearCache) counts as "empty" for a required JSONField
+        initial=dict,
+        help_text='The request payload in OCPP camelCase JSON, e.g. {"type": "Immediate"} for Reset.',
+    )
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if data.get("payload") is None and "payload" not in self.errors:
+            data["payload"] = {}
+        if "ocpp_action" in data and "payload" in data:
+            try:
+                services.command_validate(action=data["ocpp_action"], payload=data["payload"])
+            except services.CommandValidationError as exc:
+                raise forms.ValidationError(
+                    [exc.message] + [f"{v['path']}: {v['message']}" for v in exc.violations[1:]]
+                ) from exc
+        return data
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Audit records: visible, never edited or deleted from the admin."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Command)
+class CommandAdmin(ReadOnlyAdmin):
+    list_display = ["id", "created_at", "station", "action", "state", "error_code", "created_by", "bulk"]
+    list_filter = ["state", "action", "error_code"]
+    list_select_related = ["station", "created_by"]
+    search_fields = ["station__identity", "action", "message_id"]
+    date_hierarchy = "created_at"
+
+
+class CommandInline(admin.TabularInline):
+    model = Command
+    fields = ["station", "state", "response", "error_code", "error_description", "finished_at"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(BulkCommand)
+class BulkCommandAdmin(ReadOnlyAdmin):
+    list_display = ["id", "created_at", "action", "created_by", "summary"]
+    list_filter = ["action"]
+    readonly_fields = ["action", "request", "target", "created_by", "created_at", "summary"]
+    inlines = [CommandInline]
+
+    @admin.display(description="summary")
+    def summary(self, obj: BulkCommand) -> str:
+        s = services.bulk_summary(obj)
+        counts = ", ".join(f"{state}: {n}" for state, n in s["by_state"].items() if n)
+        return format_html("{} of {} done ({})", s["total"] - s["pending"], s["total"], counts or "none")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from typing import Any
@@ -10,9 +11,10 @@ from django.conf import settings
 
 from csms.live import publish_station_changed
 from csms.ocpp import frames, router
-from csms.ocpp.consumer import OcppConsumer, db
+from csms.ocpp.consumer import CallTimeout, ConnectionLost, OcppConsumer, db
 
 from . import services
+from .models import CommandState
 
 logger = logging.getLogger("csms.ocpp")
 
@@ -40,6 +42,7 @@ class StationConsumer(OcppConsumer):
         )
 
     async def opened(self) -> None:
+        self._command_tasks: set[asyncio.Task[None]] = set()  # outcome recorders of the commands taken up
         opened = await db(services.connection_open)(
             station_id=self.station_id,
             remote_addr=self.remote_addr,
@@ -61,6 +64,11 @@ class StationConsumer(OcppConsumer):
         return "ocpp2.0.1"
 
     async def closed(self, code: int) -> None:
+        # Record the outcomes of the commands this connection took up first (answers that arrived just before the
+        # close included): connection_close then fails only those it never saw.
+        pending = getattr(self, "_command_tasks", ())
+        if pending:
+            await asyncio.wait(pending, timeout=10)
         await db(services.connection_close)(connection_id=self.connection_id, close_code=code)
         await publish_station_changed(station_id=self.station_id, identity=self.identity)
 
@@ -89,3 +97,44 @@ class StationConsumer(OcppConsumer):
             "station %s: connection %s replaced by %s", self.identity, self.connection_id, event.get("connection_id")
         )
         await self.close(code=CLOSE_REPLACED)
+
+    async def command_dispatch(self, event: dict[str, Any]) -> None:
+        """An operator's command for this station (from any process): queue its CALL, never wait for it here."""
+        command_id = event["command_id"]
+        command = await db(services.command_for_dispatch)(command_id=command_id)
+        if command is None:
+            return  # finished meanwhile (e.g. failed by a closing connection)
+        future = self.enqueue_call(
+            command.action,
+            command.request,
+            unique_id=command.message_id or str(command_id),
+            on_sent=lambda: db(services.command_mark_sent)(command_id=command_id),
+        )
+        task = self.spawn(self._command_outcome(command_id, future))
+        self._command_tasks.add(task)
+        task.add_done_callback(self._command_tasks.discard)
+
+    async def _command_outcome(self, command_id: int, future: Any) -> None:
+        outcome: dict[str, Any]
+        try:
+            reply = await future
+        except CallTimeout as exc:
+            outcome = {"state": CommandState.TIMED_OUT, "error_description": str(exc)}
+        except ConnectionLost:
+            outcome = {"state": CommandState.FAILED, "error_description": services.CONNECTION_CLOSED}
+        except Exception as exc:  # a send failure: the command must still end
+            outcome = {"state": CommandState.FAILED, "error_description": f"could not send: {type(exc).__name__}"}
+        else:
+            if isinstance(reply, frames.CallError):
+                outcome = {
+                    "state": CommandState.FAILED,
+                    "error_code": reply.code,
+                    "error_description": reply.description,
+                    "error_details": reply.details,
+                }
+            else:
+                outcome = {"state": CommandState.ANSWERED, "response": reply.payload}
+        try:
+            await db(services.command_finish)(command_id=command_id, **outcome)
+        except Exception:
+            logger.exception("station %s: could not record the outcome of command %s", self.identity, command_id)

@@ -272,3 +272,75 @@ class ProtocolViolation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} {self.message_id} ({len(self.violations)} violations)"
+
+
+class CommandState(models.TextChoices):
+    QUEUED = "queued"
+    SENT = "sent"
+    ANSWERED = "answered"
+    FAILED = "failed"
+    TIMED_OUT = "timed_out"
+    OFFLINE = "offline"
+
+
+FINAL_COMMAND_STATES = frozenset(
+    {CommandState.ANSWERED, CommandState.FAILED, CommandState.TIMED_OUT, CommandState.OFFLINE}
+)
+
+
+class BulkCommand(models.Model):
+    """One operator request sent to many stations; each station's outcome is one Command."""
+
+    action = models.CharField(max_length=50)
+    request = models.JSONField(help_text="The request payload sent to every station.")
+    # How the stations were chosen: {"identities": [...]} or {"online": true, "model": "..."}.
+    target = models.JSONField(default=dict)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"bulk {self.action} #{self.pk}"
+
+
+class Command(models.Model):
+    """A CSMS->CS request and its outcome: the operators' audit trail (never deleted by the app)."""
+
+    station = models.ForeignKey(ChargingStation, on_delete=models.PROTECT, related_name="commands")
+    action = models.CharField(max_length=50)
+    request = models.JSONField()
+    state = models.CharField(max_length=10, choices=CommandState.choices, default=CommandState.QUEUED)
+    # OCPP-J message id of the CALL (str(pk)); links the command to the message log.
+    message_id = models.CharField(max_length=36, blank=True)
+    # The consumer channel the command was dispatched to: a closing connection fails what it never received.
+    channel_name = models.CharField(max_length=200, blank=True, editable=False)
+    response = models.JSONField(null=True, blank=True)
+    error_code = models.CharField(max_length=40, blank=True)
+    error_description = models.CharField(max_length=255, blank=True)
+    error_details = models.JSONField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    bulk = models.ForeignKey(BulkCommand, null=True, blank=True, on_delete=models.PROTECT, related_name="commands")
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["station", "-created_at"]),
+            models.Index(fields=["action", "-created_at"]),
+            models.Index(fields=["state"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.action} -> {self.station_id} ({self.state})"
+
+    @property
+    def is_final(self) -> bool:
+        return self.state in FINAL_COMMAND_STATES

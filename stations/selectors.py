@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet
 
-from .models import ChargingStation, Connection, Connector, ConnectorStatus, Evse, MessageLog
+from .models import ChargingStation, Command, Connection, Connector, ConnectorStatus, Evse, MessageLog
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,3 +74,7 @@ def message_log(*, identity: str = "", action: str = "", direction: str = "", er
     if errors_only:
         qs = qs.exclude(error_code="")
     return qs
+
+
+def station_recent_commands(*, station: ChargingStation, limit: int = 20) -> QuerySet[Command]:
+    return Command.objects.filter(station=station).select_related("created_by").order_by("-created_at", "-id")[:limit]

@@ -1,10 +1,30 @@
-"""Periodic station jobs (Celery beat)."""
+"""Station jobs (Celery). Tasks take ids, load fresh state and are idempotent."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from celery import shared_task
+from django.conf import settings
+from django.contrib.auth import get_user_model
 
 from . import services
+from .models import ChargingStation
+
+
+@shared_task(name="stations.command_send")
+def command_send_task(station_id: int, action: str, payload: dict[str, Any], user_id: int | None = None) -> int:
+    """Send a command from a job (e.g. scheduled); returns the Command id. Not retried: a resend is a new command."""
+    station = ChargingStation.objects.get(pk=station_id)
+    user = get_user_model().objects.filter(pk=user_id).first() if user_id else None
+    return services.command_send(station=station, action=action, payload=payload, user=user).pk
+
+
+@shared_task(name="stations.commands_expire_stale")
+def commands_expire_stale_task() -> int:
+    """Periodic: end commands whose server process vanished (see ``services.commands_expire_stale``)."""
+    # OCPP SPEC-SILENT: how long a command may stay unanswered in our queue; ten call timeouts, at least 10 min.
+    return services.commands_expire_stale(older_than_s=max(600, 10 * settings.CSMS_CALL_TIMEOUT_S))
 
 
 @shared_task(name="stations.mark_stale_offline", ignore_result=True)

@@ -32,6 +32,7 @@ def station_detail(request: HttpRequest, identity: str) -> HttpResponse:
         "station": station,
         "messages_log": selectors.station_recent_messages(station=station),
         "connections": selectors.station_connections(station=station),
+        "commands": selectors.station_recent_commands(station=station),
     })
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
@@ -38,6 +39,7 @@ class _Outgoing:
     call: frames.Call
     future: asyncio.Future[frames.CallResult | frames.CallError]
     timeout_s: float
+    on_sent: Callable[[], Awaitable[None]] | None = None
 
 
 def db(func: Any) -> Any:
@@ -221,15 +223,21 @@ class OcppConsumer(AsyncWebsocketConsumer):
 
     # --- CSMS -> station calls (one outstanding at a time, OCPP-J) -----------------------------------------------
     def enqueue_call(
-        self, action: str, payload: dict[str, Any], timeout_s: float | None = None, unique_id: str | None = None
+        self,
+        action: str,
+        payload: dict[str, Any],
+        timeout_s: float | None = None,
+        unique_id: str | None = None,
+        on_sent: Callable[[], Awaitable[None]] | None = None,
     ) -> asyncio.Future[frames.CallResult | frames.CallError]:
         """Queue a CALL to the station; the future resolves with its CallResult/CallError.
 
+        ``on_sent`` is awaited once the frame is on the wire.
         Never await the future inside a channel-layer handler: the reply arrives through the same consumer loop.
         """
         future: asyncio.Future[frames.CallResult | frames.CallError] = asyncio.get_running_loop().create_future()
         call = frames.Call(unique_id or str(uuid.uuid4()), action, payload)
-        self._outbox.put_nowait(_Outgoing(call, future, timeout_s or settings.CSMS_CALL_TIMEOUT_S))
+        self._outbox.put_nowait(_Outgoing(call, future, timeout_s or settings.CSMS_CALL_TIMEOUT_S, on_sent))
         return future
 
     async def _outbox_loop(self) -> None:
@@ -252,6 +260,11 @@ class OcppConsumer(AsyncWebsocketConsumer):
                     ],
                     is_error=False,
                 )
+                if item.on_sent is not None:
+                    try:
+                        await item.on_sent()
+                    except Exception:
+                        logger.exception("station %s: on_sent hook of %s failed", self.identity, item.call.action)
                 await asyncio.wait_for(asyncio.shield(item.future), item.timeout_s)
             except TimeoutError:
                 if not item.future.done():

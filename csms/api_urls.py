@@ -1,0 +1,9 @@
+"""The REST API, mounted at ``/api/v1/``: each app contributes its ``api/urls.py``."""
+
+from django.urls import include, path
+from rest_framework.authtoken.views import obtain_auth_token
+
+urlpatterns = [
+    path("auth/token/", obtain_auth_token, name="api-token"),
+    path("", include("stations.api.urls")),
+]

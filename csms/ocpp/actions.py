@@ -1,0 +1,54 @@
+"""Which OCPP 2.0.1 actions each side may initiate (OCPP 2.0.1 part 2, per use case)."""
+
+from __future__ import annotations
+
+from .schemas import all_actions
+
+# The 40 requests a CSMS sends to a station (DataTransfer goes both ways).
+CSMS_TO_CS: frozenset[str] = frozenset(
+    {
+        "CancelReservation",
+        "CertificateSigned",
+        "ChangeAvailability",
+        "ClearCache",
+        "ClearChargingProfile",
+        "ClearDisplayMessage",
+        "ClearVariableMonitoring",
+        "CostUpdated",
+        "CustomerInformation",
+        "DataTransfer",
+        "DeleteCertificate",
+        "GetBaseReport",
+        "GetChargingProfiles",
+        "GetCompositeSchedule",
+        "GetDisplayMessages",
+        "GetInstalledCertificateIds",
+        "GetLocalListVersion",
+        "GetLog",
+        "GetMonitoringReport",
+        "GetReport",
+        "GetTransactionStatus",
+        "GetVariables",
+        "InstallCertificate",
+        "PublishFirmware",
+        "RequestStartTransaction",
+        "RequestStopTransaction",
+        "ReserveNow",
+        "Reset",
+        "SendLocalList",
+        "SetChargingProfile",
+        "SetDisplayMessage",
+        "SetMonitoringBase",
+        "SetMonitoringLevel",
+        "SetNetworkProfile",
+        "SetVariableMonitoring",
+        "SetVariables",
+        "TriggerMessage",
+        "UnlockConnector",
+        "UnpublishFirmware",
+        "UpdateFirmware",
+    }
+)
+
+# The 24 station-initiated requests, plus DataTransfer.
+CS_TO_CSMS: frozenset[str] = (all_actions() - CSMS_TO_CS) | {"DataTransfer"}
