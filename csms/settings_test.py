@@ -15,6 +15,8 @@ os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/0")
 os.environ.setdefault("CSMS_TEST_DB_NAME", "test_csms_" + hashlib.sha1(_root.encode()).hexdigest()[:10])
 os.environ.setdefault("CSMS_CHANNEL_PREFIX", "csmstest-" + uuid.uuid4().hex[:10])
 os.environ.setdefault("CSMS_LAST_SEEN_RESOLUTION_S", "0")
+# Jobs run in process during tests (the servers under test too): no worker to start, nothing left in Redis.
+os.environ.setdefault("CELERY_TASK_ALWAYS_EAGER", "1")
 
 from .settings import *  # noqa: E402,F403
 

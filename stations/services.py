@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -411,6 +411,25 @@ def command_mark_sent(*, command_id: int) -> None:
     )
 
 
+# Domain reactions to a station's answer, per action (e.g. the transactions app records SendLocalList results).
+# They run inside command_finish's transaction, so the command's outcome and its effect commit together.
+AnswerHandler = Callable[[Command], None]
+_answer_handlers: dict[str, list[AnswerHandler]] = {}
+
+
+def on_command_answered(action: str) -> Callable[[AnswerHandler], AnswerHandler]:
+    """Register ``func(command)`` to run when a command of ``action`` is answered (state ``answered``)."""
+    if action not in actions.CSMS_TO_CS:
+        raise ValueError(f"{action!r} is not a CSMS->CS action")
+
+    def register(func: AnswerHandler) -> AnswerHandler:
+        if func not in _answer_handlers.setdefault(action, []):
+            _answer_handlers[action].append(func)
+        return func
+
+    return register
+
+
 def command_finish(
     *,
     command_id: int,
@@ -482,6 +501,9 @@ def command_finish(
                 "sent_at",
             ]
         )
+        if state == CommandState.ANSWERED:
+            for handler in _answer_handlers.get(command.action, []):
+                handler(command)
         identity = command.station.identity
         transaction.on_commit(lambda: _publish(command, identity))
     return command

@@ -1,7 +1,14 @@
 from django.contrib import admin
 from django.http import HttpRequest
 
-from .models import ChargingTransaction, IdToken, LocalAuthList, MeterSample, TransactionEventRecord
+from .models import (
+    ChargingTransaction,
+    IdToken,
+    LocalAuthList,
+    MeterSample,
+    RemoteStartRequest,
+    TransactionEventRecord,
+)
 
 
 @admin.register(IdToken)
@@ -59,3 +66,11 @@ class MeterSampleAdmin(admin.ModelAdmin):
     list_filter = ("measurand", "context")
     raw_id_fields = ("station", "transaction")
     list_select_related = ("station",)
+
+
+@admin.register(RemoteStartRequest)
+class RemoteStartRequestAdmin(admin.ModelAdmin):
+    list_display = ["id", "station", "evse_id", "command", "created_at"]
+    list_select_related = ["station", "command"]
+    search_fields = ["station__identity"]
+    readonly_fields = ["station", "command", "id_token", "evse_id", "created_at"]

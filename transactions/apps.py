@@ -6,4 +6,11 @@ class TransactionsConfig(AppConfig):
     verbose_name = "Transactions and authorization"
 
     def ready(self) -> None:
+        from stations.services import on_command_answered  # noqa: I001 - one side-effect import per line
+
         from . import handlers  # noqa: F401 - registers the OCPP handlers
+        from . import receivers  # noqa: F401 - local-list sync when tokens change
+        from . import services
+
+        on_command_answered("SendLocalList")(services.local_list_on_send_answered)
+        on_command_answered("GetLocalListVersion")(services.local_list_on_version_answered)

@@ -330,3 +330,26 @@ class MeterSample(models.Model):
 
     def __str__(self) -> str:
         return f"{self.measurand}{'/' + self.phase if self.phase else ''} {self.value} {self.unit}"
+
+
+class RemoteStartRequest(models.Model):
+    """An operator's RequestStartTransaction; its primary key is the ``remoteStartId`` sent to the station,
+    which the station repeats in the TransactionEvent of the transaction it starts."""
+
+    station = models.ForeignKey("stations.ChargingStation", on_delete=models.PROTECT, related_name="+")
+    command = models.OneToOneField(
+        "stations.Command", null=True, blank=True, on_delete=models.PROTECT, related_name="remote_start"
+    )
+    id_token = models.JSONField()
+    evse_id = models.PositiveIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"remote start {self.pk} on {self.station_id}"
+
+    @property
+    def remote_start_id(self) -> int:
+        return self.pk

@@ -12,12 +12,13 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.db.models import Max, Q, QuerySet
 from django.utils import timezone
 
 from csms.timeutil import format_ocpp, parse_ocpp
-from stations.models import ChargingStation
+from stations.models import ChargingStation, Command
 
 from . import metering
 from .models import (
@@ -27,6 +28,7 @@ from .models import (
     IdTokenType,
     LocalAuthList,
     MeterSample,
+    RemoteStartRequest,
     SendLocalListStatus,
     TransactionEventRecord,
     TransactionEventType,
@@ -520,3 +522,64 @@ def transaction_event_response(result: TransactionEventResult, event_type: str) 
         response["idTokenInfo"] = result.id_token_info
     response.update(_tariff_response_fields(result.transaction, event_type))
     return response
+
+
+# --- Commands to stations (through the command pipeline) -------------------------------------------------------
+
+
+class TransactionCommandError(ValueError):
+    """A remote start/stop or list update that cannot be sent as asked."""
+
+
+def remote_start(*, station: ChargingStation, id_token: dict[str, Any], evse_id: int | None = None,
+                 user: AbstractBaseUser | None = None) -> RemoteStartRequest:
+    """Ask the station to start a transaction; the transaction it reports later carries our ``remoteStartId``."""
+    from stations import commands
+
+    with transaction.atomic():
+        request = RemoteStartRequest.objects.create(station=station, id_token=id_token, evse_id=evse_id)
+        request.command = commands.request_start_transaction(
+            station, id_token=id_token, remote_start_id=request.pk, evse_id=evse_id, user=user
+        )
+        request.save(update_fields=["command"])
+    return request
+
+
+def remote_start_transaction(*, request: RemoteStartRequest) -> ChargingTransaction | None:
+    """The transaction started by a remote start, once the station has reported it."""
+    from . import selectors
+
+    return selectors.transaction_by_remote_start_id(request.station_id, request.pk)
+
+
+def remote_stop(*, txn: ChargingTransaction, user: AbstractBaseUser | None = None) -> Command:
+    """Ask the station to stop one of its transactions (RequestStopTransaction)."""
+    from stations import commands
+
+    if not txn.is_active:
+        raise TransactionCommandError(f"transaction {txn.transaction_id} has already ended")
+    return commands.request_stop_transaction(txn.station, transaction_id=txn.transaction_id, user=user)
+
+
+def local_list_sync(*, station: ChargingStation, full: bool = False,
+                    user: AbstractBaseUser | None = None) -> Command | None:
+    """Send the station the update that brings its local list to the desired state (None: nothing to send)."""
+    from stations.services import command_send
+
+    with transaction.atomic():
+        payload = local_list_build_update(station=station, full=full)
+        if payload is None:
+            return None
+        return command_send(station=station, action="SendLocalList", payload=payload, user=user)
+
+
+def local_list_on_send_answered(command: Command) -> None:
+    """SendLocalList answered: record the station's status for that version (runs inside command_finish)."""
+    local_list_record_result(
+        station=command.station_id, version_number=command.request["versionNumber"],
+        status=(command.response or {}).get("status", ""),
+    )
+
+
+def local_list_on_version_answered(command: Command) -> None:
+    local_list_record_version(station=command.station_id, version_number=(command.response or {})["versionNumber"])
