@@ -503,7 +503,11 @@ def command_finish(
         )
         if state == CommandState.ANSWERED:
             for handler in _answer_handlers.get(command.action, []):
-                handler(command)
+                try:
+                    with transaction.atomic():  # a savepoint: a failing reaction never loses the outcome
+                        handler(command)
+                except Exception:
+                    logger.exception("reaction %r to command %s failed", handler, command.pk)
         identity = command.station.identity
         transaction.on_commit(lambda: _publish(command, identity))
     return command
