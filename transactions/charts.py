@@ -14,7 +14,7 @@ ENERGY = "Energy.Active.Import.Register"
 POWER = "Power.Active.Import"
 
 WIDTH, HEIGHT = 800, 280
-LEFT, RIGHT, TOP, BOTTOM = 60, 60, 20, 40
+LEFT, RIGHT, TOP, BOTTOM = 60, 60, 24, 40
 
 
 @dataclass(frozen=True, slots=True)
