@@ -147,3 +147,52 @@ def test_id_tokens_create_and_block(page, live_server_ws, make_user, screenshot)
     screenshot(page, "id-tokens")
     row.get_by_test_id("unblock").click()
     expect(row.get_by_test_id("token-status")).to_have_text("Accepted")
+
+
+def test_overview_counts_active_sessions_live(page, live_server_ws, make_user, station_factory, station_loop,
+                                              screenshot):
+    make_user("operator", superuser=True)
+    station_factory("OV-1")
+    login(page, live_server_ws.http_url, "operator")
+    expect(page.get_by_test_id("active-sessions")).to_have_text("0")
+    page.wait_for_selector("body[data-live=on]", state="attached")
+    page.evaluate("window.__noReload = true")
+    client = RawStation.connect(live_server_ws.ws_url, "OV-1")
+    station = station_loop.run(client.__aenter__())
+    try:
+        station_loop.run(station.boot())
+        started = _event("Started", 0, "2026-05-01T10:00:00Z", "Authorized", 1000, 7400,
+                         idToken={"idToken": "CARD-1", "type": "ISO14443"}, evse={"id": 1, "connectorId": 1})
+        assert station_loop.run(station.call("TransactionEvent", started))[0] == 3
+        expect(page.get_by_test_id("active-sessions")).to_have_text("1")
+        expect(page.get_by_test_id("power-now")).to_have_text("7.4")
+        screenshot(page, "overview-session")
+        ended = _event("Ended", 1, "2026-05-01T10:30:00Z", "StopAuthorized", 4700, 0)
+        assert station_loop.run(station.call("TransactionEvent", ended))[0] == 3
+        expect(page.get_by_test_id("active-sessions")).to_have_text("0")
+        expect(page.get_by_test_id("power-now")).to_have_text("0.0")
+    finally:
+        station_loop.run(client.__aexit__(None, None, None))
+    assert page.evaluate("window.__noReload") is True
+
+
+def test_message_log_live_tail(page, live_server_ws, make_user, station_factory, station_loop, screenshot):
+    make_user("operator", superuser=True)
+    station_factory("TAIL-1")
+    client = RawStation.connect(live_server_ws.ws_url, "TAIL-1")
+    station = station_loop.run(client.__aenter__())
+    try:
+        station_loop.run(station.boot())
+        login(page, live_server_ws.http_url, "operator")
+        page.goto(f"{live_server_ws.http_url}/messages/?station=TAIL-1")
+        rows = page.locator("#message-rows tr")
+        expect(rows).to_have_count(2)
+        page.evaluate("window.__noReload = true")
+        page.get_by_test_id("live-tail").check()
+        station_loop.run(station.call("Heartbeat", {}))
+        expect(rows).to_have_count(4, timeout=8000)
+        expect(rows.first).to_contain_text("Heartbeat")
+        assert page.evaluate("window.__noReload") is True
+        screenshot(page, "messages-tail")
+    finally:
+        station_loop.run(client.__aexit__(None, None, None))
