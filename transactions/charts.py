@@ -14,6 +14,8 @@ ENERGY = "Energy.Active.Import.Register"
 POWER = "Power.Active.Import"
 
 WIDTH, HEIGHT = 800, 280
+MAX_POINTS = 400  # a plot 800 px wide gains nothing from more; long sessions are thinned evenly
+MAX_MARKERS = 60  # point markers (with tooltips) only for short series
 LEFT, RIGHT, TOP, BOTTOM = 60, 60, 24, 40
 
 
@@ -35,6 +37,10 @@ class Series:
     @property
     def polyline(self) -> str:
         return " ".join(f"{p.x:.1f},{p.y:.1f}" for p in self.points)
+
+    @property
+    def markers(self) -> list[Point]:
+        return self.points if len(self.points) <= MAX_MARKERS else []
 
 
 @dataclass(slots=True)
@@ -74,12 +80,20 @@ def _overall(rows: Iterable[dict[str, Any]], measurand: str) -> list[tuple[datet
     return out
 
 
+def _thin(values: list[tuple[datetime, Decimal]]) -> list[tuple[datetime, Decimal]]:
+    """At most MAX_POINTS values, evenly spaced, first and last kept."""
+    if len(values) <= MAX_POINTS:
+        return values
+    step = (len(values) - 1) / (MAX_POINTS - 1)
+    return [values[round(i * step)] for i in range(MAX_POINTS)]
+
+
 def session_chart(rows: Iterable[dict[str, Any]]) -> Chart:
     """Power (kW, left axis) and energy delivered since the first reading (kWh, right axis) over time."""
     rows = list(rows)
     chart = Chart()
-    power = _overall(rows, POWER)
-    energy = _overall(rows, ENERGY)
+    power = _thin(_overall(rows, POWER))
+    energy = _thin(_overall(rows, ENERGY))
     instants = [at for at, _ in power] + [at for at, _ in energy]
     if not instants:
         return chart
