@@ -41,7 +41,7 @@ def station_detail(request: HttpRequest, identity: str) -> HttpResponse:
         "csms_actions": command_forms.csms_actions(),
         "triggerable": command_forms.TRIGGERABLE,
         "id_token_types": command_forms.ID_TOKEN_TYPES,
-        "active_sessions": txn_selectors.active_transactions(station_id=station.pk)[:20],
+        "active_sessions": list(txn_selectors.active_transactions(station_id=station.pk)[:20]),
     })
 
 

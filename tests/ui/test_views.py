@@ -239,3 +239,16 @@ def test_session_list_query_count_does_not_grow_with_sessions(django_assert_max_
     assert page.status_code == 200 and page.content.count(b'data-testid="session-row-') == 50
     with django_assert_max_num_queries(8):
         assert client.get("/sessions/?page=4").content.count(b'data-testid="session-row-') == 50
+
+
+def test_station_and_session_pages_have_a_fixed_query_count(django_assert_max_num_queries):
+    station = station_register(identity="SA")[0]
+    for i in range(30):
+        run_session(station, f"TX-{i}", end=i % 2 == 0)
+    client = client_for("op", "stations.add_command")
+    with django_assert_max_num_queries(16):
+        page = client.get("/stations/SA/")
+    assert page.content.count(b"/sessions/") >= 15  # the running sessions are listed
+    session = ChargingTransaction.objects.filter(station=station).first()
+    with django_assert_max_num_queries(10):
+        assert client.get(f"/sessions/{session.pk}/").status_code == 200
