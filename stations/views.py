@@ -69,18 +69,19 @@ def command_create(request: HttpRequest, identity: str) -> HttpResponse:
         response["HX-Retarget"] = f"#errors-{form}" if form in command_forms.BUILDERS else "#errors-generic"
         response["HX-Reswap"] = "innerHTML"
         return response
-    command = Command.objects.select_related("created_by").get(pk=command.pk)
+    command = Command.objects.select_related("created_by", "station").get(pk=command.pk)
     return render(request, "stations/_command_row.html", {"command": command, "fresh": True})
 
 
 @login_required
 @require_GET
 def command_row(request: HttpRequest, identity: str, pk: int) -> HttpResponse:
-    """One command's row as it is now (a fresh row re-reads itself once, in case its outcome beat it)."""
-    command = Command.objects.select_related("created_by").filter(pk=pk, station__identity=identity).first()
+    """One command's row as it is now. A row just sent from a form re-reads itself every 1.5 s until it is final,
+    in case the outcome's live update arrived before the row did (or crossed a re-read): self-healing."""
+    command = Command.objects.select_related("created_by", "station").filter(pk=pk, station__identity=identity).first()
     if command is None:
         raise Http404("No such command")
-    return render(request, "stations/_command_row.html", {"command": command})
+    return render(request, "stations/_command_row.html", {"command": command, "fresh": True})
 
 
 @login_required

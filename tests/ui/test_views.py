@@ -123,6 +123,21 @@ def test_schema_violations_are_shown_inline_and_nothing_is_sent():
     assert not Command.objects.exists()
 
 
+def test_a_pending_row_rereads_itself_until_final():
+    station = station_register(identity="OP-1")[0]
+    ChargingStation.objects.filter(pk=station.pk).update(is_online=True, channel_name="specific.nobody!x")
+    client = client_for("op", "stations.add_command")
+    created = client.post("/stations/OP-1/commands/", {"form": "clear-cache"}).content.decode()
+    command = Command.objects.get(station=station)
+    Command.objects.filter(pk=command.pk).update(state="sent")  # as if dispatched, answer not yet in
+    assert f'hx-get="/stations/OP-1/commands/{command.pk}/row/"' in created and "load delay" in created
+    pending = client.get(f"/stations/OP-1/commands/{command.pk}/row/").content.decode()
+    assert "sent" in pending and "load delay" in pending
+    Command.objects.filter(pk=command.pk).update(state="answered", response={"status": "Accepted"})
+    final = client.get(f"/stations/OP-1/commands/{command.pk}/row/").content.decode()
+    assert "answered" in final and "hx-trigger" not in final
+
+
 def test_command_row_view_reads_the_current_state():
     station = station_register(identity="OP-1")[0]
     client = client_for("op", "stations.add_command")
