@@ -97,6 +97,7 @@ def message_log(request: HttpRequest) -> HttpResponse:
     for message in page:
         message.pretty = json.dumps(message.payload, indent=2, ensure_ascii=False) if message.payload is not None \
             else message.raw
-    template = "stations/_message_rows.html" if request.htmx and not request.htmx.boosted else "stations/messages.html"
+    partial = request.htmx and not request.htmx.history_restore_request  # a history restore needs the page
+    template = "stations/_message_rows.html" if partial else "stations/messages.html"
     return render(request, template, {"page": page, "filters": filters | {"tail": tail},
                                       "directions": Direction.choices})

@@ -60,7 +60,8 @@ def _query(filters: dict[str, Any]) -> str:
 def session_list(request: HttpRequest) -> HttpResponse:
     filters = _session_filters(request)
     page = Paginator(_sessions(filters), SESSIONS_PER_PAGE).get_page(request.GET.get("page"))
-    template = "transactions/_session_results.html" if request.htmx else "transactions/session_list.html"
+    partial = request.htmx and not request.htmx.history_restore_request
+    template = "transactions/_session_results.html" if partial else "transactions/session_list.html"
     return render(request, template, {"page": page, "filters": filters, "query": _query(filters)})
 
 

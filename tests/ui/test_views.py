@@ -267,3 +267,22 @@ def test_station_and_session_pages_have_a_fixed_query_count(django_assert_max_nu
     session = ChargingTransaction.objects.filter(station=station).first()
     with django_assert_max_num_queries(10):
         assert client.get(f"/sessions/{session.pk}/").status_code == 200
+
+
+def test_htmx_gets_the_results_fragment_but_a_history_restore_the_page():
+    client = client_for("viewer")
+    fragment = client.get("/sessions/?active=1", HTTP_HX_REQUEST="true").content.decode()
+    assert "<html" not in fragment and "session-rows" in fragment
+    restore = client.get("/sessions/?active=1", HTTP_HX_REQUEST="true", HTTP_HX_HISTORY_RESTORE_REQUEST="true")
+    assert "<html" in restore.content.decode()
+    assert "<html" in client.get("/messages/", HTTP_HX_REQUEST="true",
+                                 HTTP_HX_HISTORY_RESTORE_REQUEST="true").content.decode()
+
+
+def test_id_token_list_query_count(django_assert_max_num_queries):
+    group = IdToken.objects.create(id_token="FLEET")
+    IdToken.objects.bulk_create(IdToken(id_token=f"T-{i:04}", group_id_token=group) for i in range(200))
+    client = client_for("op", "transactions.add_idtoken", "transactions.change_idtoken")
+    with django_assert_max_num_queries(8):
+        page = client.get("/id-tokens/")
+    assert page.content.count(b'data-testid="token-row-') == 50
