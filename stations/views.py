@@ -13,7 +13,7 @@ from django.views.decorators.http import require_GET, require_POST
 from transactions import selectors as txn_selectors
 
 from . import command_forms, selectors, services
-from .models import ChargingStation, Command, Direction
+from .models import ChargingStation, Direction
 
 
 @login_required
@@ -46,7 +46,7 @@ def station_detail(request: HttpRequest, identity: str) -> HttpResponse:
 
 
 def _station_or_404(identity: str) -> ChargingStation:
-    station = ChargingStation.objects.filter(identity=identity).first()
+    station = selectors.station_by_identity(identity=identity)
     if station is None:
         raise Http404(f"No station {identity}")
     return station
@@ -69,8 +69,8 @@ def command_create(request: HttpRequest, identity: str) -> HttpResponse:
         response["HX-Retarget"] = f"#errors-{form}" if form in command_forms.BUILDERS else "#errors-generic"
         response["HX-Reswap"] = "innerHTML"
         return response
-    command = Command.objects.select_related("created_by", "station").get(pk=command.pk)
-    return render(request, "stations/_command_row.html", {"command": command, "fresh": True})
+    return render(request, "stations/_command_row.html",
+                  {"command": selectors.command_for_row(pk=command.pk), "fresh": True})
 
 
 @login_required
@@ -78,7 +78,7 @@ def command_create(request: HttpRequest, identity: str) -> HttpResponse:
 def command_row(request: HttpRequest, identity: str, pk: int) -> HttpResponse:
     """One command's row as it is now. A row just sent from a form re-reads itself every 1.5 s until it is final,
     in case the outcome's live update arrived before the row did (or crossed a re-read): self-healing."""
-    command = Command.objects.select_related("created_by", "station").filter(pk=pk, station__identity=identity).first()
+    command = selectors.command_for_row(pk=pk, identity=identity)
     if command is None:
         raise Http404("No such command")
     return render(request, "stations/_command_row.html", {"command": command, "fresh": True})

@@ -17,7 +17,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from . import charts, selectors, services
-from .models import AuthorizationStatus, IdTokenType
+from .models import AuthorizationStatus, IdToken, IdTokenType
 
 SESSIONS_PER_PAGE = 50
 TOKENS_PER_PAGE = 50
@@ -166,7 +166,7 @@ def id_token_set_status(request: HttpRequest, pk: int) -> HttpResponse:
     status = AuthorizationStatus.BLOCKED if request.POST.get("block") == "1" else AuthorizationStatus.ACCEPTED
     try:
         token = services.id_token_set_status(token_pk=pk, status=status)
-    except services.IdToken.DoesNotExist:
+    except IdToken.DoesNotExist:
         raise Http404("No such token") from None
     if request.htmx:
         return render(request, "transactions/_id_token_row.html", {"token": token, "can_change": True})
