@@ -196,3 +196,30 @@ def test_message_log_live_tail(page, live_server_ws, make_user, station_factory,
         screenshot(page, "messages-tail")
     finally:
         station_loop.run(client.__aexit__(None, None, None))
+
+
+def test_remote_start_form_reaches_the_station(page, live_server_ws, make_user, station_factory, station_loop):
+    make_user("operator", permissions=("add_command",))
+    station_factory("RS-1")
+    client = RawStation.connect(live_server_ws.ws_url, "RS-1")
+    station = station_loop.run(client.__aenter__())
+    try:
+        station_loop.run(station.boot())
+        login(page, live_server_ws.http_url, "operator")
+        page.goto(f"{live_server_ws.http_url}/stations/RS-1/")
+        page.wait_for_selector("body[data-live=on]", state="attached")
+        form = page.get_by_test_id("form-request-start")
+        form.locator("input[name=id_token]").fill("APP-USER-9")
+        form.locator("input[name=evse_id]").fill("1")
+        form.get_by_role("button", name="Start").click()
+        row = page.locator("#command-rows tr[data-action=RequestStartTransaction]")
+        expect(row).to_have_count(1)
+        call = station_loop.run(station.recv())
+        assert call[2] == "RequestStartTransaction"
+        assert call[3]["idToken"] == {"idToken": "APP-USER-9", "type": "Central"} and call[3]["evseId"] == 1
+        assert isinstance(call[3]["remoteStartId"], int)
+        station_loop.run(station.send_raw(json.dumps([3, call[1], {"status": "Rejected"}])))
+        expect(row.get_by_test_id("command-state")).to_have_text("answered")
+        expect(row.get_by_test_id("command-response")).to_contain_text("Rejected")
+    finally:
+        station_loop.run(client.__aexit__(None, None, None))
