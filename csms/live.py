@@ -87,11 +87,12 @@ class DashboardConsumer(AsyncWebsocketConsumer):
 
     def _render_station(self, station_id: int) -> str:
         from stations import selectors
+        from transactions.selectors import overview_figures
 
         station = selectors.station_row(station_id=station_id)
         if station is None:
             return ""
         if self.page == "overview":
             return render_to_string("stations/_live_overview.html", {
-                "station": station, "counts": selectors.station_counts()})
+                "station": station, "counts": selectors.station_counts(), "figures": overview_figures()})
         return render_to_string("stations/_live_station.html", {"station": station})

@@ -20,7 +20,15 @@ logger = logging.getLogger("csms.ocpp")
 
 # Messages that change what the dashboard shows of a station (heartbeats don't: they'd flood it).
 LIVE_ACTIONS = frozenset({"BootNotification", "StatusNotification"})
+# Overview figures (active sessions, power now) move when a session starts or ends; periodic meter updates are
+# not pushed (too many at 1,000 stations).
+LIVE_TRANSACTION_EVENTS = frozenset({"Started", "Ended"})
 CLOSE_REPLACED = 4001  # private-use close code: a newer connection of the same identity took over
+
+
+def _session_starts_or_ends(call: frames.Call) -> bool:
+    return (call.action == "TransactionEvent" and isinstance(call.payload, dict)
+            and call.payload.get("eventType") in LIVE_TRANSACTION_EVENTS)
 
 
 class StationConsumer(OcppConsumer):
@@ -83,7 +91,7 @@ class StationConsumer(OcppConsumer):
     async def after_call(self, call: frames.Call, response: dict[str, Any]) -> None:
         if call.action == "BootNotification":
             self.accepted = response.get("status") == "Accepted"
-        if call.action in LIVE_ACTIONS:
+        if call.action in LIVE_ACTIONS or _session_starts_or_ends(call):
             await publish_station_changed(station_id=self.station_id, identity=self.identity)
 
     def log_frames(self, entries: list[dict[str, Any]], is_error: bool) -> None:

@@ -78,3 +78,13 @@ def message_log(*, identity: str = "", action: str = "", direction: str = "", er
 
 def station_recent_commands(*, station: ChargingStation, limit: int = 20) -> QuerySet[Command]:
     return Command.objects.filter(station=station).select_related("created_by").order_by("-created_at", "-id")[:limit]
+
+
+def station_by_identity(*, identity: str) -> ChargingStation | None:
+    return ChargingStation.objects.filter(identity=identity).first()
+
+
+def command_for_row(*, pk: int, identity: str | None = None) -> Command | None:
+    """A command with what its table row shows (author, station), optionally only if it is that station's."""
+    qs = Command.objects.select_related("created_by", "station").filter(pk=pk)
+    return qs.filter(station__identity=identity).first() if identity is not None else qs.first()

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 
-from django.contrib.auth.decorators import login_required
+from django.contrib.auth.decorators import login_required, permission_required
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.views.decorators.http import require_GET, require_POST
 
-from . import selectors
+from transactions import selectors as txn_selectors
+
+from . import command_forms, selectors, services
 from .models import ChargingStation, Direction
 
 
@@ -18,7 +21,8 @@ def overview(request: HttpRequest) -> HttpResponse:
     search = request.GET.get("q", "").strip()
     page = Paginator(selectors.station_list(search=search), 50).get_page(request.GET.get("page"))
     return render(request, "stations/overview.html", {
-        "counts": selectors.station_counts(), "page": page, "search": search,
+        "counts": selectors.station_counts(), "figures": txn_selectors.overview_figures(),
+        "page": page, "search": search,
     })
 
 
@@ -33,7 +37,51 @@ def station_detail(request: HttpRequest, identity: str) -> HttpResponse:
         "messages_log": selectors.station_recent_messages(station=station),
         "connections": selectors.station_connections(station=station),
         "commands": selectors.station_recent_commands(station=station),
+        "can_command": request.user.has_perm("stations.add_command"),
+        "csms_actions": command_forms.csms_actions(),
+        "triggerable": command_forms.TRIGGERABLE,
+        "id_token_types": command_forms.ID_TOKEN_TYPES,
+        "active_sessions": list(txn_selectors.active_transactions(station_id=station.pk)[:20]),
     })
+
+
+def _station_or_404(identity: str) -> ChargingStation:
+    station = selectors.station_by_identity(identity=identity)
+    if station is None:
+        raise Http404(f"No station {identity}")
+    return station
+
+
+@login_required
+@permission_required("stations.add_command", raise_exception=True)
+@require_POST
+def command_create(request: HttpRequest, identity: str) -> HttpResponse:
+    """Send one command from a station-page form; answers with the new row (the outcome arrives live)."""
+    station = _station_or_404(identity)
+    form = request.POST.get("form", "")
+    try:
+        action, payload = command_forms.build(form, request.POST)
+        command = services.command_send(station=station, action=action, payload=payload, user=request.user)
+    except (command_forms.CommandFormError, services.CommandValidationError) as exc:
+        violations = getattr(exc, "violations", [])
+        response = render(request, "stations/_command_errors.html",
+                          {"message": exc.message, "violations": violations}, status=422)
+        response["HX-Retarget"] = f"#errors-{form}" if form in command_forms.BUILDERS else "#errors-generic"
+        response["HX-Reswap"] = "innerHTML"
+        return response
+    return render(request, "stations/_command_row.html",
+                  {"command": selectors.command_for_row(pk=command.pk), "fresh": True})
+
+
+@login_required
+@require_GET
+def command_row(request: HttpRequest, identity: str, pk: int) -> HttpResponse:
+    """One command's row as it is now. A row just sent from a form re-reads itself every 1.5 s until it is final,
+    in case the outcome's live update arrived before the row did (or crossed a re-read): self-healing."""
+    command = selectors.command_for_row(pk=pk, identity=identity)
+    if command is None:
+        raise Http404("No such command")
+    return render(request, "stations/_command_row.html", {"command": command, "fresh": True})
 
 
 @login_required
@@ -44,9 +92,12 @@ def message_log(request: HttpRequest) -> HttpResponse:
         "direction": request.GET.get("direction", "") if request.GET.get("direction") in Direction.values else "",
         "errors_only": request.GET.get("errors") == "1",
     }
+    tail = request.GET.get("tail") == "1"
     page = Paginator(selectors.message_log(**filters), 100).get_page(request.GET.get("page"))
     for message in page:
         message.pretty = json.dumps(message.payload, indent=2, ensure_ascii=False) if message.payload is not None \
             else message.raw
-    template = "stations/_message_rows.html" if request.htmx else "stations/messages.html"
-    return render(request, template, {"page": page, "filters": filters, "directions": Direction.choices})
+    partial = request.htmx and not request.htmx.history_restore_request  # a history restore needs the page
+    template = "stations/_message_rows.html" if partial else "stations/messages.html"
+    return render(request, template, {"page": page, "filters": filters | {"tail": tail},
+                                      "directions": Direction.choices})

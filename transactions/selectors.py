@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from django.db.models import Count, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
+from django.utils import timezone
 
-from .models import ChargingTransaction, MeterSample, TransactionEventRecord
+from .models import ChargingTransaction, IdToken, MeterSample, TransactionEventRecord
 
 
 def transactions_all() -> QuerySet[ChargingTransaction]:
@@ -90,3 +93,54 @@ def transaction_time_series(
     return qs.order_by("timestamp", "measurand", "phase", "id").values(
         "timestamp", "measurand", "phase", "location", "context", "value", "unit", "signed_meter_value"
     )
+
+
+# --- Dashboard ------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class OverviewFigures:
+    active_sessions: int
+    power_now_w: Decimal
+    energy_today_wh: Decimal
+
+
+def overview_figures(*, now: datetime | None = None) -> OverviewFigures:
+    """Active sessions, the sum of their last power readings, and the energy of sessions started today (UTC)."""
+    now = now or timezone.now()
+    active = ChargingTransaction.objects.filter(is_active=True).aggregate(n=Count("id"), power=Sum("last_power_w"))
+    midnight = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    today = ChargingTransaction.objects.filter(started_at__gte=midnight, started_at__lt=midnight + timedelta(days=1))
+    energy = today.aggregate(energy=Sum("energy_wh"))["energy"]
+    return OverviewFigures(active_sessions=active["n"], power_now_w=active["power"] or Decimal(0),
+                           energy_today_wh=energy or Decimal(0))
+
+
+def session_list(
+    *,
+    identity: str = "",
+    id_token: str = "",
+    since: datetime | None = None,
+    until: datetime | None = None,
+    active: bool | None = None,
+) -> QuerySet[ChargingTransaction]:
+    """Sessions for the dashboard list and its CSV export: started in [since, until), newest first."""
+    qs = transactions_in_period(since=since, until=until)
+    if identity:
+        qs = qs.filter(station__identity=identity)
+    if id_token:
+        qs = qs.filter(id_token__iexact=id_token)
+    if active is not None:
+        qs = qs.filter(is_active=active)
+    return qs.order_by("-started_at", "-id")
+
+
+def session_detail(*, pk: int) -> ChargingTransaction | None:
+    return transactions_all().filter(pk=pk).first()
+
+
+def id_token_list(*, search: str = "") -> QuerySet[IdToken]:
+    qs = IdToken.objects.select_related("group_id_token")
+    if search:
+        qs = qs.filter(Q(id_token__icontains=search) | Q(description__icontains=search))
+    return qs.order_by("id_token", "type")

@@ -583,3 +583,32 @@ def local_list_on_send_answered(command: Command) -> None:
 
 def local_list_on_version_answered(command: Command) -> None:
     local_list_record_version(station=command.station_id, version_number=(command.response or {})["versionNumber"])
+
+
+# --- Id token administration (dashboard) ----------------------------------------------------------------------
+
+
+def id_token_create(
+    *, id_token: str, token_type: str = IdTokenType.ISO14443, status: str = AuthorizationStatus.ACCEPTED,
+    expires_at: datetime | None = None, description: str = "",
+) -> IdToken:
+    """A new token; raises django ValidationError for bad fields or a duplicate (case-insensitive) token."""
+    from django.core.exceptions import ValidationError
+
+    token = IdToken(id_token=id_token.strip(), type=token_type, status=status, expires_at=expires_at,
+                    description=description.strip())
+    token.full_clean(validate_constraints=False)
+    if IdToken.objects.filter(id_token__iexact=token.id_token, type=token.type).exists():
+        raise ValidationError({"id_token": f"{token.id_token} ({token.type}) already exists."})
+    token.save()
+    return token
+
+
+def id_token_set_status(*, token_pk: int, status: str) -> IdToken:
+    """Block / unblock (or any AuthorizationStatus): the next Authorize or TransactionEvent gets the new answer."""
+    if status not in AuthorizationStatus.values:
+        raise ValueError(f"{status!r} is not an authorization status")
+    token = IdToken.objects.get(pk=token_pk)
+    token.status = status
+    token.save(update_fields=["status", "updated_at"])
+    return token

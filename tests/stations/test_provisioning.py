@@ -325,6 +325,7 @@ def test_second_connection_with_same_identity_replaces_the_first(live_server_ws,
     close_code, reply = run(scenario())
     assert close_code == 4001
     assert reply[0] == 3
+    wait_until_connections_closed()
     first, second = Connection.objects.order_by("id")
     assert first.replaced_by_id == second.pk
     assert first.close_code == 4001 and first.disconnected_at is not None
