@@ -181,6 +181,7 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = VAR_DIR / "static"
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise expects it even before collectstatic
 # Serve app and project static files straight from their folders too (make run needs no collectstatic step).
 WHITENOISE_USE_FINDERS = True
 STORAGES = {
