@@ -90,3 +90,26 @@ def transaction_time_series(
     return qs.order_by("timestamp", "measurand", "phase", "id").values(
         "timestamp", "measurand", "phase", "location", "context", "value", "unit", "signed_meter_value"
     )
+
+
+CDR_FIELDS = (
+    "id",
+    "station__identity",
+    "transaction_id",
+    "evse_id",
+    "connector_id",
+    "id_token",
+    "started_at",
+    "ended_at",
+    "energy_wh",
+    "stopped_reason",
+)
+
+
+def cdr_rows(*, since: datetime, until: datetime) -> QuerySet[ChargingTransaction, dict[str, Any]]:
+    """Ended sessions whose end lies in [since, until), oldest end first, as plain rows (for streaming CDRs)."""
+    return (
+        ChargingTransaction.objects.filter(is_active=False, ended_at__gte=since, ended_at__lt=until)
+        .order_by("ended_at", "id")
+        .values(*CDR_FIELDS)
+    )
