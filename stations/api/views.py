@@ -21,6 +21,7 @@ from rest_framework.generics import ListCreateAPIView
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from csms.api_filters import strict_boolean_filter
 from csms.api_permissions import ReadOrAdmin
 from csms.ocpp.consumer import db
 from stations import selectors as station_selectors
@@ -202,7 +203,7 @@ class BulkCommandViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet)
 
 
 class StationFilter(django_filters.FilterSet):
-    is_online = django_filters.BooleanFilter()
+    is_online = strict_boolean_filter()
     model = django_filters.CharFilter()
     vendor = django_filters.CharFilter(field_name="vendor_name")
     registration_status = django_filters.ChoiceFilter(choices=RegistrationStatus.choices)

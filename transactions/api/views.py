@@ -24,6 +24,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from csms.api_filters import strict_boolean_filter
 from csms.api_permissions import ModelPermissions
 from transactions import cdr, id_token_import, selectors
 from transactions.models import ChargingTransaction, IdToken, IdTokenType
@@ -42,7 +43,7 @@ from .serializers import (
 
 class TransactionFilter(django_filters.FilterSet):
     station = django_filters.CharFilter(field_name="station__identity", help_text="station identity")
-    active = django_filters.BooleanFilter(field_name="is_active")
+    active = strict_boolean_filter(field_name="is_active")
     started_after = django_filters.IsoDateTimeFilter(field_name="started_at", lookup_expr="gte")
     started_before = django_filters.IsoDateTimeFilter(field_name="started_at", lookup_expr="lt")
     id_token = django_filters.CharFilter(field_name="id_token", lookup_expr="iexact")
