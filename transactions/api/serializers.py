@@ -150,6 +150,11 @@ class IdTokenSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = ["id", "created_at", "updated_at"]
 
+    def to_representation(self, instance: IdToken) -> dict[str, Any]:
+        data = super().to_representation(instance)
+        data["group_id_token"] = instance.group_id_token.id_token if instance.group_id_token_id else None
+        return data
+
     def validate_id_token(self, value: str) -> str:
         if not value.strip():
             raise serializers.ValidationError("must not be blank")
