@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from django.conf import settings
@@ -66,6 +66,11 @@ def _parse_row(row: dict[str, str | None]) -> tuple[dict[str, Any], dict[str, st
             expires = parse_datetime(expires_raw)
         except ValueError:
             expires = None
+        if expires is not None and expires.tzinfo is not None:
+            try:
+                expires = expires.astimezone(UTC)
+            except (OverflowError, ValueError):
+                expires = None
         if expires is None or expires.tzinfo is None:
             problems["expires_at"] = "an ISO 8601 timestamp with a UTC offset (e.g. 2027-01-01T00:00:00Z)"
     group = (row.get("group_id_token") or "").strip()

@@ -165,6 +165,9 @@ class StationSerializer(serializers.ModelSerializer):
         help_text='Write-only, stored hashed; "" removes it. Security profiles 1 and 2 need one.',
     )
     has_password = serializers.SerializerMethodField()
+    boot_status = serializers.CharField(
+        read_only=True, help_text='Answer given at the last BootNotification (Accepted/Pending/Rejected; "" = none yet)'
+    )
     evses = EvseSerializer(many=True, read_only=True)
 
     class Meta:

@@ -188,8 +188,3 @@ class IdTokenImportSerializer(serializers.Serializer):
 class IdTokenImportResultSerializer(serializers.Serializer):
     created = serializers.IntegerField()
     updated = serializers.IntegerField()
-
-
-class IdTokenImportErrorSerializer(serializers.Serializer):
-    detail = serializers.CharField()
-    errors = serializers.ListField(child=serializers.DictField())

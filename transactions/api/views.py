@@ -24,14 +24,13 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from csms.api_filters import strict_boolean_filter
+from csms.api_filters import UtcIsoDateTimeFilter, strict_boolean_filter
 from csms.api_permissions import ModelPermissions
 from transactions import cdr, id_token_import, selectors
 from transactions.models import ChargingTransaction, IdToken, IdTokenType
 
 from .serializers import (
     CdrQuerySerializer,
-    IdTokenImportErrorSerializer,
     IdTokenImportResultSerializer,
     IdTokenImportSerializer,
     IdTokenSerializer,
@@ -44,8 +43,8 @@ from .serializers import (
 class TransactionFilter(django_filters.FilterSet):
     station = django_filters.CharFilter(field_name="station__identity", help_text="station identity")
     active = strict_boolean_filter(field_name="is_active")
-    started_after = django_filters.IsoDateTimeFilter(field_name="started_at", lookup_expr="gte")
-    started_before = django_filters.IsoDateTimeFilter(field_name="started_at", lookup_expr="lt")
+    started_after = UtcIsoDateTimeFilter(field_name="started_at", lookup_expr="gte")
+    started_before = UtcIsoDateTimeFilter(field_name="started_at", lookup_expr="lt")
     id_token = django_filters.CharFilter(field_name="id_token", lookup_expr="iexact")
 
     class Meta:
@@ -181,7 +180,14 @@ class IdTokenViewSet(viewsets.ModelViewSet):
 
     @extend_schema(
         request={"multipart/form-data": IdTokenImportSerializer},
-        responses={200: IdTokenImportResultSerializer, 400: IdTokenImportErrorSerializer},
+        responses={
+            200: IdTokenImportResultSerializer,
+            400: OpenApiResponse(
+                OpenApiTypes.OBJECT,
+                description="Field errors (no file), or {detail, errors: [{row, errors: {column: message}}]}",
+                examples=[],
+            ),
+        },
     )
     @action(detail=False, methods=["post"], url_path="import", parser_classes=[MultiPartParser])
     def import_csv(self, request: Request) -> Response:
