@@ -151,3 +151,23 @@ def test_json_export_permissions_and_validation(tokens):
     # an Accept header asking for something else changes nothing
     response = client_for(tokens["billing"]).get(path, headers={"Accept": "text/html"})
     assert response.status_code == 200 and len(json.loads(b"".join(response.streaming_content))) == 3
+
+
+@pytest.mark.live
+def test_export_streams_from_a_live_daphne_server(live_server_ws, tokens):
+    """Under ASGI the export is an async iterator pulling blocks from the database in the request's thread."""
+    import urllib.request
+
+    make_sessions(1200)  # more than one block of rows
+    request = urllib.request.Request(
+        f"{live_server_ws.http_url}/api/v1/transactions/export.csv?start=2026-05-04T00:00:00Z&end=2026-05-05T00:00:00Z",
+        headers={"Authorization": f"Token {tokens['billing']}"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        assert response.status == 200
+        assert response.headers["Content-Type"] == "text/csv; charset=utf-8"
+        assert response.headers.get("Content-Length") is None  # streamed, not buffered
+        lines = response.read().decode().split("\r\n")
+    assert lines[0] == ",".join(HEADER) and lines[-1] == ""
+    assert len(lines) == 1 + 1200 + 1
+    assert lines[1200].startswith("CS-CDR,TX-01199,")

@@ -156,3 +156,14 @@ def test_filters_search_ordering_pagination_and_no_n_plus_1(tokens):
         assert call(token, "GET", "/api/v1/stations/")[0] == 200
     # auth (token + user perms) and the page: count, stations, evses, connectors; independent of the page size
     assert len(queries) <= 8, [q["sql"] for q in queries]
+
+
+def test_throttling_answers_429(tokens, monkeypatch):
+    from rest_framework.throttling import UserRateThrottle
+
+    monkeypatch.setattr(UserRateThrottle, "THROTTLE_RATES", {"user": "3/min", "anon": "3/min"})
+    codes = [call(tokens["billing"], "GET", "/api/v1/stations/")[0] for _ in range(4)]
+    assert codes == [200, 200, 200, 429]
+    code, body = call(tokens["billing"], "GET", "/api/v1/stations/")
+    assert code == 429 and body["detail"].startswith("Request was throttled.")
+    assert call(tokens["operator"], "GET", "/api/v1/stations/")[0] == 200  # per user
