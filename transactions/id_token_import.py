@@ -48,17 +48,23 @@ class ImportResult:
         return not self.errors
 
 
-def _parse_row(row: dict[str, str | None]) -> tuple[dict[str, Any], dict[str, str]]:
+def _parse_row(row: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
     problems: dict[str, str] = {}
+    for column in CSV_COLUMNS:
+        if not isinstance(row.get(column) or "", str):  # a short row leaves None, a long one a list
+            row[column] = ""
+        if "\x00" in (row.get(column) or ""):
+            problems[column] = "must not contain NUL characters"
+            row[column] = ""
     value = (row.get("id_token") or "").strip()
     if not value or len(value) > 36:
-        problems["id_token"] = "1 to 36 characters"
+        problems.setdefault("id_token", "1 to 36 characters")
     token_type = (row.get("type") or "").strip() or IdTokenType.ISO14443
     if token_type not in IdTokenType.values:
-        problems["type"] = f"one of {', '.join(IdTokenType.values)}"
+        problems.setdefault("type", f"one of {', '.join(IdTokenType.values)}")
     status = (row.get("status") or "").strip() or AuthorizationStatus.ACCEPTED
     if status not in AuthorizationStatus.values:
-        problems["status"] = f"one of {', '.join(AuthorizationStatus.values)}"
+        problems.setdefault("status", f"one of {', '.join(AuthorizationStatus.values)}")
     expires_raw = (row.get("expires_at") or "").strip()
     expires: datetime | None = None
     if expires_raw:
@@ -72,7 +78,7 @@ def _parse_row(row: dict[str, str | None]) -> tuple[dict[str, Any], dict[str, st
             except (OverflowError, ValueError):
                 expires = None
         if expires is None or expires.tzinfo is None:
-            problems["expires_at"] = "an ISO 8601 timestamp with a UTC offset (e.g. 2027-01-01T00:00:00Z)"
+            problems.setdefault("expires_at", "an ISO 8601 timestamp with a UTC offset (e.g. 2027-01-01T00:00:00Z)")
     group = (row.get("group_id_token") or "").strip()
     return {"id_token": value, "type": token_type, "status": status, "expires_at": expires, "group": group}, problems
 
@@ -86,12 +92,27 @@ def import_csv(text: str) -> ImportResult:
     """
     result = ImportResult()
     reader = csv.DictReader(io.StringIO(text))
-    missing = [c for c in ("id_token",) if c not in (reader.fieldnames or [])]
-    if missing:
+    try:
+        fieldnames = reader.fieldnames or []
+    except csv.Error as exc:
+        return ImportResult(errors=[{"row": 1, "errors": {"file": f"not readable as CSV: {exc}"}}])
+    if "id_token" not in fieldnames:
         result.errors.append({"row": 1, "errors": {"header": f"columns needed: {', '.join(CSV_COLUMNS)}"}})
         return result
     rows: list[tuple[int, dict[str, Any]]] = []
     seen: dict[tuple[str, str], int] = {}
+    try:
+        return _import_rows(reader, rows, seen, result)
+    except csv.Error as exc:
+        return ImportResult(errors=[{"row": reader.line_num, "errors": {"file": f"not readable as CSV: {exc}"}}])
+
+
+def _import_rows(
+    reader: csv.DictReader[str],
+    rows: list[tuple[int, dict[str, Any]]],
+    seen: dict[tuple[str, str], int],
+    result: ImportResult,
+) -> ImportResult:
     for row in reader:
         line = reader.line_num
         limit = settings.CSMS_ID_TOKEN_IMPORT_MAX_ROWS

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
+from django.db import IntegrityError, transaction
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -203,7 +204,11 @@ class StationSerializer(serializers.ModelSerializer):
 
     def create(self, validated_data: dict[str, Any]) -> ChargingStation:
         password = validated_data.pop("password", None)
-        station = services.station_update(station=ChargingStation(), password=password, **validated_data)
+        try:
+            with transaction.atomic():
+                station = services.station_update(station=ChargingStation(), password=password, **validated_data)
+        except IntegrityError as exc:  # registered concurrently
+            raise serializers.ValidationError({"identity": ["a station with this identity exists already"]}) from exc
         return ChargingStation.objects.prefetch_related("evses__connectors").get(pk=station.pk)
 
     def update(self, instance: ChargingStation, validated_data: dict[str, Any]) -> ChargingStation:

@@ -265,3 +265,19 @@ def test_csv_import_all_or_nothing(tokens):
         "/api/v1/id-tokens/import/", {"file": SimpleUploadedFile("t.csv", b"\xff\xfe\x00bad", "text/csv")}
     )
     assert (response.status_code, response.json()) == (400, {"file": ["not UTF-8 text"]})
+
+
+def test_csv_import_odd_files_are_400_not_500(tokens):
+    token = tokens["operator"]
+    code, body = upload(token, "id_token,type\nA\x00B,ISO14443\n")
+    assert (code, body["errors"]) == (400, [{"row": 2, "errors": {"id_token": "must not contain NUL characters"}}])
+    code, body = upload(token, 'id_token,type\n"unterminated and far too long for an id token,ISO14443\n')
+    assert (code, body["errors"]) == (400, [{"row": 2, "errors": {"id_token": "1 to 36 characters"}}])
+    code, body = upload(token, "id_token,type,status\nSHORT\nLONG,ISO14443,Accepted,x,y,z\n")
+    assert (code, body) == (200, {"created": 2, "updated": 0})
+    code, body = upload(token, "")
+    assert code == 400 and "header" in body["errors"][0]["errors"]
+    code, body = upload(token, "id_token,expires_at\nX,0001-01-01T00:00:00+05:00\n")
+    assert code == 400 and body["errors"][0]["errors"] == {
+        "expires_at": "an ISO 8601 timestamp with a UTC offset (e.g. 2027-01-01T00:00:00Z)"
+    }
