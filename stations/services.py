@@ -161,6 +161,11 @@ def connection_open(*, station_id: int, remote_addr: str, subprotocol: str, chan
 @transaction.atomic
 def connection_close(*, connection_id: int, close_code: int | None) -> None:
     now = timezone.now()
+    # Lock the station row first, as connection_open does: taking the Connection row first deadlocked with a
+    # replacing connection's open (station row, then this Connection row).
+    station_id = Connection.objects.filter(pk=connection_id).values_list("station_id", flat=True).first()
+    if station_id is not None:
+        list(ChargingStation.objects.select_for_update().filter(pk=station_id).values_list("pk", flat=True))
     Connection.objects.filter(pk=connection_id, disconnected_at__isnull=True).update(
         disconnected_at=now, close_code=close_code
     )

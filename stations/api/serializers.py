@@ -28,7 +28,9 @@ def command_error(obj: Command) -> dict[str, Any] | None:
 
 class CommandSerializer(serializers.ModelSerializer):
     station = serializers.CharField(source="station.identity", read_only=True)
-    created_by = serializers.CharField(source="created_by.get_username", read_only=True, default=None)
+    created_by = serializers.CharField(
+        source="created_by.get_username", read_only=True, default=None, allow_null=True
+    )
     error = serializers.SerializerMethodField()
 
     class Meta:
@@ -101,7 +103,9 @@ class BulkResultSerializer(serializers.ModelSerializer):
 
 
 class BulkCommandSerializer(serializers.ModelSerializer):
-    created_by = serializers.CharField(source="created_by.get_username", read_only=True, default=None)
+    created_by = serializers.CharField(
+        source="created_by.get_username", read_only=True, default=None, allow_null=True
+    )
     summary = serializers.SerializerMethodField()
     results = serializers.SerializerMethodField()
 
@@ -122,6 +126,10 @@ class BulkCommandSerializer(serializers.ModelSerializer):
 
 
 class ConnectorSerializer(serializers.ModelSerializer):
+    status = serializers.CharField(
+        read_only=True,
+        help_text='Last reported status (Available, Occupied, Reserved, Unavailable, Faulted; "" = none)',
+    )
     class Meta:
         model = Connector
         fields = ["connector_id", "status", "status_at"]

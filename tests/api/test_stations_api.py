@@ -167,3 +167,23 @@ def test_throttling_answers_429(tokens, monkeypatch):
     code, body = call(tokens["billing"], "GET", "/api/v1/stations/")
     assert code == 429 and body["detail"].startswith("Request was throttled.")
     assert call(tokens["operator"], "GET", "/api/v1/stations/")[0] == 200  # per user
+
+
+def test_migrate_creates_the_billing_and_operator_groups():
+    from django.contrib.auth.models import Group
+
+    billing = Group.objects.get(name="billing")
+    assert set(billing.permissions.values_list("content_type__app_label", "codename")) == {
+        ("stations", "view_chargingstation"),
+        ("stations", "view_evse"),
+        ("stations", "view_connector"),
+        ("stations", "view_command"),
+        ("stations", "view_bulkcommand"),
+        ("transactions", "view_idtoken"),
+        ("transactions", "view_chargingtransaction"),
+        ("transactions", "view_transactioneventrecord"),
+        ("transactions", "view_metersample"),
+    }
+    operator = set(Group.objects.get(name="operator").permissions.values_list("codename", flat=True))
+    assert {"add_command", "add_idtoken", "change_idtoken", "delete_idtoken", "view_chargingtransaction"} <= operator
+    assert not {"add_chargingstation", "delete_chargingstation"} & operator

@@ -29,6 +29,8 @@ class TransactionSerializer(serializers.ModelSerializer):
     meter_stop_wh = _number()
     peak_power_w = _number()
     last_power_w = _number()
+    id_token_type = serializers.CharField(read_only=True, help_text='IdTokenEnumType; "" = no token reported')
+    charging_state = serializers.CharField(read_only=True, help_text='ChargingStateEnumType; "" = not reported')
     cost = serializers.SerializerMethodField(help_text="Decimal string; null until tariffs exist.")
     currency = serializers.SerializerMethodField(help_text="ISO 4217; null until tariffs exist.")
 
@@ -72,6 +74,7 @@ class TransactionSerializer(serializers.ModelSerializer):
 
 
 class TransactionEventSerializer(serializers.ModelSerializer):
+    charging_state = serializers.CharField(read_only=True, help_text='ChargingStateEnumType; "" = not reported')
     class Meta:
         model = TransactionEventRecord
         fields = [
