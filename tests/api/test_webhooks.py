@@ -258,3 +258,21 @@ def test_station_and_command_events(tokens, receiver, eager):
     assert (data[3]["action"], data[3]["state"]) == ("ClearCache", "answered")
     assert data[3]["response"] == {"status": "Accepted"}
     assert (data[4]["station"], data[4]["close_code"]) == ("CS-E", 1000)
+
+
+def test_admin_pages_render(tokens, receiver, eager):
+    from django.contrib.auth.models import User
+    from django.test import Client
+
+    station, _ = station_register(identity="CS-W")
+    subscribe(tokens, receiver, ["transaction.started"])
+    transaction_event_apply(station_id=station.pk, event=tx_event("Started", 0, "2026-02-01T08:00:00Z", "T-1"))
+    client = Client()
+    client.force_login(User.objects.create_superuser("root", password="pw-root-123"))
+    for path in (
+        "/admin/webhooks/webhooksubscription/",
+        f"/admin/webhooks/webhooksubscription/{WebhookDelivery.objects.get().subscription_id}/change/",
+        "/admin/webhooks/webhookdelivery/",
+        f"/admin/webhooks/webhookdelivery/{WebhookDelivery.objects.get().pk}/change/",
+    ):
+        assert client.get(path).status_code == 200, path
