@@ -6,4 +6,6 @@ from rest_framework.authtoken.views import obtain_auth_token
 urlpatterns = [
     path("auth/token/", obtain_auth_token, name="api-token"),
     path("", include("stations.api.urls")),
+    path("", include("transactions.api.urls")),
+    path("", include("webhooks.api.urls")),
 ]

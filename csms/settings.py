@@ -77,6 +77,7 @@ INSTALLED_APPS = [
     "stations",
     "transactions",
     "smartcharging",
+    "webhooks",  # keep last: its post_migrate creates the API's groups once every app's permissions exist
 ]
 
 MIDDLEWARE = [
@@ -163,6 +164,7 @@ CELERY_BEAT_SCHEDULE = {
     "stations-mark-stale-offline": {"task": "stations.mark_stale_offline", "schedule": 60.0},
     "stations-commands-expire-stale": {"task": "stations.commands_expire_stale", "schedule": 60.0},
     "transactions-local-lists-sync": {"task": "transactions.local_lists_sync_all", "schedule": 300.0},
+    "webhooks-deliver-due": {"task": "webhooks.deliver_due", "schedule": 30.0},
 }
 
 # --- Auth, i18n, static -----------------------------------------------------------------------------------------
@@ -208,6 +210,15 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": env_int("CSMS_API_PAGE_SIZE", 50),
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # Throttling per user (token or session) and per client address for anonymous calls (the token endpoint).
+    "DEFAULT_THROTTLE_CLASSES": [
+        "rest_framework.throttling.AnonRateThrottle",
+        "rest_framework.throttling.UserRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": os.environ.get("CSMS_API_THROTTLE_ANON", "60/min"),
+        "user": os.environ.get("CSMS_API_THROTTLE_USER", "1200/min"),
+    },
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "CSMS API",
@@ -216,7 +227,23 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        "RegistrationStatusEnum": "stations.models.RegistrationStatus",
+        "IdTokenTypeEnum": "transactions.models.IdTokenType",
+        "WebhookEventEnum": "webhooks.models.WebhookEvent",
+    },
 }
+# CDR export (/api/v1/transactions/export.csv|json): rows fetched from the database per round trip.
+CSMS_CDR_EXPORT_CHUNK_ROWS = env_int("CSMS_CDR_EXPORT_CHUNK_ROWS", 2000)
+# id-token CSV import: most rows accepted in one file.
+CSMS_ID_TOKEN_IMPORT_MAX_ROWS = env_int("CSMS_ID_TOKEN_IMPORT_MAX_ROWS", 10000)
+# Webhooks: receiver timeout, retries with exponential backoff (BACKOFF_S * 2^(attempt-1), capped), and how long
+# a process caches the set of subscribed events (a new subscription takes effect everywhere within that time).
+CSMS_WEBHOOK_TIMEOUT_S = env_int("CSMS_WEBHOOK_TIMEOUT_S", 10)
+CSMS_WEBHOOK_MAX_ATTEMPTS = env_int("CSMS_WEBHOOK_MAX_ATTEMPTS", 10)
+CSMS_WEBHOOK_BACKOFF_S = env_int("CSMS_WEBHOOK_BACKOFF_S", 30)
+CSMS_WEBHOOK_BACKOFF_MAX_S = env_int("CSMS_WEBHOOK_BACKOFF_MAX_S", 3600)
+CSMS_WEBHOOK_CACHE_S = env_int("CSMS_WEBHOOK_CACHE_S", 10)
 # Longest `wait` (seconds) a command POST may ask for.
 CSMS_COMMAND_MAX_WAIT_S = env_int("CSMS_COMMAND_MAX_WAIT_S", 120)
 

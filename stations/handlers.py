@@ -11,6 +11,7 @@ from django.utils import timezone
 from csms.ocpp import errors
 from csms.ocpp.router import CallContext, handles
 from csms.timeutil import parse_ocpp, utc_now_iso
+from webhooks import services as webhooks
 
 from .models import (
     BootRecord,
@@ -86,9 +87,21 @@ def status_notification(ctx: CallContext, payload: dict[str, Any]) -> dict[str, 
     status = payload["connectorStatus"]
     StatusNotificationRecord.objects.get_or_create(connector=connector, status=status, timestamp=timestamp)
     # A status older than the one we hold (a late retry or an offline backlog) goes to history only.
-    Connector.objects.filter(pk=connector.pk).filter(Q(status_at__isnull=True) | Q(status_at__lte=timestamp)).update(
-        status=status, status_at=timestamp
-    )
+    changed = Connector.objects.filter(pk=connector.pk).filter(
+        Q(status_at__isnull=True) | Q(status_at__lte=timestamp)
+    ).update(status=status, status_at=timestamp)
+    if changed and connector.status != status:
+        webhooks.emit(
+            "station.status_changed",
+            lambda: {
+                "station": ChargingStation.objects.values_list("identity", flat=True).get(pk=ctx.station_id),
+                "evse_id": payload["evseId"],
+                "connector_id": payload["connectorId"],
+                "status": status,
+                "previous_status": connector.status,
+                "timestamp": timestamp,
+            },
+        )
     return {}
 
 

@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from csms.live import station_group
 from csms.ocpp import actions, frames, router, schemas
+from webhooks import services as webhooks
 
 from .models import (
     FINAL_COMMAND_STATES,
@@ -143,6 +144,10 @@ def connection_open(*, station_id: int, remote_addr: str, subprotocol: str, chan
     station.is_online = True
     station.last_seen_at = now
     station.save(update_fields=["current_connection", "channel_name", "is_online", "last_seen_at"])
+    webhooks.emit(
+        "station.connected",
+        {"station": station.identity, "connection_id": connection.pk, "remote_addr": remote_addr, "at": now},
+    )
     return OpenedConnection(
         connection_id=connection.pk,
         station_id=station.pk,
@@ -156,18 +161,30 @@ def connection_open(*, station_id: int, remote_addr: str, subprotocol: str, chan
 @transaction.atomic
 def connection_close(*, connection_id: int, close_code: int | None) -> None:
     now = timezone.now()
-    # Lock the station row first, in the same order as connection_open (station, then connections): the other
-    # order deadlocks when a station reconnects while its old connection closes.
+    # Lock the station row first, as connection_open does: taking the Connection row first deadlocked with a
+    # replacing connection's open (station row, then this Connection row).
     station_id = Connection.objects.filter(pk=connection_id).values_list("station_id", flat=True).first()
     if station_id is not None:
-        ChargingStation.objects.select_for_update().filter(pk=station_id).values_list("pk", flat=True).first()
+        list(ChargingStation.objects.select_for_update().filter(pk=station_id).values_list("pk", flat=True))
     Connection.objects.filter(pk=connection_id, disconnected_at__isnull=True).update(
         disconnected_at=now, close_code=close_code
     )
     # Only the station's current connection takes it offline: a replaced one closing changes nothing.
-    ChargingStation.objects.filter(current_connection_id=connection_id).update(
+    went_offline = ChargingStation.objects.filter(current_connection_id=connection_id).update(
         is_online=False, channel_name="", last_seen_at=now
     )
+    if went_offline:
+        webhooks.emit(
+            "station.disconnected",
+            lambda: {
+                "station": ChargingStation.objects.filter(current_connection_id=connection_id)
+                .values_list("identity", flat=True)
+                .first(),
+                "connection_id": connection_id,
+                "close_code": close_code,
+                "at": now,
+            },
+        )
     # Commands dispatched to this connection that its consumer never took up (the channel message arrived after
     # the socket closed, or never will) would stay queued forever: fail them now.
     channel = Connection.objects.filter(pk=connection_id).values_list("channel_name", flat=True).first()
@@ -515,7 +532,26 @@ def command_finish(
                     logger.exception("reaction %r to command %s failed", handler, command.pk)
         identity = command.station.identity
         transaction.on_commit(lambda: _publish(command, identity))
+        webhooks.emit("command.finished", lambda: command_webhook_data(command))
     return command
+
+
+def command_webhook_data(command: Command) -> dict[str, Any]:
+    """The ``data`` of the command.finished webhook."""
+    error = None
+    if command.error_code or command.error_description:
+        error = {"code": command.error_code, "description": command.error_description, "details": command.error_details}
+    return {
+        "id": command.pk,
+        "station": command.station.identity,
+        "action": command.action,
+        "state": command.state,
+        "response": command.response,
+        "error": error,
+        "bulk": command.bulk_id,
+        "created_at": command.created_at,
+        "finished_at": command.finished_at,
+    }
 
 
 # --- Bulk commands --------------------------------------------------------------------------------------------
@@ -599,3 +635,39 @@ def operator_group_ensure() -> None:
     group, _ = Group.objects.get_or_create(name=OPERATOR_GROUP)
     perms = Permission.objects.filter(content_type__app_label="stations", codename__in=OPERATOR_PERMISSIONS)
     group.permissions.add(*perms)
+
+
+# --- Registration through the API -----------------------------------------------------------------------------
+
+
+class StationInUse(Exception):
+    """The station has an audit trail (commands, transactions) that must outlive it."""
+
+
+def station_update(*, station: ChargingStation, password: str | None = None, **fields: Any) -> ChargingStation:
+    """Change registration fields (``registration_status``, ``security_profile``, ``validation_mode``,
+    ``description``); a given ``password`` is stored hashed ("" removes it). Profiles 1 and 2 need a password."""
+    for name, value in fields.items():
+        setattr(station, name, value)
+    if password is not None:
+        station.set_password(password)
+    if station.security_profile in (SecurityProfile.BASIC, SecurityProfile.BASIC_TLS) and not station.password_hash:
+        raise ValueError(f"security profile {station.security_profile} needs a password")
+    station.save()
+    return station
+
+
+def station_delete(*, station: ChargingStation) -> None:
+    """Delete a station without history; one with commands or transactions is refused (StationInUse)."""
+    from django.db.models import ProtectedError
+
+    from transactions.models import ChargingTransaction
+
+    if Command.objects.filter(station=station).exists():
+        raise StationInUse("the station has commands (audit trail); set its registration_status to Rejected instead")
+    if ChargingTransaction.objects.filter(station=station).exists():
+        raise StationInUse("the station has transactions (billing records); set its registration_status to Rejected")
+    try:
+        station.delete()
+    except ProtectedError as exc:
+        raise StationInUse("the station is referenced by records that must be kept") from exc

@@ -144,3 +144,26 @@ def id_token_list(*, search: str = "") -> QuerySet[IdToken]:
     if search:
         qs = qs.filter(Q(id_token__icontains=search) | Q(description__icontains=search))
     return qs.order_by("id_token", "type")
+
+
+CDR_FIELDS = (
+    "id",
+    "station__identity",
+    "transaction_id",
+    "evse_id",
+    "connector_id",
+    "id_token",
+    "started_at",
+    "ended_at",
+    "energy_wh",
+    "stopped_reason",
+)
+
+
+def cdr_rows(*, since: datetime, until: datetime) -> QuerySet[ChargingTransaction, dict[str, Any]]:
+    """Ended sessions whose end lies in [since, until), oldest end first, as plain rows (for streaming CDRs)."""
+    return (
+        ChargingTransaction.objects.filter(is_active=False, ended_at__gte=since, ended_at__lt=until)
+        .order_by("ended_at", "id")
+        .values(*CDR_FIELDS)
+    )

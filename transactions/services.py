@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from csms.timeutil import format_ocpp, parse_ocpp
 from stations.models import ChargingStation, Command
+from webhooks import services as webhooks
 
 from . import metering
 from .models import (
@@ -513,7 +514,27 @@ def transaction_event_apply(*, station_id: int, event: dict[str, Any]) -> Transa
             MeterSample.objects.bulk_create(rows, ignore_conflicts=True)
             transaction_metering_refresh(txn)
         txn.save()
+        # transaction.started / .updated / .ended, sent after commit (nothing for a rolled-back event).
+        webhooks.emit(f"transaction.{record.event_type.lower()}", lambda: transaction_webhook_data(txn))
     return TransactionEventResult(txn, False, token_info)
+
+
+def transaction_webhook_data(txn: ChargingTransaction) -> dict[str, Any]:
+    """The ``data`` of transaction.* webhooks (the API's transaction fields)."""
+    return {
+        "id": txn.pk,
+        "station": txn.station.identity,
+        "transaction_id": txn.transaction_id,
+        "evse_id": txn.evse_id,
+        "connector_id": txn.connector_id,
+        "id_token": txn.id_token,
+        "started_at": txn.started_at,
+        "ended_at": txn.ended_at,
+        "stopped_reason": txn.stopped_reason,
+        "charging_state": txn.charging_state,
+        "energy_wh": float(txn.energy_wh) if txn.energy_wh is not None else None,
+        "is_active": txn.is_active,
+    }
 
 
 def transaction_event_response(result: TransactionEventResult, event_type: str) -> dict[str, Any]:

@@ -8,25 +8,40 @@ from typing import Any
 
 import django_filters
 from channels.layers import get_channel_layer
+from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.views.decorators.csrf import csrf_exempt
-from drf_spectacular.utils import extend_schema
+from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, permissions, status, viewsets
 from rest_framework.exceptions import ValidationError
+from rest_framework.filters import OrderingFilter
 from rest_framework.generics import ListCreateAPIView
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from csms.api_filters import strict_boolean_filter
+from csms.api_permissions import ReadOrAdmin
 from csms.ocpp.consumer import db
+from stations import selectors as station_selectors
 from stations import services
-from stations.models import FINAL_COMMAND_STATES, BulkCommand, ChargingStation, Command, CommandState
+from stations.models import (
+    FINAL_COMMAND_STATES,
+    BulkCommand,
+    ChargingStation,
+    Command,
+    CommandState,
+    RegistrationStatus,
+)
 
 from .serializers import (
     BulkCommandCreateSerializer,
     BulkCommandSerializer,
     CommandCreateSerializer,
     CommandSerializer,
+    StationSerializer,
+    StationUpdateSerializer,
 )
 
 
@@ -182,3 +197,52 @@ class BulkCommandViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet)
         except services.CommandValidationError as exc:
             _raise_invalid(exc)
         return Response(BulkCommandSerializer(bulk).data, status=status.HTTP_202_ACCEPTED)
+
+
+# --- Stations -------------------------------------------------------------------------------------------------
+
+
+class StationFilter(django_filters.FilterSet):
+    is_online = strict_boolean_filter()
+    model = django_filters.CharFilter()
+    vendor = django_filters.CharFilter(field_name="vendor_name")
+    registration_status = django_filters.ChoiceFilter(choices=RegistrationStatus.choices)
+    search = django_filters.CharFilter(method="filter_search", help_text="identity, model or vendor contains")
+
+    class Meta:
+        model = ChargingStation
+        fields = ["is_online", "model", "vendor", "registration_status", "search"]
+
+    def filter_search(self, queryset: Any, name: str, value: str) -> Any:
+        return queryset.filter(
+            Q(identity__icontains=value) | Q(model__icontains=value) | Q(vendor_name__icontains=value)
+        )
+
+
+class StationViewSet(viewsets.ModelViewSet):
+    """Stations (lookup by ``identity``). Reading needs ``stations.view_chargingstation``; registering, changing
+    and deleting are for admins. A station with commands or transactions cannot be deleted (409)."""
+
+    permission_classes = [ReadOrAdmin]
+    lookup_field = "identity"
+    lookup_value_regex = "[^/]+"
+    filterset_class = StationFilter
+    filter_backends = [DjangoFilterBackend, OrderingFilter]
+    ordering_fields = ["identity", "last_seen_at", "created_at", "last_boot_at"]
+    ordering = ["identity"]
+    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+
+    def get_queryset(self) -> Any:
+        return station_selectors.station_list()
+
+    def get_serializer_class(self) -> Any:
+        return StationUpdateSerializer if self.action == "partial_update" else StationSerializer
+
+    @extend_schema(responses={204: None, 409: OpenApiResponse(description="the station has an audit trail")})
+    def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        station = self.get_object()
+        try:
+            services.station_delete(station=station)
+        except services.StationInUse as exc:
+            return Response({"detail": f"cannot delete {station.identity}: {exc}"}, status=status.HTTP_409_CONFLICT)
+        return Response(status=status.HTTP_204_NO_CONTENT)

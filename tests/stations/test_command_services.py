@@ -95,7 +95,13 @@ def test_celery_task_sends_through_the_same_service():
 
 def test_operator_group_may_send_commands():
     group = Group.objects.get(name="operator")
-    assert set(group.permissions.values_list("codename", flat=True)) == set(services.OPERATOR_PERMISSIONS)
+    from csms.roles import BILLING_PERMISSIONS, OPERATOR_EXTRA_PERMISSIONS
+
+    # the commands' permissions, plus the API's read permissions and id-token management (csms.roles)
+    expected = set(services.OPERATOR_PERMISSIONS)
+    for codenames in (*BILLING_PERMISSIONS.values(), *OPERATOR_EXTRA_PERMISSIONS.values()):
+        expected.update(codenames)
+    assert set(group.permissions.values_list("codename", flat=True)) == expected
     user = User.objects.create_user("op")
     user.groups.add(group)
     assert User.objects.get(pk=user.pk).has_perm("stations.add_command")

@@ -1,0 +1,51 @@
+"""The API's user groups, created (and brought up to date) after every ``migrate``.
+
+``operator`` is created by the stations app with the command permissions; this adds what the API needs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+BILLING_GROUP = "billing"
+OPERATOR_GROUP = "operator"
+
+# app_label -> codenames
+BILLING_PERMISSIONS: dict[str, tuple[str, ...]] = {
+    "stations": (
+        "view_chargingstation",
+        "view_evse",
+        "view_connector",
+        "view_command",
+        "view_bulkcommand",
+    ),
+    "transactions": (
+        "view_idtoken",
+        "view_chargingtransaction",
+        "view_transactioneventrecord",
+        "view_metersample",
+    ),
+}
+OPERATOR_EXTRA_PERMISSIONS: dict[str, tuple[str, ...]] = {
+    "transactions": ("add_idtoken", "change_idtoken", "delete_idtoken"),
+}
+
+
+def _permissions(spec: dict[str, tuple[str, ...]]) -> list[Any]:
+    from django.contrib.auth.models import Permission
+    from django.db.models import Q
+
+    query = Q(pk__in=[])
+    for app_label, codenames in spec.items():
+        query |= Q(content_type__app_label=app_label, codename__in=codenames)
+    return list(Permission.objects.filter(query))
+
+
+def roles_ensure() -> None:
+    """Idempotent: the ``billing`` and ``operator`` groups with their API permissions."""
+    from django.contrib.auth.models import Group
+
+    billing, _ = Group.objects.get_or_create(name=BILLING_GROUP)
+    billing.permissions.add(*_permissions(BILLING_PERMISSIONS))
+    operator, _ = Group.objects.get_or_create(name=OPERATOR_GROUP)
+    operator.permissions.add(*_permissions(BILLING_PERMISSIONS), *_permissions(OPERATOR_EXTRA_PERMISSIONS))
