@@ -71,13 +71,13 @@ FULL = Plan(
         "ocpp-lib": [100, 1000],
     },
     idle={"echo": 10000, "csms-pg": 10000},
-    saturated_s=6,
-    paced_s=10,
-    think_s=5,
+    saturated_s=5,
+    paced_s=8,
+    think_s=4,
     transaction_paced_at=1000,
     profile_stations=200,
     profile_s=8,
-    kinds={"ocpp-lib": ("heartbeat",), "csms-sqlite": ("heartbeat", "transaction")},
+    kinds={"ocpp-lib": ("heartbeat",)},
 )
 
 
@@ -102,14 +102,14 @@ def postgres_pids() -> list[int]:
     return pids
 
 
-def cpu_of(pids: list[int]) -> float:
-    total = 0.0
+def cpu_by_pid(pids: list[int]) -> dict[int, float]:
+    out = {}
     for pid in pids:
         try:
-            total += cpu_seconds(pid)
+            out[pid] = cpu_seconds(pid)
         except (OSError, IndexError):
             continue
-    return total
+    return out
 
 
 class CpuSplit:
@@ -121,12 +121,18 @@ class CpuSplit:
             "postgres": postgres_pids(),
             "stations": [p.pid for p in workers.procs],
         }
-        self.before = {k: cpu_of(v) for k, v in self.groups.items()}
+        self.before = {k: cpu_by_pid(v) for k, v in self.groups.items()}
         self.started = time.monotonic()
 
     def result(self) -> dict[str, str]:
         wall = time.monotonic() - self.started
-        return {f"{k}_cpu": f"{(cpu_of(v) - self.before[k]) / wall * 100:.0f} %" for k, v in self.groups.items()}
+        out = {}
+        for group, pids in self.groups.items():
+            # Only processes alive at both ends: a PostgreSQL backend that exited took its counters with it.
+            after = cpu_by_pid(pids)
+            used = sum(after[pid] - before for pid, before in self.before[group].items() if pid in after)
+            out[f"{group}_cpu"] = f"{used / wall * 100:.0f} %"
+        return out
 
 
 def wait_quiet(server: servers.Server, timeout_s: float = 60) -> None:
@@ -142,7 +148,12 @@ def wait_quiet(server: servers.Server, timeout_s: float = 60) -> None:
 def summarise(result: dict[str, Any]) -> dict[str, Any]:
     """Throughput of successful round trips and their latency; n/a when the server refused the action."""
     ok, errors = result["ok"], result["errors"]
-    out: dict[str, Any] = {"ok": ok, "errors": errors, "seconds": round(result["elapsed_s"], 2)}
+    out: dict[str, Any] = {
+        "stations": result["stations"],
+        "ok": ok,
+        "errors": errors,
+        "seconds": round(result["elapsed_s"], 2),
+    }
     if ok == 0 and any(key.endswith(":NotSupported") for key in errors):
         return out | {"per_s": report.NA, "p50_ms": None, "p95_ms": None, "p99_ms": None, "note": "NotSupported"}
     return out | {"per_s": round(ok / result["elapsed_s"], 1)} | report.percentiles(result["latencies"])
@@ -151,11 +162,16 @@ def summarise(result: dict[str, Any]) -> dict[str, Any]:
 def run_level(server: servers.Server, name: str, stations: int, plan: Plan, kinds: tuple[str, ...]) -> dict[str, Any]:
     identities = [f"{name[:6]}-{stations}-{i:05d}" for i in range(stations)]
     workers = LoadWorkers(server.ws_url, identities, processes=1 if stations <= 200 else 2)
+    wait_quiet(server)  # the previous phase's disconnections may still be being recorded
     try:
-        # Boot storm: every station of the level connects and boots at once.
-        storm = workers.connect(concurrency=None)
+        # Boot storm: every station of the level connects and boots at once, one attempt each.
+        storm = workers.connect(concurrency=None, attempts=1, timeout_s=90)
         log(f"{name} {stations}: boot storm {storm}")
         out: dict[str, Any] = {"boot_storm": storm}
+        if storm["up"] < stations:
+            # The ones that failed come back the way real stations do: retries, a bounded number in flight.
+            out["ramp_up"] = workers.connect(concurrency=200, attempts=3, timeout_s=150)
+            log(f"{name} {stations}: ramp-up of the rest {out['ramp_up']}")
         for kind in kinds:
             wait_quiet(server)
             split = CpuSplit(server, workers)
@@ -186,7 +202,7 @@ def run_idle(server: servers.Server, name: str, count: int) -> dict[str, Any]:
     workers = LoadWorkers(server.ws_url, identities, processes=4 if count > 2000 else 2)
     started = time.monotonic()
     try:
-        result = workers.connect(concurrency=400, timeout_s=300)
+        result = workers.connect(concurrency=200, timeout_s=300)
         seconds = time.monotonic() - started
         wait_quiet(server, 20)
         after = server.rss_kb()
@@ -359,7 +375,9 @@ def measure(name: str, server: servers.Server, plan: Plan) -> dict[str, Any]:
     return result
 
 
-def run(plan: Plan, mode: str, only: set[str] | None, profile: bool) -> dict[str, Any]:
+def run(
+    plan: Plan, mode: str, only: set[str] | None, profile: bool, csms_env: dict[str, str] | None = None
+) -> dict[str, Any]:
     nofile = raise_nofile_limit()
     results: dict[str, Any] = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -372,6 +390,7 @@ def run(plan: Plan, mode: str, only: set[str] | None, profile: bool) -> dict[str
         },  # fmt: skip
         "plan": {k: v for k, v in plan.__dict__.items()},
         "servers": {},
+        "csms_env": csms_env or {},
     }
     started = time.monotonic()
     wanted = [n for n in ("echo", "csms-pg", "csms-sqlite", "ocpp-lib") if n in plan.levels or n in plan.idle]
@@ -379,6 +398,7 @@ def run(plan: Plan, mode: str, only: set[str] | None, profile: bool) -> dict[str
     with servers.PostgresDatabase(PG_ADMIN_URL) as db:
         env = pg_env(db.url)
         servers.migrate(env)
+        csms_pg_env = env | (csms_env or {})
         for name in wanted:
             log(f"--- {name}")
             if name == "csms-sqlite":
@@ -393,19 +413,24 @@ def run(plan: Plan, mode: str, only: set[str] | None, profile: bool) -> dict[str
             elif name == "ocpp-lib":
                 server = servers.start_ocpp_baseline(env)
             else:
-                app = "bench.echo:application" if name == "echo" else "csms.asgi:application"
-                server = servers.start(name, env, app=app)
+                if name == "echo":
+                    server = servers.start(name, env, app="bench.echo:application")
+                else:
+                    server = servers.start(name, csms_pg_env)
             try:
                 results["servers"][name] = measure(name, server, plan)
                 if name == "csms-pg":
-                    results["command_round_trip"] = command_round_trip(env, server, 50 if mode == "full" else 20)
+                    results["command_round_trip"] = command_round_trip(
+                        csms_pg_env, server, 50 if mode == "full" else 20
+                    )
                     log(f"command round trip: {results['command_round_trip']}")
             finally:
                 server.stop()
         if profile and (not only or "csms-pg" in only):
             log("--- profile: csms-pg under cProfile, heartbeats")
-            results["profile"] = profile_heartbeats(env, plan)
+            results["profile"] = profile_heartbeats(csms_pg_env, plan)
     results["duration_s"] = round(time.monotonic() - started, 1)
+    results["machine"]["loadavg_at_end"] = os.getloadavg()
     return results
 
 
@@ -439,6 +464,7 @@ def rows_for(results: dict[str, Any]) -> list[list[str]]:
         return get
 
     row("idle stations held", dig("idle", "held"))
+    row("idle: failed attempts (retried)", lambda d: _failures(d.get("idle")))
     row("idle RSS per connection", dig("idle", "kb_per_connection"), " kB", times=True)
     row("idle connects+boots per s", dig("idle", "connects_per_s"), "/s")
     levels = sorted({int(lv) for n in names for lv in srv[n].get("levels", {})})
@@ -446,15 +472,22 @@ def rows_for(results: dict[str, Any]) -> list[list[str]]:
         k = str(lv)
         row(f"boot storm {lv}: s to all Accepted", dig("levels", k, "boot_storm", "seconds"), " s", times=True)
         row(f"boot storm {lv}: accepted", dig("levels", k, "boot_storm", "accepted"))
+        row("  then ramp-up of the rest: s", dig("levels", k, "ramp_up", "seconds"), " s", times=True)
+        row(f"boot storm {lv}: failed attempts", lambda d, k=k: _failures(dig("levels", k, "boot_storm")(d)))
     for kind, label in (("heartbeat", "heartbeats"), ("transaction", "TE+MV events")):
         for lv in levels:
             k = str(lv)
+            row(f"stations up for {label} @{lv}", dig("levels", k, kind, "stations"))
             row(f"{label}/s @{lv} (saturated)", dig("levels", k, kind, "per_s"), "/s")
             row(f"  p99 @{lv} saturated", dig("levels", k, kind, "p99_ms"), " ms", times=True)
             row(f"  paced p50 @{lv}", dig("levels", k, f"{kind}_paced", "p50_ms"), " ms", times=True)
             row(f"  paced p95 @{lv}", dig("levels", k, f"{kind}_paced", "p95_ms"), " ms", times=True)
             row(f"  paced p99 @{lv}", dig("levels", k, f"{kind}_paced", "p99_ms"), " ms", times=True)
     return rows
+
+
+def _failures(figures: dict[str, Any] | None) -> int | None:
+    return None if not figures else sum(figures.get("errors", {}).values())
 
 
 def goals(results: dict[str, Any]) -> list[str]:
@@ -507,12 +540,20 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="smaller counts, under 2 minutes")
     parser.add_argument("--only", default="", help="comma-separated servers: echo,csms-pg,csms-sqlite,ocpp-lib")
     parser.add_argument("--profile", choices=("auto", "yes", "no"), default="auto", help="auto: full run only")
+    parser.add_argument(
+        "--csms-env",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="extra environment of csms-pg, e.g. ASGI_THREADS=16 or CSMS_MESSAGE_LOG=errors",
+    )
     parser.add_argument("--out", default="", help="results file (default bench/results/<date>[-quick].json)")
     args = parser.parse_args()
     plan, mode = (QUICK, "quick") if args.quick else (FULL, "full")
     only = {s.strip() for s in args.only.split(",") if s.strip()} or None
     profile = args.profile == "yes" or (args.profile == "auto" and mode == "full")
-    results = run(plan, mode, only, profile=profile)
+    csms_env = dict(item.split("=", 1) for item in args.csms_env)
+    results = run(plan, mode, only, profile=profile, csms_env=csms_env)
     results["goals"] = goals(results)
     RESULTS.mkdir(exist_ok=True)
     stem = datetime.now(UTC).strftime("%Y-%m-%d") + ("-quick" if mode == "quick" else "")

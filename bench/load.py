@@ -37,20 +37,29 @@ async def _connect(stations: list[SimStation], opts: dict[str, Any]) -> dict[str
     done_at: list[float] = []
 
     async def one(st: SimStation) -> None:
-        async with gate:
-            try:
-                await st.connect()
-                if opts.get("boot", True):
-                    result = await st.boot()
-                    if result.get("status") != "Accepted":
-                        raise RuntimeError(f"boot {result.get('status')}")
-                done_at.append(time.time())
-            except Exception as exc:
-                key = type(exc).__name__ if not isinstance(exc, CallErrorReply) else exc.code
-                errors[key] = errors.get(key, 0) + 1
+        if st.connected and st.registration_status == "Accepted":
+            return  # already up from an earlier phase
+        # Like a real station: a failed handshake or boot is retried after a jittered pause (bounded).
+        for attempt in range(opts.get("attempts", 3)):
+            if attempt:
+                await asyncio.sleep(random.uniform(0.5, 2.0) * attempt)
+            async with gate:
+                try:
+                    if not st.connected:
+                        await st.connect()
+                    if opts.get("boot", True):
+                        result = await st.boot()
+                        if result.get("status") != "Accepted":
+                            raise RuntimeError(f"boot {result.get('status')}")
+                    done_at.append(time.time())
+                    return
+                except Exception as exc:
+                    key = type(exc).__name__ if not isinstance(exc, CallErrorReply) else exc.code
+                    errors[key] = errors.get(key, 0) + 1
 
     await asyncio.gather(*(one(st) for st in stations))
-    return {"accepted": len(done_at), "errors": errors, "last_accepted_at": max(done_at, default=0.0)}
+    up = sum(1 for st in stations if st.connected and st.registration_status == "Accepted")
+    return {"accepted": len(done_at), "up": up, "errors": errors, "last_accepted_at": max(done_at, default=0.0)}
 
 
 async def _heartbeat_loop(st: SimStation, deadline: float, think_s: float) -> None:
@@ -122,7 +131,7 @@ async def _load(stations: list[SimStation], stats: Stats, opts: dict[str, Any]) 
 async def _serve(pipe: Connection, base_url: str, identities: list[str], evses: int) -> None:
     stats = Stats()
     stations = [
-        SimStation(base_url, identity, evses=evses, stats=stats, reconnect=False, open_timeout_s=120, call_timeout_s=60)
+        SimStation(base_url, identity, evses=evses, stats=stats, reconnect=False, open_timeout_s=30, call_timeout_s=30)
         for identity in identities
     ]
     loop = asyncio.get_running_loop()
@@ -171,10 +180,14 @@ class LoadWorkers:
             results.append(pipe.recv())
         return results
 
-    def connect(self, concurrency: int | None = None, boot: bool = True, timeout_s: float = 180) -> dict[str, Any]:
+    def connect(
+        self, concurrency: int | None = None, boot: bool = True, attempts: int = 3, timeout_s: float = 180
+    ) -> dict[str, Any]:
+        """Connect and boot the stations not up yet; ``concurrency`` None = all at once (a boot storm)."""
         started = time.time()
         per_proc = max(1, (concurrency or 0) // len(self.pipes)) if concurrency else None
-        results = self._all("connect", {"concurrency": per_proc, "boot": boot}, timeout_s)
+        opts = {"concurrency": per_proc, "boot": boot, "attempts": attempts}
+        results = self._all("connect", opts, timeout_s)
         errors: dict[str, int] = {}
         for r in results:
             for k, v in r["errors"].items():
@@ -182,6 +195,7 @@ class LoadWorkers:
         last = max(r["last_accepted_at"] for r in results)
         return {
             "accepted": sum(r["accepted"] for r in results),
+            "up": sum(r["up"] for r in results),
             "errors": errors,
             "seconds": round(max(0.0, last - started), 3),
         }
@@ -195,7 +209,14 @@ class LoadWorkers:
             for k, v in r["errors"].items():
                 errors[k] = errors.get(k, 0) + v
         elapsed = max(r["elapsed_s"] for r in results)
-        return {"ok": len(latencies), "elapsed_s": elapsed, "latencies": latencies, "errors": errors}
+        stations = sum(r["stations"] for r in results)
+        return {
+            "ok": len(latencies),
+            "elapsed_s": elapsed,
+            "latencies": latencies,
+            "errors": errors,
+            "stations": stations,
+        }
 
     def close(self) -> None:
         with contextlib.suppress(Exception):
