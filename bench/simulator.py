@@ -199,8 +199,8 @@ class SimStation:
     async def _reconnect_loop(self) -> None:
         delay, cap = self.backoff_s
         while not self._closing:
-            # Full jitter: thousands of stations losing the CSMS at once must not come back in lockstep.
-            await asyncio.sleep(random.uniform(0, delay))
+            # Equal jitter: thousands of stations losing the CSMS at once must not come back in lockstep.
+            await asyncio.sleep(random.uniform(delay / 2, delay))
             try:
                 await self.connect()
             except (OSError, TimeoutError, websockets.InvalidHandshake) as exc:

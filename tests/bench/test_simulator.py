@@ -123,9 +123,9 @@ def test_station_reconnects_with_backoff_replays_backlog_offline_and_answers_cal
         csms = ScriptedCsms()
         async with websockets.serve(csms.handler, "127.0.0.1", 0, subprotocols=["ocpp2.0.1"]) as server:  # type: ignore[list-item]
             port = server.sockets[0].getsockname()[1]
-            st = SimStation(f"ws://127.0.0.1:{port}", "SIM-R", backoff_s=(0.05, 0.2), call_timeout_s=5)
+            st = SimStation(f"ws://127.0.0.1:{port}", "SIM-R", backoff_s=(0.4, 1.0), call_timeout_s=5)
             await st.connect()
-            await st.boot()  # the server then drops the connection
+            await st.boot()  # the server then drops the connection; we reconnect 0.2-0.4 s later
             for _ in range(100):
                 if not st.connected:
                     break
