@@ -197,7 +197,8 @@ class LoadWorkers:
             "accepted": sum(r["accepted"] for r in results),
             "up": sum(r["up"] for r in results),
             "errors": errors,
-            "seconds": round(max(0.0, last - started), 3),
+            # Until the last one that made it; None when none did.
+            "seconds": round(max(0.0, last - started), 3) if last else None,
         }
 
     def load(self, kind: str, duration_s: float, think_s: float = 0.0) -> dict[str, Any]:
