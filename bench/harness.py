@@ -68,7 +68,7 @@ FULL = Plan(
         "echo": [100, 1000, 5000],
         "csms-pg": [100, 1000, 5000],
         "csms-sqlite": [100, 1000],
-        "ocpp-lib": [100, 1000],
+        "ocpp-lib": [1000],  # compared at the level of the p99 goal; keeps the full run under 10 minutes
     },
     idle={"echo": 10000, "csms-pg": 10000},
     saturated_s=4,
@@ -177,7 +177,8 @@ def run_level(server: servers.Server, name: str, stations: int, plan: Plan, kind
             split = CpuSplit(server, workers)
             out[kind] = summarise(workers.load(kind, plan.saturated_s)) | split.result()
             log(f"{name} {stations}: {kind} saturated {_brief(out[kind])}")
-            if kind == "heartbeat" or stations == plan.transaction_paced_at:
+            paced_tx = stations == plan.transaction_paced_at and name in ("echo", "csms-pg")
+            if kind == "heartbeat" or paced_tx:
                 out[f"{kind}_paced"] = summarise(workers.load(kind, plan.paced_s, think_s=plan.think_s))
                 log(f"{name} {stations}: {kind} paced {_brief(out[f'{kind}_paced'])}")
         return out
@@ -236,7 +237,8 @@ def _post(url: str, body: dict[str, Any], token: str | None = None, timeout_s: f
 
 def command_round_trip(env: dict[str, str], server_a: servers.Server, count: int) -> dict[str, Any]:
     """The station is connected to daphne A, the API call goes to daphne B: the command crosses Redis twice."""
-    if servers.http_status(f"{server_a.http_url}/api/v1/") == 404:
+    # /api/v1/ itself may have no root view: ask for the commands list (401 without a token when it exists).
+    if servers.http_status(f"{server_a.http_url}/api/v1/commands/") == 404:
         return {"status": report.NA, "reason": "no /api/v1/ (command pipeline not merged yet)"}
     from .simulator import SimStation
 
