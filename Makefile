@@ -16,6 +16,7 @@ help:
 	@echo "make test    - the whole test suite on real PostgreSQL and Redis (started here when none runs)"
 	@echo "make worker  - Celery worker (with REDIS_URL); make beat - Celery beat"
 	@echo "make lint    - ruff"
+	@echo "make bench   - benchmark vs bare baselines (QUICK=1: under 2 minutes); results in bench/results/"
 
 # A venv of our own; Debian's python3 needs python3-venv for it.
 $(PY):
@@ -62,6 +63,14 @@ test: $(VENV)/.deps-dev
 
 lint: $(VENV)/.deps-dev
 	$(VENV)/bin/ruff check .
+
+# Needs PostgreSQL and Redis on 127.0.0.1 (BENCH_PG_URL / BENCH_REDIS_URL override); creates and drops its own database.
+QUICK ?=
+BENCH_ARGS ?=
+bench: $(VENV)/.deps-dev
+	@eval "$$(PY=$(PY) scripts/test-services.sh)" && \
+		BENCH_PG_URL="$${BENCH_PG_URL:-$$DATABASE_URL}" BENCH_REDIS_URL="$${BENCH_REDIS_URL:-$$REDIS_URL}" \
+		$(PY) -m bench.harness $(if $(QUICK),--quick) $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var/test-logs .pytest_cache

@@ -1,0 +1,1 @@
+"""Station simulator and benchmark harness (``make bench``). See bench/README.md."""

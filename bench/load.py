@@ -1,0 +1,228 @@
+"""Load-generating client processes for the harness.
+
+The 2-core box cannot drive thousands of sockets from one Python process, so the harness starts several
+``LoadWorker`` processes, each holding a slice of the stations, and steps them through phases over a pipe:
+``connect`` (boot storm), ``load`` (closed loop, optional think time), ``close``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import multiprocessing as mp
+import random
+import resource
+import time
+import uuid
+from multiprocessing.connection import Connection
+from typing import Any
+
+from .simulator import CallErrorReply, Session, SimStation, Stats
+
+# Actions whose round trips are counted as "events" in each load kind.
+COUNTED = {"heartbeat": ("Heartbeat",), "transaction": ("TransactionEvent", "MeterValues")}
+
+
+def raise_nofile_limit() -> int:
+    """Thousands of sockets need more than the usual 1024 descriptors; take the hard limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+async def _connect(stations: list[SimStation], opts: dict[str, Any]) -> dict[str, Any]:
+    gate = asyncio.Semaphore(opts.get("concurrency") or len(stations) or 1)
+    errors: dict[str, int] = {}
+    done_at: list[float] = []
+
+    async def one(st: SimStation) -> None:
+        if st.connected and st.registration_status == "Accepted":
+            return  # already up from an earlier phase
+        # Like a real station: a failed handshake or boot is retried after a jittered pause (bounded).
+        for attempt in range(opts.get("attempts", 3)):
+            if attempt:
+                await asyncio.sleep(random.uniform(0.5, 2.0) * attempt)
+            async with gate:
+                try:
+                    if not st.connected:
+                        await st.connect()
+                    if opts.get("boot", True):
+                        result = await st.boot()
+                        if result.get("status") != "Accepted":
+                            raise RuntimeError(f"boot {result.get('status')}")
+                    done_at.append(time.time())
+                    return
+                except Exception as exc:
+                    key = type(exc).__name__ if not isinstance(exc, CallErrorReply) else exc.code
+                    errors[key] = errors.get(key, 0) + 1
+
+    await asyncio.gather(*(one(st) for st in stations))
+    up = sum(1 for st in stations if st.connected and st.registration_status == "Accepted")
+    return {"accepted": len(done_at), "up": up, "errors": errors, "last_accepted_at": max(done_at, default=0.0)}
+
+
+async def _heartbeat_loop(st: SimStation, deadline: float, think_s: float) -> None:
+    while time.monotonic() < deadline:
+        with contextlib.suppress(CallErrorReply):
+            await st.heartbeat()
+        if think_s:
+            await asyncio.sleep(think_s)
+
+
+async def _transaction_loop(st: SimStation, deadline: float, think_s: float) -> None:
+    """Sessions on EVSE 1: Started, then Updated + MeterValues pairs, Ended every 10 updates."""
+
+    async def send(action: str, payload: dict[str, Any]) -> None:
+        with contextlib.suppress(CallErrorReply):
+            await st.call(action, payload, queue_offline=False)
+        if think_s:
+            await asyncio.sleep(think_s)
+
+    while time.monotonic() < deadline:
+        session = Session(evse_id=1, transaction_id=uuid.uuid4().hex, id_token="BENCH")
+        token = {"idToken": {"idToken": "BENCH", "type": "ISO14443"}}
+        await send("TransactionEvent", st._transaction_event(session, "Started", "Authorized", "Charging",
+                                                             "Transaction.Begin", **token))  # fmt: skip
+        for _ in range(10):
+            if time.monotonic() >= deadline:
+                break
+            session.energy_wh += 100
+            await send("TransactionEvent", st._transaction_event(session, "Updated", "MeterValuePeriodic",
+                                                                 "Charging", "Sample.Periodic"))  # fmt: skip
+            await send("MeterValues", {"evseId": 1, "meterValue": st._meter_value(session, "Sample.Periodic")})
+        end = {"transaction_info": {"stoppedReason": "Local"}}
+        await send("TransactionEvent", st._transaction_event(session, "Ended", "StopAuthorized", "Idle",
+                                                             "Transaction.End", **end))  # fmt: skip
+
+
+async def _load(stations: list[SimStation], stats: Stats, opts: dict[str, Any]) -> dict[str, Any]:
+    # All workers start at the same wall-clock instant so that the aggregate rate is honest.
+    await asyncio.sleep(max(0.0, opts["start_at"] - time.time()))
+    stats.latencies.clear()
+    stats.errors.clear()
+    started = time.monotonic()
+    deadline = started + opts["duration_s"]
+    think_s = float(opts.get("think_s") or 0)
+    loop = _heartbeat_loop if opts["kind"] == "heartbeat" else _transaction_loop
+    live = [st for st in stations if st.connected]
+
+    async def one(st: SimStation) -> None:
+        if think_s:  # spread paced stations over the interval instead of firing in lockstep
+            await asyncio.sleep(random.uniform(0, think_s))
+        try:
+            await loop(st, deadline, think_s)
+        except Exception as exc:
+            stats.error("load", type(exc).__name__)
+
+    await asyncio.gather(*(one(st) for st in live))
+    elapsed = time.monotonic() - started
+    counted = COUNTED[opts["kind"]]
+    latencies = [x for action in counted for x in stats.latencies.get(action, [])]
+    return {
+        "elapsed_s": elapsed,
+        "ok": len(latencies),
+        "latencies": latencies,
+        "errors": dict(stats.errors),
+        "stations": len(live),
+    }
+
+
+async def _serve(pipe: Connection, base_url: str, identities: list[str], evses: int) -> None:
+    stats = Stats()
+    stations = [
+        SimStation(base_url, identity, evses=evses, stats=stats, reconnect=False, open_timeout_s=30, call_timeout_s=30)
+        for identity in identities
+    ]
+    loop = asyncio.get_running_loop()
+    while True:
+        command, opts = await loop.run_in_executor(None, pipe.recv)
+        if command == "connect":
+            pipe.send(await _connect(stations, opts))
+        elif command == "load":
+            pipe.send(await _load(stations, stats, opts))
+        elif command == "close":
+            await asyncio.gather(*(st.close() for st in stations), return_exceptions=True)
+            pipe.send({"closed": len(stations)})
+            return
+
+
+def _worker_main(pipe: Connection, base_url: str, identities: list[str], evses: int) -> None:
+    raise_nofile_limit()
+    asyncio.run(_serve(pipe, base_url, identities, evses))
+
+
+class LoadWorkers:
+    """``count`` stations split over ``processes`` client processes; methods return the merged results."""
+
+    def __init__(self, base_url: str, identities: list[str], processes: int = 2, evses: int = 1) -> None:
+        ctx = mp.get_context("spawn")  # no forked copies of the harness's state
+        self.pipes: list[Connection] = []
+        self.procs: list[Any] = []
+        processes = max(1, min(processes, len(identities)))
+        for i in range(processes):
+            parent, child = ctx.Pipe()
+            proc = ctx.Process(
+                target=_worker_main, args=(child, base_url, identities[i::processes], evses), daemon=True
+            )
+            proc.start()
+            self.pipes.append(parent)
+            self.procs.append(proc)
+
+    def _all(self, command: str, opts: dict[str, Any], timeout_s: float) -> list[dict[str, Any]]:
+        for pipe in self.pipes:
+            pipe.send((command, opts))
+        results = []
+        deadline = time.monotonic() + timeout_s
+        for pipe in self.pipes:
+            if not pipe.poll(max(0.1, deadline - time.monotonic())):
+                raise TimeoutError(f"load worker did not finish {command} within {timeout_s:g} s")
+            results.append(pipe.recv())
+        return results
+
+    def connect(
+        self, concurrency: int | None = None, boot: bool = True, attempts: int = 3, timeout_s: float = 180
+    ) -> dict[str, Any]:
+        """Connect and boot the stations not up yet; ``concurrency`` None = all at once (a boot storm)."""
+        started = time.time()
+        per_proc = max(1, (concurrency or 0) // len(self.pipes)) if concurrency else None
+        opts = {"concurrency": per_proc, "boot": boot, "attempts": attempts}
+        results = self._all("connect", opts, timeout_s)
+        errors: dict[str, int] = {}
+        for r in results:
+            for k, v in r["errors"].items():
+                errors[k] = errors.get(k, 0) + v
+        last = max(r["last_accepted_at"] for r in results)
+        return {
+            "accepted": sum(r["accepted"] for r in results),
+            "up": sum(r["up"] for r in results),
+            "errors": errors,
+            # Until the last one that made it; None when none did.
+            "seconds": round(max(0.0, last - started), 3) if last else None,
+        }
+
+    def load(self, kind: str, duration_s: float, think_s: float = 0.0) -> dict[str, Any]:
+        opts = {"kind": kind, "duration_s": duration_s, "think_s": think_s, "start_at": time.time() + 0.5}
+        results = self._all("load", opts, duration_s + 120)
+        latencies = sorted(x for r in results for x in r["latencies"])
+        errors: dict[str, int] = {}
+        for r in results:
+            for k, v in r["errors"].items():
+                errors[k] = errors.get(k, 0) + v
+        elapsed = max(r["elapsed_s"] for r in results)
+        stations = sum(r["stations"] for r in results)
+        return {
+            "ok": len(latencies),
+            "elapsed_s": elapsed,
+            "latencies": latencies,
+            "errors": errors,
+            "stations": stations,
+        }
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self._all("close", {}, 60)
+        for proc in self.procs:
+            proc.join(5)
+            if proc.is_alive():
+                proc.kill()

@@ -1,0 +1,159 @@
+"""Servers under test, started as users run them: daphne subprocesses (CSMS or the echo baseline) and the
+``ocpp``-package baseline, plus a throw-away PostgreSQL database per run."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+import psycopg
+
+ROOT = Path(__file__).resolve().parent.parent
+LOG_DIR = ROOT / "var" / "bench-logs"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def rss_kb(pid: int) -> int:
+    """Resident set size of a process in kB (Linux /proc)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+@dataclass
+class Server:
+    name: str
+    port: int
+    process: subprocess.Popen[bytes]
+    log_path: Path
+    log_file: IO[bytes]
+
+    @property
+    def http_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+    def rss_kb(self) -> int:
+        return rss_kb(self.process.pid)
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+        self.log_file.close()
+
+
+def _wait_ready(server: Server, http: bool, timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise RuntimeError(f"{server.name} exited: {server.log_path.read_text(errors='replace')[-3000:]}")
+        try:
+            if http:
+                with urllib.request.urlopen(f"{server.http_url}/healthz", timeout=1) as response:
+                    if response.status == 200:
+                        return
+            else:
+                with socket.create_connection(("127.0.0.1", server.port), timeout=1):
+                    return
+        except OSError:
+            time.sleep(0.2)
+    server.stop()
+    raise RuntimeError(f"{server.name} did not start within {timeout_s:g} s")
+
+
+def start(
+    name: str, env: dict[str, str], *, app: str = "csms.asgi:application", profile_to: Path | None = None
+) -> Server:
+    """A daphne process with the same flags as ``make run``; ``profile_to`` wraps it in cProfile."""
+    LOG_DIR.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    args = ["-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "--websocket_timeout", "-1", app]
+    if profile_to is not None:
+        args = ["-m", "bench.profiled", str(profile_to), *args[2:]]
+    log_path = LOG_DIR / f"{name}-{port}.log"
+    log = log_path.open("wb")
+    process = subprocess.Popen([sys.executable, *args], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    server = Server(name, port, process, log_path, log)
+    _wait_ready(server, http=True)
+    return server
+
+
+def start_ocpp_baseline(env: dict[str, str]) -> Server:
+    LOG_DIR.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    log_path = LOG_DIR / f"ocpp-lib-{port}.log"
+    log = log_path.open("wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bench.ocpp_server", "--port", str(port)],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    server = Server("ocpp-lib", port, process, log_path, log)
+    _wait_ready(server, http=False)
+    return server
+
+
+class PostgresDatabase:
+    """A fresh database on the server of ``admin_url``, dropped afterwards."""
+
+    def __init__(self, admin_url: str) -> None:
+        self.admin_url = admin_url
+        self.name = "csms_bench_" + uuid.uuid4().hex[:10]
+        base, _, _ = admin_url.rpartition("/")
+        self.url = f"{base}/{self.name}"
+
+    def __enter__(self) -> PostgresDatabase:
+        with psycopg.connect(self.admin_url, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{self.name}"')
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        with psycopg.connect(self.admin_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+
+
+def migrate(env: dict[str, str]) -> None:
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=env, check=True, timeout=300
+    )
+
+
+def http_status(url: str, timeout_s: float = 5) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout_s) as response:
+            return response.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+def base_env() -> dict[str, str]:
+    env = dict(os.environ)
+    for key in ("DATABASE_URL", "REDIS_URL", "CSMS_TEST_DB_NAME", "CSMS_VAR_DIR"):
+        env.pop(key, None)
+    return env | {"DJANGO_SETTINGS_MODULE": "csms.settings", "PYTHONUNBUFFERED": "1"}
