@@ -114,7 +114,9 @@ TEMPLATES = [
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
 if DATABASE_URL:
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("CSMS_DB_CONN_MAX_AGE", 60))}
-    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    # Off by default: the check is a round trip per station message. A connection broken by a database restart
+    # fails one message (InternalError, the station retries) and is then replaced.
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = env_bool("CSMS_DB_CONN_HEALTH_CHECKS", False)
     if os.environ.get("CSMS_TEST_DB_NAME"):
         DATABASES["default"]["TEST"] = {"NAME": os.environ["CSMS_TEST_DB_NAME"]}
 else:

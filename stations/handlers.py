@@ -62,7 +62,7 @@ def boot_notification(ctx: CallContext, payload: dict[str, Any]) -> dict[str, An
 
 @handles("Heartbeat")
 def heartbeat(ctx: CallContext, payload: dict[str, Any]) -> dict[str, Any]:
-    ChargingStation.objects.filter(pk=ctx.station_id).update(last_seen_at=timezone.now())
+    # last_seen_at is written by call_process for every message (at most every CSMS_LAST_SEEN_RESOLUTION_S).
     return {"currentTime": utc_now_iso()}
 
 
