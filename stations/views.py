@@ -42,6 +42,7 @@ def station_detail(request: HttpRequest, identity: str) -> HttpResponse:
         "triggerable": command_forms.TRIGGERABLE,
         "id_token_types": command_forms.ID_TOKEN_TYPES,
         "active_sessions": list(txn_selectors.active_transactions(station_id=station.pk)[:20]),
+        "local_list": txn_selectors.local_list_for_station(station_id=station.pk),
     })
 
 

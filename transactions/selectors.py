@@ -11,7 +11,7 @@ from django.db.models import Count, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from .models import ChargingTransaction, IdToken, MeterSample, TransactionEventRecord
+from .models import ChargingTransaction, IdToken, LocalAuthList, MeterSample, TransactionEventRecord
 
 
 def transactions_all() -> QuerySet[ChargingTransaction]:
@@ -166,4 +166,11 @@ def cdr_rows(*, since: datetime, until: datetime) -> QuerySet[ChargingTransactio
         ChargingTransaction.objects.filter(is_active=False, ended_at__gte=since, ended_at__lt=until)
         .order_by("ended_at", "id")
         .values(*CDR_FIELDS)
+    )
+
+
+def local_list_for_station(*, station_id: int) -> LocalAuthList | None:
+    """The station's local authorization list with its token count, for the station page (one query)."""
+    return (
+        LocalAuthList.objects.filter(station_id=station_id).annotate(token_count=Count("tokens")).first()
     )

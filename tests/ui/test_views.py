@@ -286,3 +286,21 @@ def test_id_token_list_query_count(django_assert_max_num_queries):
     with django_assert_max_num_queries(8):
         page = client.get("/id-tokens/")
     assert page.content.count(b'data-testid="token-row-') == 50
+
+
+def test_station_page_shows_its_local_list_state():
+    station = station_register(identity="LL")[0]
+    client = client_for("viewer")
+    assert b"none (assign tokens" in client.get("/stations/LL/").content
+    token = IdToken.objects.create(id_token="ALICE", type="ISO14443", status="Accepted")
+    local_list = txn_services.local_list_get(station=station.pk)
+    local_list.tokens.add(token)
+    txn_services.local_list_build_update(station=station, full=True)
+    txn_services.local_list_record_result(station=station, version_number=1, status="Accepted")
+    page = client.get("/stations/LL/").content.decode()
+    section = page[page.index('data-testid="local-list"'):]
+    section = section[: section.index("</dl>")]
+    assert "<dt>Tokens on the list</dt><dd>1</dd>" in section
+    assert "<dt>Version on the station</dt><dd>1</dd>" in section
+    assert "<dt>Update in flight</dt><dd>none</dd>" in section
+    assert "<dt>Last answer</dt><dd>Accepted at " in section
