@@ -67,7 +67,7 @@ def test_station_page_shows_boot_data_messages_and_live_connectors(page, live_se
         station_loop.run(station.boot())
         login(page, live_server_ws.http_url, "operator")
         page.goto(f"{live_server_ws.http_url}/stations/LIVE-1/")
-        expect(page.locator("dl.kv")).to_contain_text("ACME")
+        expect(page.get_by_test_id("boot-data")).to_contain_text("ACME")
         expect(page.locator("#station-status").get_by_test_id("online")).to_have_text("online")
         page.wait_for_selector("body[data-live=on]", state="attached")
         station_loop.run(station.call("StatusNotification", {
