@@ -73,10 +73,6 @@ class DashboardConsumer(AsyncWebsocketConsumer):
         if html:
             await self.send(text_data=html)
 
-    async def fragment(self, event: dict[str, Any]) -> None:
-        """A pre-rendered fragment from elsewhere (e.g. a command's answer)."""
-        await self.send(text_data=event["html"])
-
     def _render_command(self, command_id: int) -> str:
         from stations.models import Command
 
