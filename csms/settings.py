@@ -262,6 +262,11 @@ CSMS_CALL_TIMEOUT_S = env_int("CSMS_CALL_TIMEOUT_S", 30)
 CSMS_MAX_FRAME_BYTES = env_int("CSMS_MAX_FRAME_BYTES", 256 * 1024)
 # Message log: every frame ("all"), only errors and frames that caused one ("errors"), or nothing ("none").
 CSMS_MESSAGE_LOG = env_choice("CSMS_MESSAGE_LOG", "all", {"all", "errors", "none"})
+# Log rows are buffered and written in batches at most this many ms after their frame (off the CALL's critical
+# path; a crash loses at most this window of log rows). 0: written in the CALL's own transaction (slower).
+CSMS_MESSAGE_LOG_FLUSH_MS = env_int("CSMS_MESSAGE_LOG_FLUSH_MS", 200)
+# Log rows held in memory while the database refuses them; beyond this the oldest are dropped (and counted).
+CSMS_MESSAGE_LOG_MAX_PENDING = env_int("CSMS_MESSAGE_LOG_MAX_PENDING", 100_000)
 # Default validation mode for new stations: "strict" rejects any schema violation, "lenient" processes
 # messages whose violations are tolerable (unknown properties, over-long strings, odd timestamps) and records them.
 CSMS_DEFAULT_VALIDATION_MODE = env_choice("CSMS_DEFAULT_VALIDATION_MODE", "strict", {"strict", "lenient"})

@@ -13,7 +13,7 @@ from csms.live import publish_station_changed
 from csms.ocpp import frames, router
 from csms.ocpp.consumer import CallTimeout, ConnectionLost, OcppConsumer, db
 
-from . import services
+from . import message_log, services
 from .models import CommandState
 
 logger = logging.getLogger("csms.ocpp")
@@ -80,24 +80,51 @@ class StationConsumer(OcppConsumer):
         await db(services.connection_close)(connection_id=self.connection_id, close_code=code)
         await publish_station_changed(station_id=self.station_id, identity=self.identity)
 
+    def _last_seen_due(self, now: float) -> bool:
+        return now - self._last_seen_written >= settings.CSMS_LAST_SEEN_RESOLUTION_S
+
+    def answers_in_loop(self, ctx: router.CallContext) -> bool:
+        # A Heartbeat between last-seen writes has nothing to store (its log rows go to the buffered writer).
+        return (
+            not router.uses_db(ctx.action)
+            and not ctx.violations
+            and message_log.buffered()
+            and not self._last_seen_due(time.monotonic())
+        )
+
+    def answer_in_loop(self, ctx: router.CallContext, call: frames.Call, payload: dict[str, Any]) -> dict[str, Any]:
+        return services.call_answer_in_loop(ctx=ctx, call=call, payload=payload)
+
     def process_call(self, ctx: router.CallContext, call: frames.Call, payload: dict[str, Any]) -> dict[str, Any]:
         now = time.monotonic()
-        touch = now - self._last_seen_written >= settings.CSMS_LAST_SEEN_RESOLUTION_S
-        response = services.call_process(ctx=ctx, call=call, payload=payload, touch_last_seen=touch)
+        touch = self._last_seen_due(now)
+        response = services.call_process(
+            ctx=ctx, call=call, payload=payload, touch_last_seen=touch, log_in_transaction=not message_log.buffered()
+        )
         if touch:
             self._last_seen_written = now
         return response
 
     async def after_call(self, call: frames.Call, response: dict[str, Any]) -> None:
+        if message_log.buffered() and message_log.enabled(is_error=False):
+            self._log_buffered(services.call_log_entries(call, response))
         if call.action == "BootNotification":
             self.accepted = response.get("status") == "Accepted"
         if call.action in LIVE_ACTIONS or _session_starts_or_ends(call):
             await publish_station_changed(station_id=self.station_id, identity=self.identity)
 
-    def log_frames(self, entries: list[dict[str, Any]], is_error: bool) -> None:
-        services.frames_log(
-            station_id=self.station_id, connection_id=self.connection_id, entries=entries, is_error=is_error
-        )
+    async def log_frames(self, entries: list[dict[str, Any]], is_error: bool) -> None:
+        if not message_log.enabled(is_error=is_error):
+            return
+        if message_log.buffered():
+            self._log_buffered(entries)
+        else:
+            await db(services.frames_log)(
+                station_id=self.station_id, connection_id=self.connection_id, entries=entries, is_error=is_error
+            )
+
+    def _log_buffered(self, entries: list[dict[str, Any]]) -> None:
+        message_log.writer().add(station_id=self.station_id, connection_id=self.connection_id, entries=entries)
 
     # --- channel-layer messages --------------------------------------------------------------------------------
     async def station_replaced(self, event: dict[str, Any]) -> None:

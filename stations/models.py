@@ -6,6 +6,7 @@ from django.conf import settings
 from django.contrib.auth.hashers import check_password, make_password
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 
 class RegistrationStatus(models.TextChoices):
@@ -242,7 +243,8 @@ class MessageLog(models.Model):
     raw = models.TextField(blank=True)
     error_code = models.CharField(max_length=40, blank=True)
     error_description = models.CharField(max_length=255, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    # When the frame was handled (rows are written in batches, a little later).
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -22,6 +22,7 @@ from csms.live import station_group
 from csms.ocpp import actions, frames, router, schemas
 from webhooks import services as webhooks
 
+from . import message_log
 from .models import (
     FINAL_COMMAND_STATES,
     BulkCommand,
@@ -31,7 +32,6 @@ from .models import (
     Connection,
     ConnectionEvent,
     Direction,
-    MessageLog,
     ProtocolViolation,
     RegistrationStatus,
     SecurityProfile,
@@ -220,20 +220,36 @@ def station_register(
 # --- Processing a station's CALL ------------------------------------------------------------------------------
 
 
-@dataclass(slots=True)
-class CallOutcome:
-    payload: dict[str, Any]
-
-
-def _log_enabled(is_error: bool) -> bool:
-    mode = settings.CSMS_MESSAGE_LOG
-    return mode == "all" or (mode == "errors" and is_error)
+def call_log_entries(call: frames.Call, response: dict[str, Any]) -> list[dict[str, Any]]:
+    """The message-log rows of an answered CALL: the CALL in, its CALLRESULT out."""
+    return [
+        {
+            "direction": Direction.IN,
+            "message_type": frames.MessageType.CALL,
+            "message_id": call.unique_id,
+            "action": call.action,
+            "payload": call.payload,
+        },
+        {
+            "direction": Direction.OUT,
+            "message_type": frames.MessageType.CALLRESULT,
+            "message_id": call.unique_id,
+            "action": call.action,
+            "payload": response,
+        },
+    ]
 
 
 def call_process(
-    *, ctx: router.CallContext, call: frames.Call, payload: dict[str, Any], touch_last_seen: bool
+    *,
+    ctx: router.CallContext,
+    call: frames.Call,
+    payload: dict[str, Any],
+    touch_last_seen: bool,
+    log_in_transaction: bool = False,
 ) -> dict[str, Any]:
-    """Run the handler of a validated CALL in one DB transaction with its message log rows.
+    """Run the handler of a validated CALL in one DB transaction (with its message log rows when
+    ``log_in_transaction``; otherwise the caller hands them to the buffered writer).
 
     Returns the CALLRESULT payload once committed. Raises OcppError (InternalError for a DB failure); on any
     exception nothing of the CALL is persisted.
@@ -252,40 +268,31 @@ def call_process(
                 violations=[v.as_dict() for v in ctx.violations],
                 tolerated=True,
             )
-        if _log_enabled(is_error=False):
-            MessageLog.objects.bulk_create(
-                [
-                    MessageLog(
-                        station_id=ctx.station_id,
-                        connection_id=ctx.connection_id,
-                        direction=Direction.IN,
-                        message_type=frames.MessageType.CALL,
-                        message_id=call.unique_id,
-                        action=call.action,
-                        payload=call.payload,
-                    ),
-                    MessageLog(
-                        station_id=ctx.station_id,
-                        connection_id=ctx.connection_id,
-                        direction=Direction.OUT,
-                        message_type=frames.MessageType.CALLRESULT,
-                        message_id=call.unique_id,
-                        action=call.action,
-                        payload=response,
-                    ),
-                ]
+        if log_in_transaction and message_log.enabled(is_error=False):
+            frames_log(
+                station_id=ctx.station_id,
+                connection_id=ctx.connection_id,
+                entries=call_log_entries(call, response),
+                is_error=False,
             )
+    return response
+
+
+def call_answer_in_loop(*, ctx: router.CallContext, call: frames.Call, payload: dict[str, Any]) -> dict[str, Any]:
+    """Answer a CALL whose handler touches no database (Heartbeat between last-seen writes), in the event loop."""
+    response = router.handler_for(call.action)(ctx, payload)
+    schemas.validate(call.action, "Response", response)
     return response
 
 
 def frames_log(
     *, station_id: int | None, connection_id: int | None, entries: list[dict[str, Any]], is_error: bool
 ) -> None:
-    """Write message-log rows outside a handler's transaction (errors, CSMS->CS calls and their replies)."""
-    if not _log_enabled(is_error):
+    """Write message-log rows now (the synchronous mode, CSMS_MESSAGE_LOG_FLUSH_MS=0)."""
+    if not message_log.enabled(is_error=is_error):
         return
-    MessageLog.objects.bulk_create(
-        MessageLog(station_id=station_id, connection_id=connection_id, **entry) for entry in entries
+    message_log.rows_write(
+        [{"station_id": station_id, "connection_id": connection_id, **entry} for entry in entries]
     )
 
 

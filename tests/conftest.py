@@ -132,6 +132,17 @@ def live_servers(django_db_setup: None, django_db_blocker: object) -> Iterator[C
         server.stop()
 
 
+def wait_until(predicate: Callable[[], object], timeout_s: float = 5, interval_s: float = 0.05) -> bool:
+    """Poll ``predicate`` until it is truthy (e.g. rows a server writes a little later, like the message log)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        if predicate():
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(interval_s)
+
+
 def wait_until_connections_closed(timeout_s: float = 10) -> None:
     """Let the servers finish recording closed connections before the test's tables are truncated."""
     from stations.models import Connection

@@ -140,7 +140,10 @@ class OcppConsumer(AsyncWebsocketConsumer):
                 connection_id=self.connection_id,
                 violations=violations,
             )
-            response = await db(self.process_call)(ctx, call, payload)
+            if self.answers_in_loop(ctx):
+                response = self.answer_in_loop(ctx, call, payload)
+            else:
+                response = await db(self.process_call)(ctx, call, payload)
         except errors.OcppError as exc:
             await self._reply_error(call.unique_id, exc, call=call)
             return
@@ -217,7 +220,7 @@ class OcppConsumer(AsyncWebsocketConsumer):
 
     async def _log(self, entries: list[dict[str, Any]], *, is_error: bool) -> None:
         try:
-            await db(self.log_frames)(entries, is_error)
+            await self.log_frames(entries, is_error)
         except Exception:
             logger.exception("could not write the message log for %s", self.identity)
 
@@ -329,11 +332,19 @@ class OcppConsumer(AsyncWebsocketConsumer):
         """Sync, in a worker thread: run the handler and commit; return the CALLRESULT payload."""
         raise NotImplementedError
 
+    def answers_in_loop(self, ctx: router.CallContext) -> bool:
+        """Whether this CALL can be answered in the event loop (nothing to write): no thread hop, no transaction."""
+        return False
+
+    def answer_in_loop(self, ctx: router.CallContext, call: frames.Call, payload: dict[str, Any]) -> dict[str, Any]:
+        """Sync, in the event loop, only when :meth:`answers_in_loop`: the CALLRESULT payload. Must not block."""
+        raise NotImplementedError
+
     async def after_call(self, call: frames.Call, response: dict[str, Any]) -> None:
         """Called once the CALLRESULT is sent."""
 
-    def log_frames(self, entries: list[dict[str, Any]], is_error: bool) -> None:
-        """Sync, in a worker thread: write message-log rows."""
+    async def log_frames(self, entries: list[dict[str, Any]], is_error: bool) -> None:
+        """Record message-log rows (frames outside a CALL's own transaction: errors, CSMS->CS calls, replies)."""
 
 
 def _header(scope: dict[str, Any], name: bytes) -> str | None:

@@ -27,9 +27,12 @@ class CallContext:
 
 Handler = Callable[[CallContext, dict[str, Any]], dict[str, Any]]
 _registry: dict[str, Handler] = {}
+_no_db: set[str] = set()
 
 
-def handles(action: str) -> Callable[[Handler], Handler]:
+def handles(action: str, *, uses_db: bool = True) -> Callable[[Handler], Handler]:
+    """Register the handler of ``action``. ``uses_db=False``: it touches no database, so the consumer may answer in
+    the event loop without a thread hop or transaction when nothing else has to be written."""
     if action not in schemas.all_actions():
         raise ValueError(f"{action!r} is not an OCPP 2.0.1 action")
 
@@ -37,6 +40,8 @@ def handles(action: str) -> Callable[[Handler], Handler]:
         if action in _registry and _registry[action] is not func:
             raise ValueError(f"a handler for {action} is already registered: {_registry[action]!r}")
         _registry[action] = func
+        if not uses_db:
+            _no_db.add(action)
         return func
 
     return register
@@ -50,6 +55,10 @@ def handler_for(action: str) -> Handler:
     if action in schemas.all_actions():
         raise errors.NotSupported(f"Action {action} is not supported by this CSMS")
     raise errors.NotImplementedError_(f"Action {action[:64]} is not known")
+
+
+def uses_db(action: str) -> bool:
+    return action not in _no_db
 
 
 def registered_actions() -> frozenset[str]:

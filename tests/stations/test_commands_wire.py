@@ -12,6 +12,7 @@ from django.db import connection
 
 from stations.models import ChargingStation, Command, CommandState, MessageLog
 from tests.api_client import api, make_user
+from tests.conftest import wait_until
 from tests.ocpp_client import RawStation, run
 
 pytestmark = pytest.mark.live
@@ -90,6 +91,7 @@ def test_command_posted_to_process_a_reaches_station_on_process_b_with_its_real_
     assert command.state == CommandState.ANSWERED and command.created_by == user
     # The CALL and its answer are in the message log under the command's message id.
     logged = MessageLog.objects.filter(message_id=str(command.pk)).values_list("direction", "message_type")
+    assert wait_until(lambda: logged.count() == 2)
     assert sorted(logged) == [("in", 3), ("out", 2)]
 
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
 from stations.models import ChargingStation, Connector, MessageLog, ProtocolViolation, StatusNotificationRecord
+from tests.conftest import wait_until
 from tests.ocpp_client import RawStation, run
 
 pytestmark = pytest.mark.live
@@ -192,6 +194,7 @@ def test_failed_db_write_is_internal_error_with_nothing_persisted(live_server_ws
     assert not Connector.objects.exists()
     assert not StatusNotificationRecord.objects.exists()
     # No success log rows for the CALL; the error itself is logged.
+    assert wait_until(lambda: MessageLog.objects.filter(message_id="db1").count() == 2)
     assert sorted(MessageLog.objects.filter(message_id="db1").values_list("direction", "error_code")) == [
         ("in", "InternalError"),
         ("out", "InternalError"),
@@ -210,6 +213,7 @@ def test_reply_to_unknown_message_id_is_logged_and_dropped(live_server_ws, stati
 
     reply = run(scenario())
     assert reply[:2] == [3, "hb"]
+    assert wait_until(lambda: MessageLog.objects.filter(message_id="hb").count() == 2)
     dropped = MessageLog.objects.filter(message_id__startswith="nobody-asked").order_by("id")
     assert [(m.message_type, m.error_description) for m in dropped] == [
         (3, "reply to an unknown message id: dropped"),
@@ -220,6 +224,7 @@ def test_reply_to_unknown_message_id_is_logged_and_dropped(live_server_ws, stati
 def test_every_frame_is_in_the_message_log(live_server_ws, station_factory):
     station = station_factory("CS-1")
     exchange(live_server_ws, "CS-1", [json.dumps([2, "s1", "StatusNotification", STATUS])])
+    assert wait_until(lambda: MessageLog.objects.filter(station=station).count() == 6)
     rows = list(
         MessageLog.objects.filter(station=station)
         .order_by("id")
@@ -240,6 +245,7 @@ def test_message_log_errors_mode_keeps_only_errors(csms_server, station_factory)
     server = csms_server("log-errors", CSMS_MESSAGE_LOG="errors")
     station = station_factory("CS-1")
     exchange(server, "CS-1", ['[2, "e1", "Nope", {}]'])
+    assert wait_until(lambda: MessageLog.objects.filter(message_id="e1").count() == 2)
     assert sorted(MessageLog.objects.filter(station=station).values_list("direction", "message_id", "error_code")) == [
         ("in", "e1", "NotImplemented"),
         ("out", "e1", "NotImplemented"),
@@ -250,6 +256,7 @@ def test_message_log_none_mode_logs_nothing(csms_server, station_factory):
     server = csms_server("log-none", CSMS_MESSAGE_LOG="none")
     station_factory("CS-1")
     exchange(server, "CS-1", ['[2, "e1", "Nope", {}]'])
+    time.sleep(0.5)  # longer than the log's flush interval: nothing was merely not written yet
     assert MessageLog.objects.count() == 0
 
 

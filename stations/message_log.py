@@ -1,0 +1,156 @@
+"""The message log's writer: rows are buffered in the process and written in batches, off the CALL's critical path.
+
+Writing two log rows inside every CALL's transaction was the largest single cost of the hot path (bench profile).
+The log is a diagnostic record, not station data: a station's CALLRESULT still waits for its data to be committed,
+while its log rows are written at most ``CSMS_MESSAGE_LOG_FLUSH_MS`` later, many in one INSERT. The timestamp of
+a row is the instant the frame was handled, not the instant of the write.
+
+# OCPP SPEC-SILENT (durability of the log): a crash of the process loses at most the last flush interval of log
+rows (a clean shutdown writes them). ``CSMS_MESSAGE_LOG_FLUSH_MS=0`` writes them in the CALL's own transaction
+instead, slower but crash-proof.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from csms.ocpp.consumer import db
+
+from .models import MessageLog
+
+logger = logging.getLogger(__name__)
+
+BATCH_ROWS = 1000  # rows per INSERT
+RETRY_MAX_S = 10.0  # back-off ceiling while the database refuses the writes
+
+
+def buffered() -> bool:
+    return settings.CSMS_MESSAGE_LOG_FLUSH_MS > 0
+
+
+def enabled(*, is_error: bool) -> bool:
+    mode = settings.CSMS_MESSAGE_LOG
+    return mode == "all" or (mode == "errors" and is_error)
+
+
+def rows_write(rows: list[dict[str, Any]]) -> None:
+    """Sync: insert log rows (dicts of MessageLog fields) in batches.
+
+    A row whose station or connection was deleted since its frame arrived must not block the others (nor be
+    retried forever): on an integrity error the rows are written one by one and the orphans dropped.
+    """
+    try:
+        with transaction.atomic():
+            MessageLog.objects.bulk_create((MessageLog(**row) for row in rows), batch_size=BATCH_ROWS)
+        return
+    except IntegrityError:
+        pass
+    orphans = 0
+    for row in rows:
+        try:
+            with transaction.atomic():
+                MessageLog.objects.create(**row)
+        except IntegrityError:
+            orphans += 1
+    logger.warning("message log: %d rows dropped (their station or connection was deleted)", orphans)
+
+
+class MessageLogWriter:
+    """One per event loop (daphne process). ``add`` never blocks; a background task does the writing."""
+
+    def __init__(self, *, flush_s: float, max_pending: int) -> None:
+        self.flush_s = flush_s
+        self.max_pending = max_pending
+        self.dropped = 0  # rows thrown away because the database refused writes for too long
+        self.written = 0
+        self._rows: deque[dict[str, Any]] = deque()
+        self._task: asyncio.Task[None] | None = None
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    @property
+    def pending(self) -> int:
+        return len(self._rows)
+
+    def add(self, *, station_id: int | None, connection_id: int | None, entries: list[dict[str, Any]]) -> None:
+        now = timezone.now()
+        for entry in entries:
+            self._rows.append({"station_id": station_id, "connection_id": connection_id, "created_at": now, **entry})
+        overflow = len(self._rows) - self.max_pending
+        if overflow > 0:
+            for _ in range(overflow):
+                self._rows.popleft()
+            if self.dropped == 0 or (self.dropped + overflow) // 1000 > self.dropped // 1000:
+                logger.error("message log: %d rows dropped so far (the database is not taking them)",
+                             self.dropped + overflow)
+            self.dropped += overflow
+        self._idle.clear()
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def _run(self) -> None:
+        retry_s = 0.0
+        while self._rows:
+            await asyncio.sleep(retry_s or self.flush_s)
+            retry_s = 0.0 if await self._write_pending() else min(max(2 * retry_s, 0.5), RETRY_MAX_S)
+        self._idle.set()
+
+    async def _write_pending(self) -> bool:
+        while self._rows:
+            batch = [self._rows.popleft() for _ in range(min(BATCH_ROWS, len(self._rows)))]
+            try:
+                await db(rows_write)(batch)
+            except Exception:
+                logger.exception("message log: could not write %d rows; retrying", len(batch))
+                self._rows.extendleft(reversed(batch))  # keep their order for the next attempt
+                return False
+            self.written += len(batch)
+        return True
+
+    async def flush(self) -> None:
+        """Write everything buffered now (shutdown, tests)."""
+        if self._rows:
+            await self._write_pending()
+        if not self._rows:
+            self._idle.set()
+
+    async def wait_idle(self, timeout_s: float) -> None:
+        await asyncio.wait_for(self._idle.wait(), timeout_s)
+
+
+_writers: dict[asyncio.AbstractEventLoop, MessageLogWriter] = {}
+
+
+def writer() -> MessageLogWriter:
+    """The writer of the running event loop, created on first use (with a flush at the server's shutdown)."""
+    loop = asyncio.get_running_loop()
+    found = _writers.get(loop)
+    if found is None:
+        found = _writers[loop] = MessageLogWriter(
+            flush_s=settings.CSMS_MESSAGE_LOG_FLUSH_MS / 1000, max_pending=settings.CSMS_MESSAGE_LOG_MAX_PENDING
+        )
+        _flush_at_shutdown(found)
+    return found
+
+
+def _flush_at_shutdown(target: MessageLogWriter) -> None:
+    """Under daphne (a Twisted reactor on asyncio), write the buffered rows before the process exits."""
+    try:
+        from twisted.internet import reactor
+        from twisted.internet.defer import Deferred
+    except ImportError:  # pragma: no cover - not under daphne
+        return
+    if not getattr(reactor, "running", False):
+        return
+
+    def before_shutdown() -> Deferred[None]:
+        return Deferred.fromFuture(asyncio.ensure_future(target.flush()))
+
+    reactor.addSystemEventTrigger("before", "shutdown", before_shutdown)
