@@ -283,18 +283,20 @@ def command_round_trip(env: dict[str, str], server_a: servers.Server, count: int
 
 
 # --- profile ---------------------------------------------------------------------------------------------------
-def profile_heartbeats(env: dict[str, str], plan: Plan) -> dict[str, Any]:
+def profile_load(env: dict[str, str], plan: Plan, kind: str) -> dict[str, Any]:
+    """CPU profile of the CSMS (every thread) under one saturated load: where a station's CALL spends its time."""
     out_path = Path(tempfile.mkstemp(prefix="bench-profile-", suffix=".prof")[1])
     server = servers.start("csms-pg-profiled", env, profile_to=out_path)
-    workers = LoadWorkers(server.ws_url, [f"prof-{i:04d}" for i in range(plan.profile_stations)], processes=1)
+    identities = [f"prof-{kind[:2]}-{i:04d}" for i in range(plan.profile_stations)]
+    workers = LoadWorkers(server.ws_url, identities, processes=1)
     try:
         workers.connect()
-        figures = summarise(workers.load("heartbeat", plan.profile_s))
+        figures = summarise(workers.load(kind, plan.profile_s))
     finally:
         workers.close()
         server.stop(signal.SIGINT)  # daphne stops its reactor on SIGINT; the wrapper then writes the profile
     if not out_path.stat().st_size:
-        return {"error": "no profile written", "heartbeat_under_profiler": figures}
+        return {"error": "no profile written", "load": kind, "under_profiler": figures}
     stats = pstats.Stats(str(out_path))
     rows = []
     for (filename, line, func), (_, calls, tottime, cumtime, _) in stats.stats.items():  # type: ignore[attr-defined]
@@ -310,12 +312,17 @@ def profile_heartbeats(env: dict[str, str], plan: Plan) -> dict[str, Any]:
     for r in busy:
         groups[_area(r["function"])] = groups.get(_area(r["function"]), 0) + r["tottime_s"]
     inclusive = {}
-    for label, needle in HOT_PATH:
-        cum = max((r["cumtime_s"] for r in rows if needle in r["function"]), default=0.0)
+    for label, path, func in HOT_PATH:
+        cum = max(
+            (r["cumtime_s"] for r in rows
+             if r["function"].startswith(f"{path}:") and r["function"].endswith(f"({func})")),
+            default=0.0,
+        )  # fmt: skip
         inclusive[label] = f"{cum / total * 100:.1f} %"
     out_path.unlink(missing_ok=True)
     return {
-        "heartbeat_under_profiler": figures,
+        "load": kind,
+        "under_profiler": figures,
         "busy_cpu_s": round(total, 2),
         "busy_cpu_by_area": {k: f"{v / total * 100:.1f} %" for k, v in sorted(groups.items(), key=lambda i: -i[1])},
         "hot_path_inclusive": inclusive,
@@ -325,14 +332,16 @@ def profile_heartbeats(env: dict[str, str], plan: Plan) -> dict[str, Any]:
 
 # Inclusive CPU of the steps of a station's CALL (share of the busy CPU), to say where the time goes.
 HOT_PATH = (
-    ("thread pool call (database_sync_to_async)", "asgiref/sync.py:614(thread_handler)"),
-    ("call_process: handler + log in one transaction", "stations/services.py:192(call_process)"),
-    ("message log bulk_create (2 rows per CALL)", "django/db/models/query.py:747(bulk_create)"),
-    ("Heartbeat handler (UPDATE last_seen_at)", "stations/handlers.py:62(heartbeat)"),
-    ("schema validation (request + response)", "csms/ocpp/schemas.py:112(validate)"),
-    ("connection health check (SELECT 1)", "postgresql/base.py:485(is_usable)"),
-    ("commit", "django/db/backends/base/base.py:322(commit)"),
-    ("consumer receive (parse, validate, dispatch)", "csms/ocpp/consumer.py:125(_on_call)"),
+    ("thread pool call (database_sync_to_async)", "asgiref/sync.py", "thread_handler"),
+    ("call_process: handler in one transaction", "stations/services.py", "call_process"),
+    ("TransactionEvent: transaction_event_apply", "transactions/services.py", "transaction_event_apply"),
+    ("MeterValues: meter_values_record", "transactions/services.py", "meter_values_record"),
+    ("message log writer (COPY, batched)", "stations/message_log.py", "rows_write"),
+    ("Heartbeat answered in the event loop", "stations/services.py", "call_answer_in_loop"),
+    ("schema validation (request + response)", "csms/ocpp/schemas.py", "validate"),
+    ("connection health check (SELECT 1)", "postgresql/base.py", "is_usable"),
+    ("commit", "django/db/backends/base/base.py", "commit"),
+    ("consumer receive (parse, validate, dispatch)", "csms/ocpp/consumer.py", "_on_call"),
 )
 WAITING = "waiting (idle threads, locks, poll)"
 
@@ -453,8 +462,10 @@ def run(
             finally:
                 server.stop()
         if profile and (not only or "csms-pg" in only):
-            log("--- profile: csms-pg under cProfile, heartbeats")
-            results["profile"] = profile_heartbeats(csms_pg_env, plan)
+            results["profiles"] = {}
+            for kind in ("heartbeat", "transaction"):
+                log(f"--- profile: csms-pg under cProfile, {kind} load")
+                results["profiles"][kind] = profile_load(csms_pg_env, plan, kind)
     results["duration_s"] = round(time.monotonic() - started, 1)
     results["machine"]["loadavg_at_end"] = os.getloadavg()
     return results
@@ -602,12 +613,11 @@ def main() -> None:
             else f"p50 {crt.get('p50_ms')} ms, p99 {crt.get('p99_ms')} ms"
         )
         print(f"command round trip (API on daphne B -> station on daphne A): {text}")
-    if "profile" in results:
-        prof = results["profile"]
-        print("profile, busy CPU by area:", ", ".join(f"{k} {v}" for k, v in
+    for kind, prof in results.get("profiles", {}).items():
+        print(f"profile ({kind} load), busy CPU by area:", ", ".join(f"{k} {v}" for k, v in
               list(prof.get("busy_cpu_by_area", {}).items())[:8]))  # fmt: skip
-        print("profile, inclusive share of busy CPU:", ", ".join(f"{k} {v}" for k, v in
-              prof.get("hot_path_inclusive", {}).items()))  # fmt: skip
+        print(f"profile ({kind} load), inclusive share of busy CPU:", ", ".join(f"{k} {v}" for k, v in
+              prof.get("hot_path_inclusive", {}).items() if v != "0.0 %"))  # fmt: skip
     for line in results["goals"]:
         print("goal:", line)
     print(f"\nresults: {out.relative_to(Path.cwd()) if out.is_relative_to(Path.cwd()) else out} "

@@ -10,7 +10,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 logger = logging.getLogger(__name__)
@@ -221,3 +221,97 @@ def power_summary(samples: Iterable[Sample]) -> PowerSummary:
         for ts, value in best.items():
             per_instant[ts] += value
     return PowerSummary(max(per_instant.values()), per_instant[max(per_instant)])
+
+
+# --- Incremental metering state ---------------------------------------------------------------------------------
+# The session figures depend only on the first/last reading of each energy and power series and the power peak.
+# Kept on the transaction, they let an in-order event update the figures from its own samples, without reading the
+# stored ones again. Values are rounded as the database stores them, so both ways give the same figures.
+
+STORED_PLACES = Decimal("0.000001")  # MeterSample.value has 6 decimal places
+TRACKED = (ENERGY_REGISTER, POWER_IMPORT)
+
+
+def stored(value: Decimal) -> Decimal:
+    return value.quantize(STORED_PLACES, rounding=ROUND_HALF_UP)  # PostgreSQL numeric rounds half away from 0
+
+
+@dataclass(slots=True)
+class SeriesEnds:
+    first: tuple[datetime, Decimal]
+    last: tuple[datetime, Decimal]
+    peak: Decimal
+
+
+def _series_id(measurand: str, phase: str, location: str) -> str:
+    return f"{measurand}|{phase}|{location}"
+
+
+class MeteringState:
+    """First and last reading (ties broken by value, as the full derivation does) and peak of each tracked series."""
+
+    def __init__(self, series: dict[tuple[str, str, str], SeriesEnds] | None = None) -> None:
+        self.series = series or {}
+
+    # JSON on the transaction: {"measurand|phase|location": [first_ts, first, last_ts, last, peak]}
+    @classmethod
+    def from_json(cls, data: dict[str, list[str]]) -> MeteringState:
+        series = {}
+        for key, (first_ts, first, last_ts, last, peak) in data.items():
+            measurand, phase, location = key.split("|")
+            series[(measurand, phase, location)] = SeriesEnds(
+                (datetime.fromisoformat(first_ts), Decimal(first)),
+                (datetime.fromisoformat(last_ts), Decimal(last)),
+                Decimal(peak),
+            )
+        return cls(series)
+
+    def to_json(self) -> dict[str, list[str]]:
+        return {
+            _series_id(*key): [
+                ends.first[0].isoformat(), str(ends.first[1]), ends.last[0].isoformat(), str(ends.last[1]),
+                str(ends.peak),
+            ]  # fmt: skip
+            for key, ends in sorted(self.series.items())
+        }
+
+    def append(self, samples: Iterable[Sample]) -> bool:
+        """Fold in new readings when each is later than every stored one of its series; otherwise change nothing
+        and return False (the caller derives the state from the stored samples instead)."""
+        new = sorted(
+            ((s.measurand, s.phase, s.location), s.timestamp, stored(s.value))
+            for s in samples
+            if s.measurand in TRACKED
+        )
+        last_seen: dict[tuple[str, str, str], datetime] = {k: ends.last[0] for k, ends in self.series.items()}
+        for key, timestamp, _ in new:
+            if key in last_seen and timestamp <= last_seen[key]:
+                return False  # a tie or an older reading: the order-independent rules need the stored samples
+            last_seen[key] = timestamp
+        for key, timestamp, value in new:
+            ends = self.series.get(key)
+            if ends is None:
+                self.series[key] = SeriesEnds((timestamp, value), (timestamp, value), value)
+            else:
+                ends.last = (timestamp, value)
+                ends.peak = max(ends.peak, value)
+        return True
+
+    def preferred(self, measurand: str) -> list[tuple[str, str, str]]:
+        keys = [(phase, location) for m, phase, location in self.series if m == measurand]
+        return [(measurand, phase, location) for phase, location in preferred_series(keys)]
+
+    def energy(self) -> EnergySummary:
+        ends = [self.series[key] for key in self.preferred(ENERGY_REGISTER)]
+        return energy_from_endpoints([(e.first[1], e.last[1]) for e in ends])
+
+    def power(self) -> PowerSummary | None:
+        """Peak and latest power of one overall series; None when line phases must be summed per instant (that
+        needs every reading)."""
+        keys = self.preferred(POWER_IMPORT)
+        if not keys:
+            return PowerSummary(None, None)
+        if len(keys) > 1:
+            return None
+        ends = self.series[keys[0]]
+        return PowerSummary(ends.peak, ends.last[1])

@@ -185,6 +185,9 @@ class ChargingTransaction(models.Model):
     energy_wh = models.DecimalField(max_digits=24, decimal_places=6, null=True, blank=True)
     peak_power_w = models.DecimalField(max_digits=24, decimal_places=6, null=True, blank=True)
     last_power_w = models.DecimalField(max_digits=24, decimal_places=6, null=True, blank=True)
+    # First/last/peak reading of each energy and power series (transactions.metering.MeteringState): lets an
+    # in-order event update the figures above without reading the stored samples. None: derive from the samples.
+    metering_state = models.JSONField(null=True, blank=True, default=None, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -8,13 +8,12 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
-from django.db.models import Max, Q, QuerySet
+from django.db.models import Max, Q
 from django.utils import timezone
 
 from csms.timeutil import format_ocpp, parse_ocpp
@@ -231,7 +230,7 @@ def _sample_rows(
     station_id: int,
     evse_id: int,
     transaction_pk: int | None,
-    meter_values: list[dict[str, Any]],
+    samples: list[metering.Sample],
 ) -> list[MeterSample]:
     return [
         MeterSample(
@@ -248,62 +247,66 @@ def _sample_rows(
             unit=s.unit,
             signed_meter_value=s.signed_meter_value,
         )
-        for s in metering.samples_from_meter_values(meter_values, parse_ocpp)
+        for s in samples
     ]
 
 
 def meter_values_record(*, station_id: int, evse_id: int, meter_values: list[dict[str, Any]]) -> int:
     """Store a MeterValues message's samples (not tied to a transaction: the spec sends those in
     TransactionEvent). A retried message adds nothing. Returns the number of samples received."""
-    rows = _sample_rows(station_id=station_id, evse_id=evse_id, transaction_pk=None, meter_values=meter_values)
+    samples = metering.samples_from_meter_values(meter_values, parse_ocpp)
+    rows = _sample_rows(station_id=station_id, evse_id=evse_id, transaction_pk=None, samples=samples)
     MeterSample.objects.bulk_create(rows, ignore_conflicts=True)
     return len(rows)
 
 
-def transaction_metering_refresh(txn: ChargingTransaction) -> None:
-    """Recompute the denormalised energy/power fields from the stored samples (order independent).
-
-    Index-driven queries on (transaction, measurand, phase, location, timestamp): the cost does not grow with the
-    length of the session except for the rare per-phase power case.
-    """
+def _metering_state_from_db(txn: ChargingTransaction) -> metering.MeteringState:
+    """First/last/peak of each tracked series, read from the stored samples with index-driven queries (the cost does
+    not grow with the length of the session)."""
     samples = MeterSample.objects.filter(transaction=txn)
+    series: dict[tuple[str, str, str], metering.SeriesEnds] = {}
+    keys = samples.filter(measurand__in=metering.TRACKED).values_list("measurand", "phase", "location")
+    for key in sorted(set(keys.distinct().order_by())):
+        qs = samples.filter(measurand=key[0], phase=key[1], location=key[2])
+        first = qs.order_by("timestamp", "value").values_list("timestamp", "value")[0]
+        last = qs.order_by("-timestamp", "-value").values_list("timestamp", "value")[0]
+        series[key] = metering.SeriesEnds(first, last, qs.aggregate(peak=Max("value"))["peak"])
+    return metering.MeteringState(series)
 
-    def series_keys(measurand: str) -> list[tuple[str, str]]:
-        keys = samples.filter(measurand=measurand).values_list("phase", "location").distinct().order_by()
-        return metering.preferred_series(keys)
 
-    def series(measurand: str, key: tuple[str, str]) -> QuerySet[MeterSample]:
-        return samples.filter(measurand=measurand, phase=key[0], location=key[1])
+def _per_phase_power(txn: ChargingTransaction, state: metering.MeteringState) -> metering.PowerSummary:
+    """Line-phase power readings summed per instant: the pure rule over the rows concerned."""
+    rows = Q(pk__in=[])
+    for _, phase, location in state.preferred(metering.POWER_IMPORT):
+        rows |= Q(phase=phase, location=location)
+    values = MeterSample.objects.filter(rows, transaction=txn, measurand=metering.POWER_IMPORT).values_list(
+        "timestamp", "measurand", "phase", "location", "context", "value", "unit"
+    )
+    return metering.power_summary(metering.Sample(*row) for row in values)
 
-    def endpoint(qs: QuerySet[MeterSample], *order: str) -> Decimal:
-        return qs.order_by(*order).values_list("value", flat=True)[0]
 
-    endpoints = [
-        (
-            endpoint(series(metering.ENERGY_REGISTER, key), "timestamp", "value"),
-            endpoint(series(metering.ENERGY_REGISTER, key), "-timestamp", "-value"),
-        )
-        for key in series_keys(metering.ENERGY_REGISTER)
-    ]
-    energy = metering.energy_from_endpoints(endpoints)
+def _metering_apply(txn: ChargingTransaction, state: metering.MeteringState) -> None:
+    energy = state.energy()
     txn.meter_start_wh, txn.meter_stop_wh, txn.energy_wh = energy.meter_start_wh, energy.meter_stop_wh, energy.energy_wh
+    power = state.power() or _per_phase_power(txn, state)
+    txn.peak_power_w, txn.last_power_w = power.peak_power_w, power.last_power_w
+    txn.metering_state = state.to_json()
 
-    power_keys = series_keys(metering.POWER_IMPORT)
-    if not power_keys:
-        txn.peak_power_w = txn.last_power_w = None
-    elif len(power_keys) == 1:
-        qs = series(metering.POWER_IMPORT, power_keys[0])
-        txn.peak_power_w = qs.aggregate(peak=Max("value"))["peak"]
-        txn.last_power_w = endpoint(qs, "-timestamp", "-value")
-    else:  # per-phase readings summed per instant: the pure rule on the rows concerned
-        rows = Q(pk__in=[])
-        for phase, location in power_keys:
-            rows |= Q(phase=phase, location=location)
-        values = samples.filter(rows, measurand=metering.POWER_IMPORT).values_list(
-            "timestamp", "measurand", "phase", "location", "context", "value", "unit"
-        )
-        power = metering.power_summary(metering.Sample(*row) for row in values)
-        txn.peak_power_w, txn.last_power_w = power.peak_power_w, power.last_power_w
+
+def transaction_metering_refresh(txn: ChargingTransaction) -> None:
+    """Recompute the denormalised energy/power fields (and the metering state) from the stored samples."""
+    _metering_apply(txn, _metering_state_from_db(txn))
+
+
+def transaction_metering_append(txn: ChargingTransaction, samples: list[metering.Sample]) -> None:
+    """Update the energy/power fields with newly stored samples: from the transaction's metering state alone when
+    they are later than every reading of their series (events in order, the usual case), else from the database."""
+    if txn.metering_state is not None:
+        state = metering.MeteringState.from_json(txn.metering_state)
+        if state.append(samples):
+            _metering_apply(txn, state)
+            return
+    transaction_metering_refresh(txn)
 
 
 # --- Transactions ---------------------------------------------------------------------------------------------
@@ -470,19 +473,29 @@ def transaction_event_apply(*, station_id: int, event: dict[str, Any]) -> Transa
     info = event["transactionInfo"]
     timestamp = parse_ocpp(event["timestamp"])
     id_token = event.get("idToken")
-    with transaction.atomic():
-        txn, _ = ChargingTransaction.objects.get_or_create(
-            station_id=station_id, transaction_id=info["transactionId"], defaults={"started_at": timestamp}
-        )
+    seq_no = event["seqNo"]
+    # No savepoint: inside a CALL's transaction, a failure rolls the whole CALL back anyway.
+    with transaction.atomic(savepoint=False):
         # Serialises concurrent events of one transaction (two connections during a reconnect).
-        txn = ChargingTransaction.objects.select_for_update().get(pk=txn.pk)
+        txn = ChargingTransaction.objects.select_for_update().filter(
+            station_id=station_id, transaction_id=info["transactionId"]
+        ).first()
+        if txn is None:
+            created, _ = ChargingTransaction.objects.get_or_create(
+                station_id=station_id,
+                transaction_id=info["transactionId"],
+                defaults={"started_at": timestamp, "metering_state": {}},
+            )
+            txn = ChargingTransaction.objects.select_for_update().get(pk=created.pk)
         token_info = id_token_info(id_token=id_token)[0] if id_token else None
-        if TransactionEventRecord.objects.filter(transaction=txn, seq_no=event["seqNo"]).exists():
+        # Above the highest stored seqNo it cannot be a retry: no need to look.
+        in_order = txn.last_seq_no is not None and seq_no > txn.last_seq_no
+        if not in_order and TransactionEventRecord.objects.filter(transaction=txn, seq_no=seq_no).exists():
             return TransactionEventResult(txn, True, token_info)
         evse = event.get("evse") or {}
         record = TransactionEventRecord.objects.create(
             transaction=txn,
-            seq_no=event["seqNo"],
+            seq_no=seq_no,
             event_type=event["eventType"],
             timestamp=timestamp,
             trigger_reason=event["triggerReason"],
@@ -500,19 +513,15 @@ def transaction_event_apply(*, station_id: int, event: dict[str, Any]) -> Transa
             time_spent_charging_s=info.get("timeSpentCharging"),
             id_token_status=token_info["status"] if token_info else "",
         )
-        if txn.last_seq_no is not None and record.seq_no > txn.last_seq_no:
+        if in_order:
             transaction_state_append(txn, record)
         else:  # first event, or one arriving out of order: derive everything again
             transaction_state_refresh(txn)
         if event.get("meterValue"):
-            rows = _sample_rows(
-                station_id=station_id,
-                evse_id=txn.evse_id or 0,
-                transaction_pk=txn.pk,
-                meter_values=event["meterValue"],
-            )
+            samples = metering.samples_from_meter_values(event["meterValue"], parse_ocpp)
+            rows = _sample_rows(station_id=station_id, evse_id=txn.evse_id or 0, transaction_pk=txn.pk, samples=samples)
             MeterSample.objects.bulk_create(rows, ignore_conflicts=True)
-            transaction_metering_refresh(txn)
+            transaction_metering_append(txn, samples)
         txn.save()
         # transaction.started / .updated / .ended, sent after commit (nothing for a rolled-back event).
         webhooks.emit(f"transaction.{record.event_type.lower()}", lambda: transaction_webhook_data(txn))

@@ -13,8 +13,10 @@ from functools import cache
 from importlib import resources
 from typing import Any, Literal
 
+import jsonschema_rs
 from jsonschema import Draft6Validator, FormatChecker
 from jsonschema.exceptions import ValidationError
+from rfc3339_validator import validate_rfc3339
 
 from . import errors
 
@@ -39,17 +41,37 @@ def all_actions() -> frozenset[str]:
 
 
 @cache
+def _schema(action: str, kind: Kind) -> dict[str, Any]:
+    return json.loads((_schema_dir() / f"{action}{kind}.json").read_text(encoding="utf-8"))
+
+
+@cache
 def validator(action: str, kind: Kind) -> Draft6Validator:
-    schema = json.loads((_schema_dir() / f"{action}{kind}.json").read_text(encoding="utf-8"))
+    """The reference validator: reports every violation with its path (only run when a payload is invalid)."""
+    schema = _schema(action, kind)
     Draft6Validator.check_schema(schema)
     return Draft6Validator(schema, format_checker=FormatChecker())
+
+
+def _is_datetime(value: str) -> bool:
+    return validate_rfc3339(value.upper())  # the reference validator's own date-time rule
+
+
+@cache
+def fast_validator(action: str, kind: Kind) -> jsonschema_rs.Draft6Validator:
+    """The same schema compiled to native code: a yes/no a few hundred times faster, for the hot path (a valid
+    payload). Its date-time rule is the reference's, so both accept exactly the same payloads."""
+    return jsonschema_rs.Draft6Validator(
+        _schema(action, kind), validate_formats=True, formats={"date-time": _is_datetime}
+    )
 
 
 def warm_up() -> None:
     """Compile every validator (called at start-up so the first message pays nothing)."""
     for action in all_actions():
-        validator(action, "Request")
-        validator(action, "Response")
+        for kind in ("Request", "Response"):
+            validator(action, kind)
+            fast_validator(action, kind)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +116,10 @@ def _flatten(errs: list[ValidationError]) -> list[ValidationError]:
 
 
 def violations(action: str, kind: Kind, payload: Any) -> list[tuple[Violation, ValidationError]]:
+    if fast_validator(action, kind).is_valid(payload):
+        return []
+    # Invalid (or a value only the native validator refuses, e.g. a float beyond JSON's range): the reference
+    # validator decides and explains.
     found = _flatten(list(validator(action, kind).iter_errors(payload)))
     result = [(Violation(_code(e), _path(e), e.message[:200], str(e.validator)), e) for e in found]
     result.sort(key=lambda pair: (_PRIORITY[pair[0].code], pair[0].path))
