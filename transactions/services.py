@@ -16,6 +16,7 @@ from django.db import transaction
 from django.db.models import Max, Q
 from django.utils import timezone
 
+from csms import fastorm
 from csms.timeutil import format_ocpp, parse_ocpp
 from stations.models import ChargingStation, Command
 from webhooks import services as webhooks
@@ -251,12 +252,21 @@ def _sample_rows(
     ]
 
 
+SAMPLE_ROWS_PER_INSERT = 500  # well inside every backend's limit on statement parameters
+
+
+def _samples_insert(rows: list[MeterSample]) -> None:
+    """Store samples; one already stored (a retried message) is skipped by the unique constraint."""
+    for start in range(0, len(rows), SAMPLE_ROWS_PER_INSERT):
+        fastorm.insert(rows[start : start + SAMPLE_ROWS_PER_INSERT], ignore_conflicts=True)
+
+
 def meter_values_record(*, station_id: int, evse_id: int, meter_values: list[dict[str, Any]]) -> int:
     """Store a MeterValues message's samples (not tied to a transaction: the spec sends those in
     TransactionEvent). A retried message adds nothing. Returns the number of samples received."""
     samples = metering.samples_from_meter_values(meter_values, parse_ocpp)
     rows = _sample_rows(station_id=station_id, evse_id=evse_id, transaction_pk=None, samples=samples)
-    MeterSample.objects.bulk_create(rows, ignore_conflicts=True)
+    _samples_insert(rows)
     return len(rows)
 
 
@@ -461,6 +471,14 @@ def _tariff_response_fields(txn: ChargingTransaction, event_type: str) -> dict[s
     return {}
 
 
+_TRANSACTION_FOR_UPDATE = fastorm.CompiledGet(
+    lambda station_id, transaction_id: ChargingTransaction.objects.select_for_update().filter(
+        station_id=station_id, transaction_id=transaction_id
+    ),
+    sentinels=(-7_000_001, "\x00transaction-id"),
+)
+
+
 def transaction_event_apply(*, station_id: int, event: dict[str, Any]) -> TransactionEventResult:
     """Apply one TransactionEventRequest (already schema-validated).
 
@@ -477,9 +495,7 @@ def transaction_event_apply(*, station_id: int, event: dict[str, Any]) -> Transa
     # No savepoint: inside a CALL's transaction, a failure rolls the whole CALL back anyway.
     with transaction.atomic(savepoint=False):
         # Serialises concurrent events of one transaction (two connections during a reconnect).
-        txn = ChargingTransaction.objects.select_for_update().filter(
-            station_id=station_id, transaction_id=info["transactionId"]
-        ).first()
+        txn = _TRANSACTION_FOR_UPDATE.get(station_id, info["transactionId"])
         if txn is None:
             created, _ = ChargingTransaction.objects.get_or_create(
                 station_id=station_id,
@@ -493,7 +509,7 @@ def transaction_event_apply(*, station_id: int, event: dict[str, Any]) -> Transa
         if not in_order and TransactionEventRecord.objects.filter(transaction=txn, seq_no=seq_no).exists():
             return TransactionEventResult(txn, True, token_info)
         evse = event.get("evse") or {}
-        record = TransactionEventRecord.objects.create(
+        record = TransactionEventRecord(
             transaction=txn,
             seq_no=seq_no,
             event_type=event["eventType"],
@@ -513,6 +529,7 @@ def transaction_event_apply(*, station_id: int, event: dict[str, Any]) -> Transa
             time_spent_charging_s=info.get("timeSpentCharging"),
             id_token_status=token_info["status"] if token_info else "",
         )
+        fastorm.insert([record])  # a retry of a stored seqNo was answered above; a race fails on the constraint
         if in_order:
             transaction_state_append(txn, record)
         else:  # first event, or one arriving out of order: derive everything again
@@ -520,9 +537,9 @@ def transaction_event_apply(*, station_id: int, event: dict[str, Any]) -> Transa
         if event.get("meterValue"):
             samples = metering.samples_from_meter_values(event["meterValue"], parse_ocpp)
             rows = _sample_rows(station_id=station_id, evse_id=txn.evse_id or 0, transaction_pk=txn.pk, samples=samples)
-            MeterSample.objects.bulk_create(rows, ignore_conflicts=True)
+            _samples_insert(rows)
             transaction_metering_append(txn, samples)
-        txn.save()
+        fastorm.update(txn)
         # transaction.started / .updated / .ended, sent after commit (nothing for a rolled-back event).
         webhooks.emit(f"transaction.{record.event_type.lower()}", lambda: transaction_webhook_data(txn))
     return TransactionEventResult(txn, False, token_info)
