@@ -9,7 +9,8 @@ Signals are not sent, as with ``bulk_create``/``update``: use them only for mode
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from functools import cache
 from typing import Any, TypeVar
 
@@ -18,6 +19,27 @@ from django.db.models.constants import OnConflict
 from django.db.models.query import QuerySet
 
 M = TypeVar("M", bound=models.Model)
+
+
+@contextmanager
+def _cursor(using: str) -> Iterator[Any]:
+    """A cursor of the connection's current transaction. On PostgreSQL it binds parameters on the server: psycopg
+    then sends them apart from the statement (no quoting of every value in Python, which Django's default client-side
+    binding does) and prepares a statement it sees repeatedly. Wrapped like Django's own cursors (error mapping,
+    query logging in tests)."""
+    connection = connections[using]
+    if connection.vendor != "postgresql":
+        with connection.cursor() as cursor:
+            yield cursor
+        return
+    from django.db.backends.postgresql.base import ServerBindingCursor
+
+    connection.ensure_connection()
+    cursor = connection._prepare_cursor(ServerBindingCursor(connection.connection))
+    try:
+        yield cursor
+    finally:
+        cursor.close()
 
 
 def _quote(alias: str, name: str) -> str:
@@ -52,7 +74,7 @@ def insert(objs: Sequence[models.Model], *, ignore_conflicts: bool = False, usin
     params: list[Any] = []
     for obj in objs:
         params.extend(f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields)
-    with connection.cursor() as cursor:
+    with _cursor(using) as cursor:
         cursor.execute(_insert_sql(model, using, len(objs), ignore_conflicts), params)
 
 
@@ -70,7 +92,7 @@ def update(obj: models.Model, *, using: str = "default") -> None:
     connection = connections[using]
     params = [f.get_db_prep_save(f.pre_save(obj, False), connection) for f in _concrete(model, with_pk=False)]
     params.append(model._meta.pk.get_db_prep_value(obj.pk, connection))
-    with connection.cursor() as cursor:
+    with _cursor(using) as cursor:
         cursor.execute(_update_sql(model, using), params)
 
 
@@ -106,7 +128,7 @@ class CompiledGet:
     def get(self, *values: Any) -> Any:
         sql, slots, constants, attnames, compiler, converters = self._compile()
         params = [values[s] if s is not None else constants[i] for i, s in enumerate(slots)]
-        with connections[self.using].cursor() as cursor:
+        with _cursor(self.using) as cursor:
             cursor.execute(sql, params)
             row = cursor.fetchone()
         if row is None:

@@ -30,6 +30,11 @@ def env_int(name: str, default: int) -> int:
     return default if value in (None, "") else int(value)
 
 
+def env_float(name: str, default: float) -> float:
+    value = os.environ.get(name)
+    return default if value in (None, "") else float(value)
+
+
 def env_choice(name: str, default: str, choices: set[str]) -> str:
     value = os.environ.get(name, default).strip().lower()
     if value not in choices:
@@ -248,6 +253,10 @@ CSMS_WEBHOOK_BACKOFF_MAX_S = env_int("CSMS_WEBHOOK_BACKOFF_MAX_S", 3600)
 CSMS_WEBHOOK_CACHE_S = env_int("CSMS_WEBHOOK_CACHE_S", 10)
 # Longest `wait` (seconds) a command POST may ask for.
 CSMS_COMMAND_MAX_WAIT_S = env_int("CSMS_COMMAND_MAX_WAIT_S", 120)
+
+# Interpreter thread switch interval in daphne processes (Python's default is 5 ms): shorter lets the database
+# threads take the GIL back sooner after each round trip (csms/tuning.py).
+CSMS_GIL_SWITCH_INTERVAL_MS = env_float("CSMS_GIL_SWITCH_INTERVAL_MS", 5.0)
 
 # --- OCPP ---------------------------------------------------------------------------------------------------------
 # What happens to a station identity the CSMS does not know: refuse the handshake, register it as Pending

@@ -45,9 +45,22 @@ MAX_RECORDED_GAPS = 200
 # --- Authorization --------------------------------------------------------------------------------------------
 
 
-def id_token_lookup(*, id_token: str, token_type: str) -> IdToken | None:
+_TOKEN = fastorm.CompiledGet(
     # idTokens are case insensitive (IdTokenType); the unique constraint is on Lower(id_token), type.
-    return IdToken.objects.select_related("group_id_token").filter(id_token__iexact=id_token, type=token_type).first()
+    lambda id_token, token_type: IdToken.objects.filter(id_token__iexact=id_token, type=token_type),
+    sentinels=("\x00id-token", "\x00type"),
+)
+_TOKEN_BY_PK = fastorm.CompiledGet(lambda pk: IdToken.objects.filter(pk=pk), sentinels=(-7_000_002,))
+
+
+def id_token_lookup(*, id_token: str, token_type: str) -> IdToken | None:
+    """The known token (with its group token loaded), or None. Asked on every Authorize and token-carrying
+    TransactionEvent: compiled once."""
+    token = _TOKEN.get(id_token, token_type)
+    if token is not None:
+        # Set even when None: token.group_id_token must not run a query of its own later.
+        token.group_id_token = _TOKEN_BY_PK.get(token.group_id_token_id) if token.group_id_token_id else None
+    return token
 
 
 def _unknown_token_status() -> str:
@@ -378,12 +391,18 @@ def _session_token(events: list[dict[str, Any]]) -> tuple[str, str, str]:
     return (chosen["id_token"], chosen["id_token_type"], chosen["id_token_status"]) if chosen else ("", "", "")
 
 
-def _token_refresh(txn: ChargingTransaction) -> None:
-    txn.token = (
-        id_token_lookup(id_token=txn.id_token, token_type=txn.id_token_type)
-        if txn.id_token and txn.id_token_type
-        else None
-    )
+def _token_key(id_token: str, token_type: str) -> tuple[str, str]:
+    return id_token.lower(), token_type
+
+
+def _token_refresh(txn: ChargingTransaction, known: tuple[tuple[str, str], IdToken | None] | None = None) -> None:
+    """Link the session's token to the known IdToken; ``known`` is a (key, token) already looked up."""
+    if not (txn.id_token and txn.id_token_type):
+        txn.token = None
+    elif known is not None and known[0] == _token_key(txn.id_token, txn.id_token_type):
+        txn.token = known[1]
+    else:
+        txn.token = id_token_lookup(id_token=txn.id_token, token_type=txn.id_token_type)
 
 
 def transaction_state_append(txn: ChargingTransaction, event: TransactionEventRecord) -> None:
@@ -418,27 +437,26 @@ def transaction_state_append(txn: ChargingTransaction, event: TransactionEventRe
             event.id_token_type,
             event.id_token_status,
         )
-        _token_refresh(txn)
 
 
-def transaction_state_refresh(txn: ChargingTransaction) -> None:
-    """Derive the transaction's state from all its stored events, ordered by seqNo.
+_EVENT_FIELDS = (
+    "seq_no", "event_type", "timestamp", "offline", "id_token", "id_token_type", "id_token_status",
+    *sorted(set(_LATEST_FIELDS.values())),
+)  # fmt: skip
+
+
+def transaction_state_refresh(txn: ChargingTransaction, *, only: TransactionEventRecord | None = None) -> None:
+    """Derive the transaction's state from all its stored events, ordered by seqNo (``only``: the transaction's
+    one and only event, given instead of read back).
 
     started_at/ended_at come from the Started/Ended events whatever their arrival order; an Updated arriving after
     Ended (offline backlog) cannot reopen the transaction because is_active only depends on an Ended existing.
+    The link to the known token is left to the caller (``_token_refresh``).
     """
-    events = list(
-        txn.events.order_by("seq_no").values(
-            "seq_no",
-            "event_type",
-            "timestamp",
-            "offline",
-            "id_token",
-            "id_token_type",
-            "id_token_status",
-            *set(_LATEST_FIELDS.values()),
-        )
-    )
+    if only is not None:
+        events = [{name: getattr(only, name) for name in _EVENT_FIELDS}]
+    else:
+        events = list(txn.events.order_by("seq_no").values(*_EVENT_FIELDS))
     started = [e for e in events if e["event_type"] == TransactionEventType.STARTED]
     ended = [e for e in events if e["event_type"] == TransactionEventType.ENDED]
     timestamps = [e["timestamp"] for e in events]
@@ -460,7 +478,6 @@ def transaction_state_refresh(txn: ChargingTransaction) -> None:
     txn.last_seq_no = max(seq_nos)
     txn.seq_no_gaps = _gaps(seq_nos)
     txn.last_event_at = max(timestamps)
-    _token_refresh(txn)
 
 
 def _tariff_response_fields(txn: ChargingTransaction, event_type: str) -> dict[str, Any]:
@@ -497,16 +514,20 @@ def transaction_event_apply(*, station_id: int, event: dict[str, Any]) -> Transa
         # Serialises concurrent events of one transaction (two connections during a reconnect).
         txn = _TRANSACTION_FOR_UPDATE.get(station_id, info["transactionId"])
         if txn is None:
-            created, _ = ChargingTransaction.objects.get_or_create(
-                station_id=station_id,
-                transaction_id=info["transactionId"],
-                defaults={"started_at": timestamp, "metering_state": {}},
-            )
-            txn = ChargingTransaction.objects.select_for_update().get(pk=created.pk)
-        token_info = id_token_info(id_token=id_token)[0] if id_token else None
+            # A concurrent first event of the same transaction may insert it too: one row, then both lock it.
+            fastorm.insert(
+                [ChargingTransaction(station_id=station_id, transaction_id=info["transactionId"],
+                                     started_at=timestamp, metering_state={})],
+                ignore_conflicts=True,
+            )  # fmt: skip
+            txn = _TRANSACTION_FOR_UPDATE.get(station_id, info["transactionId"])
+        token_info, token = id_token_info(id_token=id_token) if id_token else (None, None)
+        known = (_token_key(id_token["idToken"], id_token["type"]), token) if id_token else None
+        token_before = (txn.id_token, txn.id_token_type)
+        first = txn.last_seq_no is None  # no event stored yet (events are stored under this lock)
         # Above the highest stored seqNo it cannot be a retry: no need to look.
-        in_order = txn.last_seq_no is not None and seq_no > txn.last_seq_no
-        if not in_order and TransactionEventRecord.objects.filter(transaction=txn, seq_no=seq_no).exists():
+        in_order = not first and seq_no > txn.last_seq_no
+        if not (first or in_order) and TransactionEventRecord.objects.filter(transaction=txn, seq_no=seq_no).exists():
             return TransactionEventResult(txn, True, token_info)
         evse = event.get("evse") or {}
         record = TransactionEventRecord(
@@ -533,7 +554,9 @@ def transaction_event_apply(*, station_id: int, event: dict[str, Any]) -> Transa
         if in_order:
             transaction_state_append(txn, record)
         else:  # first event, or one arriving out of order: derive everything again
-            transaction_state_refresh(txn)
+            transaction_state_refresh(txn, only=record if first else None)
+        if (txn.id_token, txn.id_token_type) != token_before:  # the session's token changed: link it
+            _token_refresh(txn, known)
         if event.get("meterValue"):
             samples = metering.samples_from_meter_values(event["meterValue"], parse_ocpp)
             rows = _sample_rows(station_id=station_id, evse_id=txn.evse_id or 0, transaction_pk=txn.pk, samples=samples)

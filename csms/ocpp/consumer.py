@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
 
+from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
@@ -97,6 +98,15 @@ class OcppConsumer(AsyncWebsocketConsumer):
         if self.connection_id is not None:
             logger.info("station %s disconnected (code %s)", self.identity, code)
             await self.closed(code)
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        # Channels' own dispatch first closes "old" database connections of the event loop thread, by a hop to the
+        # shared sync thread, for every frame: a queue all stations wait in. This consumer never uses the ORM in the
+        # loop thread; its database work runs through db(), whose worker threads look after their connections.
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
 
     # --- frames from the station -----------------------------------------------------------------------------
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:

@@ -11,6 +11,7 @@ from csms.timeutil import format_ocpp
 from stations.services import station_register
 from transactions import metering, services
 from transactions.models import ChargingTransaction
+from webhooks.services import active_events
 
 from .factories import meter_value, sampled, tx_event
 
@@ -30,6 +31,7 @@ def test_in_order_event_with_meter_values_costs_four_statements(django_assert_nu
         event=tx_event("Started", 0, format_ocpp(T0), meter=_reading(0, 1000, 7), evse={"id": 1, "connectorId": 1}),
     )
     for seq in range(1, 4):
+        active_events()  # the webhook subscriptions are cached per process: not a cost of each event
         event = tx_event("Updated", seq, format_ocpp(T0 + timedelta(minutes=seq)), meter=_reading(seq, 1000 + seq, 11))
         # BEGIN, lock the transaction, insert the event, insert its samples, update the transaction, COMMIT: no
         # re-reading of the stored events or samples, whatever the length of the session.
@@ -95,3 +97,22 @@ def test_per_phase_power_is_left_to_the_stored_samples():
         for phase in ("L1", "L2")
     ])  # fmt: skip
     assert state.power() is None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_starting_event_with_a_known_token_costs_seven_statements(django_assert_num_queries):
+    from transactions.models import IdToken
+
+    station, _ = station_register(identity="Q-4")
+    card = IdToken.objects.create(id_token="CARD-7", type="ISO14443")
+    started = tx_event("Started", 0, format_ocpp(T0), meter=_reading(0, 500, 7), evse={"id": 1, "connectorId": 1},
+                       id_token={"idToken": "card-7", "type": "ISO14443"})  # fmt: skip
+    active_events()  # the webhook subscriptions are cached per process: not a cost of each event
+    # BEGIN, look for the transaction, insert it, lock it, look the token up (once, for the answer and the
+    # session), insert the event, insert its samples, update the transaction, COMMIT.
+    with django_assert_num_queries(9):
+        result = services.transaction_event_apply(station_id=station.pk, event=started)
+    assert result.id_token_info == {"status": "Accepted"}
+    txn = ChargingTransaction.objects.get(station=station)
+    assert (txn.token_id, txn.id_token, txn.id_token_status, txn.event_count) == (card.pk, "card-7", "Accepted", 1)
+    assert (txn.has_started_event, txn.started_at, txn.meter_start_wh) == (True, T0, Decimal(500))
