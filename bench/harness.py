@@ -587,7 +587,7 @@ def main() -> None:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="extra environment of csms-pg, e.g. ASGI_THREADS=16 or CSMS_MESSAGE_LOG=errors",
+        help="extra environment of csms-pg, e.g. CSMS_DB_THREADS=16 or CSMS_MESSAGE_LOG=errors",
     )
     parser.add_argument("--out", default="", help="results file (default bench/results/<date>[-quick].json)")
     args = parser.parse_args()

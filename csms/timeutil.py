@@ -13,7 +13,8 @@ def utc_now_iso() -> str:
 
 
 def format_ocpp(value: datetime) -> str:
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+    """``2026-01-01T10:00:00.123Z`` (isoformat, not strftime: it is on every Heartbeat's answer)."""
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
 
 
 def parse_ocpp(value: str) -> datetime:

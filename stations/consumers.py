@@ -124,7 +124,10 @@ class StationConsumer(OcppConsumer):
             )
 
     def _log_buffered(self, entries: list[dict[str, Any]]) -> None:
-        message_log.writer().add(station_id=self.station_id, connection_id=self.connection_id, entries=entries)
+        writer = self.__dict__.get("_log_writer")
+        if writer is None:
+            writer = self._log_writer = message_log.writer()
+        writer.add(station_id=self.station_id, connection_id=self.connection_id, entries=entries)
 
     # --- channel-layer messages --------------------------------------------------------------------------------
     async def station_replaced(self, event: dict[str, Any]) -> None:

@@ -53,7 +53,7 @@ def test_station_is_answered_while_the_message_log_table_is_locked(live_server_w
 
 def test_heartbeat_is_answered_while_every_database_thread_is_busy(csms_server, station_factory):
     # last_seen_at written at most once a minute: a heartbeat right after the boot has nothing to store.
-    server = csms_server("one-db-thread", ASGI_THREADS="1", CSMS_LAST_SEEN_RESOLUTION_S="60")
+    server = csms_server("one-db-thread", CSMS_DB_THREADS="1", CSMS_LAST_SEEN_RESOLUTION_S="60")
     station_factory("CS-A")
     station_factory("CS-B")
 
