@@ -12,12 +12,10 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from django.urls import re_path  # noqa: E402
 
-from csms import tuning  # noqa: E402
 from csms.ocpp import schemas  # noqa: E402
 from csms.routing import browser_urlpatterns, station_urlpatterns  # noqa: E402
 
 schemas.warm_up()
-tuning.apply()
 
 application = ProtocolTypeRouter(
     {
