@@ -256,6 +256,7 @@ CSMS_COMMAND_MAX_WAIT_S = env_int("CSMS_COMMAND_MAX_WAIT_S", 120)
 
 # Threads running the stations' database work in each daphne process (each holds one database connection).
 CSMS_DB_THREADS = env_int("CSMS_DB_THREADS", min(32, (os.cpu_count() or 1) + 4))
+
 # --- OCPP ---------------------------------------------------------------------------------------------------------
 # What happens to a station identity the CSMS does not know: refuse the handshake, register it as Pending
 # (an operator accepts it later), or register and accept it.
