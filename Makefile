@@ -50,7 +50,7 @@ run: migrate
 	@if [ -z "$$REDIS_URL" ]; then echo "    mode: embedded (SQLite under var/, in-process channel layer and jobs)"; \
 		else echo "    mode: PostgreSQL + Redis; start 'make worker' and 'make beat' beside it"; fi
 	@echo ""
-	$(VENV)/bin/daphne -b $(HOST) -p $(PORT) --websocket_timeout -1 --proxy-headers csms.asgi:application
+	$(VENV)/bin/daphne -b $(HOST) -p $(PORT) --websocket_timeout -1 --websocket_connect_timeout 30 --proxy-headers csms.asgi:application
 
 worker: $(VENV)/.deps-run
 	$(VENV)/bin/celery -A csms worker -l INFO

@@ -91,7 +91,8 @@ def start(
     """A daphne process with the same flags as ``make run``; ``profile_to`` wraps it in cProfile."""
     LOG_DIR.mkdir(parents=True, exist_ok=True)
     port = free_port()
-    args = ["-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "--websocket_timeout", "-1", app]
+    args = ["-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "--websocket_timeout", "-1",
+            "--websocket_connect_timeout", "30", app]  # fmt: skip
     if profile_to is not None:
         args = ["-m", "bench.profiled", str(profile_to), *args[2:]]
     log_path = LOG_DIR / f"{name}-{port}.log"

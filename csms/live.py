@@ -6,6 +6,7 @@ publish small events (`station.changed`); this consumer renders the fragment for
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from typing import Any
@@ -26,7 +27,13 @@ def station_group(identity: str) -> str:
     return "station-" + _GROUP_SAFE.sub("_", identity)[:80]
 
 
-async def publish_station_changed(*, station_id: int, identity: str) -> None:
+# A burst of station changes (a boot storm: a thousand stations connecting at once) is coalesced per station and
+# sent one message at a time: one group_send per change in parallel exhausted the Redis connection pool
+# (MaxConnectionsError), failing other channel-layer traffic too. Browsers see a change at most this much later.
+COALESCE_S = 0.1
+
+
+async def _send_station_changed(station_id: int, identity: str) -> None:
     layer = get_channel_layer()
     if layer is None:
         return
@@ -36,6 +43,38 @@ async def publish_station_changed(*, station_id: int, identity: str) -> None:
         await layer.group_send(station_group(identity), event)
     except Exception:  # the live view is best effort: never fail a station's message for it
         logger.exception("could not publish a live update for %s", identity)
+
+
+class _Publisher:
+    """One per event loop: the stations changed since the last flush, and the task sending them."""
+
+    def __init__(self) -> None:
+        self.pending: dict[int, str] = {}
+        self.task: asyncio.Task[None] | None = None
+
+    def mark(self, station_id: int, identity: str) -> None:
+        self.pending[station_id] = identity
+        if self.task is None or self.task.done():
+            self.task = asyncio.get_running_loop().create_task(self._flush())
+
+    async def _flush(self) -> None:
+        while self.pending:
+            await asyncio.sleep(COALESCE_S)
+            batch, self.pending = self.pending, {}
+            for station_id, identity in batch.items():
+                await _send_station_changed(station_id, identity)
+
+
+_publishers: dict[asyncio.AbstractEventLoop, _Publisher] = {}
+
+
+async def publish_station_changed(*, station_id: int, identity: str) -> None:
+    """Tell the dashboards showing this station that it changed (soon, coalesced; never blocks the caller)."""
+    loop = asyncio.get_running_loop()
+    publisher = _publishers.get(loop)
+    if publisher is None:
+        publisher = _publishers[loop] = _Publisher()
+    publisher.mark(station_id, identity)
 
 
 class DashboardConsumer(AsyncWebsocketConsumer):

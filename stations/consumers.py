@@ -35,28 +35,30 @@ class StationConsumer(OcppConsumer):
     _last_seen_written = 0.0
 
     async def handshake(self, authorization: str | None) -> str:
-        result = await db(services.station_handshake)(identity=self.identity, authorization=authorization)
-        self._station = result.station
-        if result.ok:
-            self.station_id = result.station.pk
-        return result.reason
-
-    async def refused(self, reason: str) -> None:
-        await db(services.connection_refused)(
+        # One trip to the database for the decision and its record (a boot storm queues thousands of these).
+        result = await db(services.station_connect)(
             identity=self.identity,
-            station=getattr(self, "_station", None),
-            reason=reason,
-            remote_addr=self.remote_addr,
-        )
-
-    async def opened(self) -> None:
-        self._command_tasks: set[asyncio.Task[None]] = set()  # outcome recorders of the commands taken up
-        opened = await db(services.connection_open)(
-            station_id=self.station_id,
+            authorization=authorization,
             remote_addr=self.remote_addr,
             subprotocol=self.selected_subprotocol(),
             channel_name=self.channel_name,
         )
+        self._connect_result = result
+        if result.opened is not None:
+            self.station_id = result.opened.station_id
+        return result.reason
+
+    async def refused(self, reason: str) -> None:
+        if getattr(self, "_connect_result", None) is not None:
+            return  # recorded by station_connect
+        await db(services.connection_refused)(
+            identity=self.identity, station=None, reason=reason, remote_addr=self.remote_addr
+        )
+
+    async def opened(self) -> None:
+        self._command_tasks: set[asyncio.Task[None]] = set()  # outcome recorders of the commands taken up
+        opened = self._connect_result.opened
+        assert opened is not None
         self.connection_id = opened.connection_id
         self.accepted = opened.accepted
         self.validation_mode = opened.validation_mode

@@ -194,6 +194,27 @@ def connection_close(*, connection_id: int, close_code: int | None) -> None:
             command_finish(command_id=pk, state=CommandState.FAILED, error_description=CONNECTION_CLOSED)
 
 
+@dataclass(frozen=True, slots=True)
+class ConnectResult:
+    opened: OpenedConnection | None  # None: refused (and recorded as such)
+    reason: str = ""
+
+
+def station_connect(
+    *, identity: str, authorization: str | None, remote_addr: str, subprotocol: str, channel_name: str
+) -> ConnectResult:
+    """A station's WebSocket handshake in one call: decide, then record the opened (or refused) connection."""
+    result = station_handshake(identity=identity, authorization=authorization)
+    if not result.ok:
+        connection_refused(identity=identity, station=result.station, reason=result.reason, remote_addr=remote_addr)
+        return ConnectResult(None, result.reason)
+    assert result.station is not None
+    opened = connection_open(
+        station_id=result.station.pk, remote_addr=remote_addr, subprotocol=subprotocol, channel_name=channel_name
+    )
+    return ConnectResult(opened)
+
+
 def station_register(
     *,
     identity: str,

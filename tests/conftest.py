@@ -89,6 +89,8 @@ def start_daphne(env_overrides: dict[str, str], name: str) -> LiveServer:
             str(port),
             "--websocket_timeout",
             "-1",
+            "--websocket_connect_timeout",
+            "30",
             "csms.asgi:application",
         ],
         cwd=ROOT,
