@@ -78,22 +78,49 @@ def insert(objs: Sequence[models.Model], *, ignore_conflicts: bool = False, usin
         cursor.execute(_insert_sql(model, using, len(objs), ignore_conflicts), params)
 
 
-@cache
-def _update_sql(model: type[models.Model], alias: str) -> str:
+def insert_returning_pk(obj: models.Model, *, using: str = "default") -> Any:
+    """INSERT one new row and set (and return) its primary key, as ``obj.save()`` would."""
+    model = type(obj)
+    connection = connections[using]
     fields = _concrete(model, with_pk=False)
-    assignments = ", ".join(f"{_quote(alias, f.column)} = %s" for f in fields)
+    params = [f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields]
+    returning, _ = connection.ops.return_insert_columns([model._meta.pk])
+    with _cursor(using) as cursor:
+        cursor.execute(f"{_insert_sql(model, using, 1, False)} {returning}", params)
+        obj.pk = cursor.fetchone()[0]
+    obj._state.adding = False
+    obj._state.db = using
+    return obj.pk
+
+
+def _update_fields(model: type[models.Model], names: tuple[str, ...] | None) -> list[models.Field[Any, Any]]:
+    fields = _concrete(model, with_pk=False)
+    if names is None:
+        return fields
+    wanted = set(names)
+    found = [f for f in fields if f.name in wanted or f.attname in wanted]
+    if len(found) != len(wanted):
+        raise ValueError(f"unknown or primary-key fields in {sorted(wanted)} for {model.__name__}")
+    return found
+
+
+@cache
+def _update_sql(model: type[models.Model], alias: str, names: tuple[str, ...] | None = None) -> str:
+    assignments = ", ".join(f"{_quote(alias, f.column)} = %s" for f in _update_fields(model, names))
     pk = _quote(alias, model._meta.pk.column)
     return f"UPDATE {_quote(alias, model._meta.db_table)} SET {assignments} WHERE {pk} = %s"
 
 
-def update(obj: models.Model, *, using: str = "default") -> None:
-    """UPDATE every column of an existing row from the instance (what ``obj.save()`` sends, compiled once)."""
+def update(obj: models.Model, fields: Sequence[str] | None = None, *, using: str = "default") -> None:
+    """UPDATE the columns of an existing row from the instance (every column, or only ``fields`` as with
+    ``save(update_fields=...)``): what ``obj.save()`` sends, compiled once."""
     model = type(obj)
     connection = connections[using]
-    params = [f.get_db_prep_save(f.pre_save(obj, False), connection) for f in _concrete(model, with_pk=False)]
+    names = tuple(fields) if fields is not None else None
+    params = [f.get_db_prep_save(f.pre_save(obj, False), connection) for f in _update_fields(model, names)]
     params.append(model._meta.pk.get_db_prep_value(obj.pk, connection))
     with _cursor(using) as cursor:
-        cursor.execute(_update_sql(model, using), params)
+        cursor.execute(_update_sql(model, using, names), params)
 
 
 class CompiledGet:

@@ -8,6 +8,7 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
+from csms import fastorm
 from csms.ocpp import errors
 from csms.ocpp.router import CallContext, handles
 from csms.timeutil import parse_ocpp, utc_now_iso
@@ -22,16 +23,17 @@ from .models import (
     StationEvent,
     StatusNotificationRecord,
 )
+from .services import STATION_FOR_UPDATE
 
 
 @handles("BootNotification")
 def boot_notification(ctx: CallContext, payload: dict[str, Any]) -> dict[str, Any]:
-    station = ChargingStation.objects.select_for_update().get(pk=ctx.station_id)
+    station = STATION_FOR_UPDATE.get(ctx.station_id)
     info = payload["chargingStation"]
     modem = info.get("modem") or {}
     status = station.registration_status
     now = timezone.now()
-    BootRecord.objects.create(
+    boot = BootRecord(
         station=station,
         reason=payload["reason"],
         vendor_name=info["vendorName"],
@@ -42,6 +44,7 @@ def boot_notification(ctx: CallContext, payload: dict[str, Any]) -> dict[str, An
         modem_imsi=modem.get("imsi", ""),
         status=status,
     )
+    fastorm.insert([boot])
     station.vendor_name = info["vendorName"]
     station.model = info["model"]
     station.serial_number = info.get("serialNumber", "")
@@ -51,7 +54,7 @@ def boot_notification(ctx: CallContext, payload: dict[str, Any]) -> dict[str, An
     station.boot_status = status
     station.last_boot_at = now
     station.last_seen_at = now
-    station.save()
+    fastorm.update(station)
     interval = (
         settings.CSMS_HEARTBEAT_INTERVAL_S
         if status == RegistrationStatus.ACCEPTED

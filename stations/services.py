@@ -18,6 +18,7 @@ from django.db import transaction
 from django.db.models import Count, QuerySet
 from django.utils import timezone
 
+from csms import fastorm
 from csms.live import station_group
 from csms.ocpp import actions, frames, router, schemas
 from webhooks import services as webhooks
@@ -42,6 +43,14 @@ logger = logging.getLogger(__name__)
 
 
 # --- Handshake ------------------------------------------------------------------------------------------------
+
+
+STATION_BY_IDENTITY = fastorm.CompiledGet(
+    lambda identity: ChargingStation.objects.filter(identity=identity), sentinels=("\x00identity",)
+)
+STATION_FOR_UPDATE = fastorm.CompiledGet(
+    lambda pk: ChargingStation.objects.select_for_update().filter(pk=pk), sentinels=(-7_000_003,)
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +85,7 @@ def station_handshake(*, identity: str, authorization: str | None) -> HandshakeR
     if ":" in identity:
         return HandshakeResult(None, "identity must not contain ':'")
     credentials = parse_basic_auth(authorization)
-    station = ChargingStation.objects.filter(identity=identity).first()
+    station = STATION_BY_IDENTITY.get(identity)
     if station is None:
         policy = settings.CSMS_UNKNOWN_STATION_POLICY
         if policy == "reject":
@@ -124,9 +133,14 @@ class OpenedConnection:
 
 @transaction.atomic
 def connection_open(*, station_id: int, remote_addr: str, subprotocol: str, channel_name: str) -> OpenedConnection:
-    """Record an accepted connection; the station's previous live connection (if any) is marked replaced."""
-    station = ChargingStation.objects.select_for_update().get(pk=station_id)
-    connection = Connection.objects.create(
+    """Record an accepted connection; the station's previous live connection (if any) is marked replaced.
+
+    On every (re)connection of every station, so in boot storms: statements compiled once (csms.fastorm).
+    """
+    station = STATION_FOR_UPDATE.get(station_id)
+    if station is None:
+        raise ChargingStation.DoesNotExist(f"station {station_id} is gone")
+    connection = Connection(
         station=station,
         identity=station.identity,
         outcome=ConnectionEvent.ACCEPTED,
@@ -134,6 +148,7 @@ def connection_open(*, station_id: int, remote_addr: str, subprotocol: str, chan
         subprotocol=subprotocol,
         channel_name=channel_name,
     )
+    fastorm.insert_returning_pk(connection)
     replaced_channel = ""
     if station.current_connection_id and station.is_online:
         replaced_channel = station.channel_name
@@ -143,7 +158,7 @@ def connection_open(*, station_id: int, remote_addr: str, subprotocol: str, chan
     station.channel_name = channel_name
     station.is_online = True
     station.last_seen_at = now
-    station.save(update_fields=["current_connection", "channel_name", "is_online", "last_seen_at"])
+    fastorm.update(station, ["current_connection", "channel_name", "is_online", "last_seen_at"])
     webhooks.emit(
         "station.connected",
         {"station": station.identity, "connection_id": connection.pk, "remote_addr": remote_addr, "at": now},

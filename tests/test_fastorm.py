@@ -67,3 +67,27 @@ def test_insert_ignores_conflicts_only_when_asked():
 
     with pytest.raises(IntegrityError):
         fastorm.insert([sample("2")])
+
+
+def test_insert_returning_pk_sets_the_key_like_save():
+    from stations.models import Connection
+
+    station, _ = station_register(identity="FAST-4")
+    connection = Connection(station=station, identity="FAST-4", outcome="accepted", remote_addr="127.0.0.1:1")
+    pk = fastorm.insert_returning_pk(connection)
+    assert connection.pk == pk and connection._state.adding is False
+    stored = Connection.objects.get(pk=pk)
+    assert (stored.station_id, stored.remote_addr, stored.connected_at is not None) == (station.pk, "127.0.0.1:1", True)
+
+
+def test_update_of_named_fields_leaves_the_others_alone():
+    station, _ = station_register(identity="FAST-5")
+    stale = type(station).objects.get(pk=station.pk)
+    station.description = "changed elsewhere"
+    station.save()
+    stale.is_online, stale.channel_name = True, "chan-1"
+    fastorm.update(stale, ["is_online", "channel_name"])
+    fresh = type(station).objects.get(pk=station.pk)
+    assert (fresh.is_online, fresh.channel_name, fresh.description) == (True, "chan-1", "changed elsewhere")
+    with pytest.raises(ValueError, match="unknown"):
+        fastorm.update(stale, ["no_such_field"])
