@@ -31,6 +31,55 @@ def _session_starts_or_ends(call: frames.Call) -> bool:
             and call.payload.get("eventType") in LIVE_TRANSACTION_EVENTS)
 
 
+class _CloseRecorder:
+    """One per event loop: ended connections recorded in batches (services.connections_close).
+
+    The batch task does not belong to any consumer: when daphne gives up on a consumer still closing (its
+    application close timeout, in a mass disconnect), the close is recorded all the same.
+    """
+
+    MAX_BATCH = 500
+
+    def __init__(self) -> None:
+        self.pending: list[tuple[int, int | None, asyncio.Future[None]]] = []
+        self.task: asyncio.Task[None] | None = None
+
+    async def record(self, connection_id: int, close_code: int | None) -> None:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+        self.pending.append((connection_id, close_code, future))
+        if self.task is None or self.task.done():
+            self.task = loop.create_task(self._run())
+        await future
+
+    async def _run(self) -> None:
+        while self.pending:
+            batch, self.pending = self.pending[: self.MAX_BATCH], self.pending[self.MAX_BATCH :]
+            try:
+                await db(services.connections_close)(closes=[(c, code) for c, code, _ in batch])
+            except Exception:
+                logger.exception("could not record %d closed connections together; one by one", len(batch))
+                for connection_id, close_code, _ in batch:
+                    try:
+                        await db(services.connection_close)(connection_id=connection_id, close_code=close_code)
+                    except Exception:  # the stale sweep (stations.mark_stale_offline) corrects it later
+                        logger.exception("could not record the close of connection %s", connection_id)
+            for *_, future in batch:
+                if not future.done():
+                    future.set_result(None)
+
+
+_close_recorders: dict[asyncio.AbstractEventLoop, _CloseRecorder] = {}
+
+
+def _close_recorder() -> _CloseRecorder:
+    loop = asyncio.get_running_loop()
+    recorder = _close_recorders.get(loop)
+    if recorder is None:
+        recorder = _close_recorders[loop] = _CloseRecorder()
+    return recorder
+
+
 class StationConsumer(OcppConsumer):
     _last_seen_written = 0.0
 
@@ -79,7 +128,7 @@ class StationConsumer(OcppConsumer):
         pending = getattr(self, "_command_tasks", ())
         if pending:
             await asyncio.wait(pending, timeout=10)
-        await db(services.connection_close)(connection_id=self.connection_id, close_code=code)
+        await _close_recorder().record(self.connection_id, code)
         await publish_station_changed(station_id=self.station_id, identity=self.identity)
 
     def _last_seen_due(self, now: float) -> bool:

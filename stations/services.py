@@ -173,38 +173,51 @@ def connection_open(*, station_id: int, remote_addr: str, subprotocol: str, chan
     )
 
 
-@transaction.atomic
 def connection_close(*, connection_id: int, close_code: int | None) -> None:
+    connections_close(closes=[(connection_id, close_code)])
+
+
+@transaction.atomic
+def connections_close(*, closes: list[tuple[int, int | None]]) -> None:
+    """Record ended connections ``[(connection_id, close_code)]`` in one transaction: a mass disconnect (a network
+    cut, a restarting proxy) is recorded in a few batches rather than thousands of transactions racing daphne's
+    application close timeout."""
     now = timezone.now()
-    # Lock the station row first, as connection_open does: taking the Connection row first deadlocked with a
-    # replacing connection's open (station row, then this Connection row).
-    station_id = Connection.objects.filter(pk=connection_id).values_list("station_id", flat=True).first()
-    if station_id is not None:
-        list(ChargingStation.objects.select_for_update().filter(pk=station_id).values_list("pk", flat=True))
-    Connection.objects.filter(pk=connection_id, disconnected_at__isnull=True).update(
-        disconnected_at=now, close_code=close_code
+    ids = [connection_id for connection_id, _ in closes]
+    # Lock the station rows first, as connection_open does (taking the Connection row first deadlocked with a
+    # replacing connection's open), in primary-key order so that two batches cannot deadlock each other.
+    station_ids = sorted(
+        {pk for pk in Connection.objects.filter(pk__in=ids).values_list("station_id", flat=True) if pk is not None}
     )
-    # Only the station's current connection takes it offline: a replaced one closing changes nothing.
-    went_offline = ChargingStation.objects.filter(current_connection_id=connection_id).update(
-        is_online=False, channel_name="", last_seen_at=now
+    list(ChargingStation.objects.select_for_update().filter(pk__in=station_ids).order_by("pk").values_list("pk"))
+    by_code: dict[int | None, list[int]] = {}
+    for connection_id, close_code in closes:
+        by_code.setdefault(close_code, []).append(connection_id)
+    for close_code, same_code in by_code.items():
+        Connection.objects.filter(pk__in=same_code, disconnected_at__isnull=True).update(
+            disconnected_at=now, close_code=close_code
+        )
+    # Only a station's current connection takes it offline: a replaced one closing changes nothing.
+    offline = list(
+        ChargingStation.objects.filter(current_connection_id__in=ids).values_list(
+            "pk", "identity", "current_connection_id"
+        )
     )
-    if went_offline:
+    if offline:
+        ChargingStation.objects.filter(pk__in=[pk for pk, _, _ in offline]).update(
+            is_online=False, channel_name="", last_seen_at=now
+        )
+    codes = dict(closes)
+    for _, identity, connection_id in offline:
         webhooks.emit(
             "station.disconnected",
-            lambda: {
-                "station": ChargingStation.objects.filter(current_connection_id=connection_id)
-                .values_list("identity", flat=True)
-                .first(),
-                "connection_id": connection_id,
-                "close_code": close_code,
-                "at": now,
-            },
+            {"station": identity, "connection_id": connection_id, "close_code": codes[connection_id], "at": now},
         )
-    # Commands dispatched to this connection that its consumer never took up (the channel message arrived after
-    # the socket closed, or never will) would stay queued forever: fail them now.
-    channel = Connection.objects.filter(pk=connection_id).values_list("channel_name", flat=True).first()
-    if channel:
-        stale = Command.objects.filter(channel_name=channel, state=CommandState.QUEUED)
+    # Commands dispatched to these connections that their consumers never took up (the channel message arrived
+    # after the socket closed, or never will) would stay queued forever: fail them now.
+    channels = [c for c in Connection.objects.filter(pk__in=ids).values_list("channel_name", flat=True) if c]
+    if channels:
+        stale = Command.objects.filter(channel_name__in=channels, state=CommandState.QUEUED).order_by("pk")
         for pk in list(stale.values_list("pk", flat=True)):
             command_finish(command_id=pk, state=CommandState.FAILED, error_description=CONNECTION_CLOSED)
 
