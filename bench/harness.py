@@ -63,6 +63,17 @@ QUICK = Plan(
     profile_s=3,
     kinds={"ocpp-lib": ("heartbeat",)},
 )
+# The harness itself under test (tests/bench): every phase, a handful of stations, seconds.
+SMOKE = Plan(
+    levels={"echo": [10], "csms-pg": [10]},
+    idle={"echo": 20, "csms-pg": 20},
+    saturated_s=1,
+    paced_s=1,
+    think_s=0.5,
+    transaction_paced_at=10,
+    profile_stations=10,
+    profile_s=1,
+)
 FULL = Plan(
     levels={
         "echo": [100, 1000, 5000],
@@ -192,8 +203,19 @@ def _brief(figures: dict[str, Any]) -> str:
     return " ".join(f"{k}={figures.get(k)}" for k in keys)
 
 
-def run_idle(server: servers.Server, name: str, count: int) -> dict[str, Any]:
-    """Hold ``count`` booted, silent stations; RSS growth per connection of the one daphne process."""
+def online_count(db_url: str, prefix: str) -> int:
+    import psycopg
+
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM stations_chargingstation WHERE is_online AND identity LIKE %s", [prefix + "%"]
+        ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def run_idle(server: servers.Server, name: str, count: int, db_url: str | None = None) -> dict[str, Any]:
+    """Hold ``count`` booted, silent stations; RSS growth per connection of the one daphne process. With the
+    CSMS's database: all of them then drop at once, and the time until every one is recorded offline."""
     warm = LoadWorkers(server.ws_url, [f"warm-{name[:6]}-{i}" for i in range(20)], processes=1)
     warm.connect()
     warm.close()
@@ -209,6 +231,14 @@ def run_idle(server: servers.Server, name: str, count: int) -> dict[str, Any]:
         after = server.rss_kb()
     finally:
         workers.close()
+        cut_at = time.monotonic()
+    offline_s = None
+    if db_url is not None:
+        prefix = f"idle-{name[:6]}-"
+        deadline = cut_at + 120
+        while time.monotonic() < deadline and online_count(db_url, prefix):
+            time.sleep(0.2)
+        offline_s = round(time.monotonic() - cut_at, 1) if not online_count(db_url, prefix) else None
     held = result["accepted"]
     out = {
         "target": count,
@@ -220,6 +250,8 @@ def run_idle(server: servers.Server, name: str, count: int) -> dict[str, Any]:
         "rss_after_mb": round(after / 1024, 1),
         "kb_per_connection": round((after - before) / held, 1) if held else None,
     }
+    if db_url is not None:
+        out["all_offline_after_s"] = offline_s  # None: some still online after 120 s
     log(f"{name}: idle {out}")
     return out
 
@@ -398,11 +430,11 @@ def pg_env(db_url: str) -> dict[str, str]:
     }
 
 
-def measure(name: str, server: servers.Server, plan: Plan) -> dict[str, Any]:
+def measure(name: str, server: servers.Server, plan: Plan, db_url: str | None = None) -> dict[str, Any]:
     kinds = plan.kinds.get(name, ("heartbeat", "transaction"))
     result: dict[str, Any] = {"levels": {}}
     if name in plan.idle:  # first, on a fresh process: RSS growth is then the connections' and nothing else's
-        result["idle"] = run_idle(server, name, plan.idle[name])
+        result["idle"] = run_idle(server, name, plan.idle[name], db_url)
     for stations in plan.levels.get(name, []):
         result["levels"][str(stations)] = run_level(server, name, stations, plan, kinds)
     return result
@@ -453,7 +485,7 @@ def run(
                 else:
                     server = servers.start(name, csms_pg_env)
             try:
-                results["servers"][name] = measure(name, server, plan)
+                results["servers"][name] = measure(name, server, plan, db.url if name == "csms-pg" else None)
                 if name == "csms-pg":
                     results["command_round_trip"] = command_round_trip(
                         csms_pg_env, server, 50 if mode == "full" else 20
@@ -504,6 +536,7 @@ def rows_for(results: dict[str, Any]) -> list[list[str]]:
     row("idle: failed attempts (retried)", lambda d: _failures(d.get("idle")))
     row("idle RSS per connection", dig("idle", "kb_per_connection"), " kB", times=True)
     row("idle connects+boots per s", dig("idle", "connects_per_s"), "/s")
+    row("idle: all dropped at once, s until recorded offline", dig("idle", "all_offline_after_s"), " s")
     levels = sorted({int(lv) for n in names for lv in srv[n].get("levels", {})})
     for lv in levels:
         k = str(lv)
@@ -580,6 +613,7 @@ def plot(results: dict[str, Any]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="smaller counts, under 2 minutes")
+    parser.add_argument("--smoke", action="store_true", help="a handful of stations: checks the harness itself")
     parser.add_argument("--only", default="", help="comma-separated servers: echo,csms-pg,csms-sqlite,ocpp-lib")
     parser.add_argument("--profile", choices=("auto", "yes", "no"), default="auto", help="auto: full run only")
     parser.add_argument(
@@ -591,14 +625,14 @@ def main() -> None:
     )
     parser.add_argument("--out", default="", help="results file (default bench/results/<date>[-quick].json)")
     args = parser.parse_args()
-    plan, mode = (QUICK, "quick") if args.quick else (FULL, "full")
+    plan, mode = (SMOKE, "smoke") if args.smoke else (QUICK, "quick") if args.quick else (FULL, "full")
     only = {s.strip() for s in args.only.split(",") if s.strip()} or None
     profile = args.profile == "yes" or (args.profile == "auto" and mode == "full")
     csms_env = dict(item.split("=", 1) for item in args.csms_env)
     results = run(plan, mode, only, profile=profile, csms_env=csms_env)
     results["goals"] = goals(results)
     RESULTS.mkdir(exist_ok=True)
-    stem = datetime.now(UTC).strftime("%Y-%m-%d") + ("-quick" if mode == "quick" else "")
+    stem = datetime.now(UTC).strftime("%Y-%m-%d") + ("" if mode == "full" else f"-{mode}")
     out = Path(args.out) if args.out else RESULTS / f"{stem}.json"
     out.write_text(json.dumps(results, indent=1, default=str) + "\n")
     out.with_suffix(".svg").write_text(plot(results) + "\n")
