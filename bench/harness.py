@@ -364,7 +364,7 @@ def profile_load(env: dict[str, str], plan: Plan, kind: str) -> dict[str, Any]:
 
 # Inclusive CPU of the steps of a station's CALL (share of the busy CPU), to say where the time goes.
 HOT_PATH = (
-    ("thread pool call (database_sync_to_async)", "asgiref/sync.py", "thread_handler"),
+    ("database thread pool call", "csms/ocpp/consumer.py", "_in_db_thread"),
     ("call_process: handler in one transaction", "stations/services.py", "call_process"),
     ("TransactionEvent: transaction_event_apply", "transactions/services.py", "transaction_event_apply"),
     ("MeterValues: meter_values_record", "transactions/services.py", "meter_values_record"),
