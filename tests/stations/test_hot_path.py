@@ -118,3 +118,20 @@ def test_synchronous_log_mode_commits_the_rows_with_the_call(csms_server, statio
     assert list(MessageLog.objects.filter(station=station).order_by("id").values_list("message_id", "direction")) == [
         ("m1", "in"), ("m1", "out"), ("s1", "in"), ("s1", "out"), ("alive", "in"), ("alive", "out"),
     ]  # fmt: skip
+
+
+def test_buffered_log_rows_are_written_when_the_server_stops(transactional_db, station_factory):
+    from tests.conftest import start_daphne
+
+    # A flush interval far longer than the test: the rows can only get out through the shutdown flush.
+    server = start_daphne({"CSMS_MESSAGE_LOG_FLUSH_MS": "600000"}, "log-shutdown")
+    try:
+        station = station_factory("CS-1")
+        exchange(server, "CS-1", [json.dumps([2, "s1", "StatusNotification", STATUS])])
+        assert not MessageLog.objects.filter(station=station).exists()
+    finally:
+        server.stop()  # SIGTERM: daphne stops its reactor, which runs the writer's flush first
+    assert server.process.returncode == 0
+    assert list(MessageLog.objects.filter(station=station).order_by("id").values_list("message_id", "direction")) == [
+        ("m1", "in"), ("m1", "out"), ("s1", "in"), ("s1", "out"), ("alive", "in"), ("alive", "out"),
+    ]  # fmt: skip
