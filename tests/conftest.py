@@ -71,6 +71,9 @@ def start_daphne(env_overrides: dict[str, str], name: str) -> LiveServer:
             "DATABASE_URL": test_database_url(),
             "CSMS_DB_CONN_MAX_AGE": "0",
             "PYTHONUNBUFFERED": "1",
+            # Buffered message log as in production, flushed sooner: a test's rows are all written within a few
+            # ms of its last frame, before its tables are truncated (see wait_until_connections_closed).
+            "CSMS_MESSAGE_LOG_FLUSH_MS": "20",
         }
         | env_overrides
     )
@@ -146,14 +149,22 @@ def wait_until(predicate: Callable[[], object], timeout_s: float = 5, interval_s
 
 
 def wait_until_connections_closed(timeout_s: float = 10) -> None:
-    """Let the servers finish recording closed connections before the test's tables are truncated."""
-    from stations.models import Connection
+    """Let the servers finish recording closed connections, and write their buffered message-log rows, before the
+    test's tables are truncated (a write racing the TRUNCATE can deadlock it and leave the next test dirty)."""
+    from stations.models import Connection, MessageLog
 
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if not Connection.objects.filter(outcome="accepted", disconnected_at__isnull=True).exists():
-            return
+            break
         time.sleep(0.05)
+    # The log is quiet once its row count holds still for several flush intervals (20 ms on the test servers).
+    last, still = -1, 0
+    while time.monotonic() < deadline and still < 3:
+        count = MessageLog.objects.count()
+        still = still + 1 if count == last else 0
+        last = count
+        time.sleep(0.03)
 
 
 @pytest.fixture
