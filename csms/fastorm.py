@@ -126,6 +126,9 @@ def update(obj: models.Model, fields: Sequence[str] | None = None, *, using: str
 class CompiledGet:
     """A one-row ORM query compiled once, run many times with other values for its parameters.
 
+    For lookups that pass their value through unchanged (exact, comparisons): values are bound as given, without
+    the lookup's own preparation (``iexact``/``contains`` escape or wrap theirs).
+
     ``CompiledGet(lambda a, b: Model.objects.select_for_update().filter(x=a, y=b))`` then ``.get(1, "t")``:
     the queryset is built with sentinel values to learn where each parameter goes in the compiled SQL; rows are
     converted with the compiler's own converters, as the ORM would.

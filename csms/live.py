@@ -16,6 +16,8 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.layers import get_channel_layer
 from django.template.loader import render_to_string
 
+from csms.looplocal import per_loop
+
 logger = logging.getLogger(__name__)
 
 DASHBOARD_GROUP = "dashboard"
@@ -65,16 +67,12 @@ class _Publisher:
                 await _send_station_changed(station_id, identity)
 
 
-_publishers: dict[asyncio.AbstractEventLoop, _Publisher] = {}
+_publisher = per_loop(_Publisher)
 
 
 async def publish_station_changed(*, station_id: int, identity: str) -> None:
     """Tell the dashboards showing this station that it changed (soon, coalesced; never blocks the caller)."""
-    loop = asyncio.get_running_loop()
-    publisher = _publishers.get(loop)
-    if publisher is None:
-        publisher = _publishers[loop] = _Publisher()
-    publisher.mark(station_id, identity)
+    _publisher().mark(station_id, identity)
 
 
 class DashboardConsumer(AsyncWebsocketConsumer):

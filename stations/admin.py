@@ -222,6 +222,9 @@ class CommandInline(admin.TabularInline):
     can_delete = False
     show_change_link = True
 
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Command]:
+        return super().get_queryset(request).select_related("station")  # one query, not one per row
+
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 

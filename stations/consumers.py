@@ -10,8 +10,9 @@ from typing import Any
 from django.conf import settings
 
 from csms.live import publish_station_changed
+from csms.looplocal import per_loop
 from csms.ocpp import frames, router
-from csms.ocpp.consumer import CallTimeout, ConnectionLost, OcppConsumer, db
+from csms.ocpp.consumer import SUBPROTOCOL, CallTimeout, ConnectionLost, OcppConsumer, db
 
 from . import message_log, services
 from .models import CommandState
@@ -69,15 +70,7 @@ class _CloseRecorder:
                     future.set_result(None)
 
 
-_close_recorders: dict[asyncio.AbstractEventLoop, _CloseRecorder] = {}
-
-
-def _close_recorder() -> _CloseRecorder:
-    loop = asyncio.get_running_loop()
-    recorder = _close_recorders.get(loop)
-    if recorder is None:
-        recorder = _close_recorders[loop] = _CloseRecorder()
-    return recorder
+_close_recorder = per_loop(_CloseRecorder)
 
 
 class StationConsumer(OcppConsumer):
@@ -89,7 +82,7 @@ class StationConsumer(OcppConsumer):
             identity=self.identity,
             authorization=authorization,
             remote_addr=self.remote_addr,
-            subprotocol=self.selected_subprotocol(),
+            subprotocol=SUBPROTOCOL,
             channel_name=self.channel_name,
         )
         self._connect_result = result
@@ -105,7 +98,6 @@ class StationConsumer(OcppConsumer):
         )
 
     async def opened(self) -> None:
-        self._command_tasks: set[asyncio.Task[None]] = set()  # outcome recorders of the commands taken up
         opened = self._connect_result.opened
         assert opened is not None
         self.connection_id = opened.connection_id
@@ -119,13 +111,10 @@ class StationConsumer(OcppConsumer):
                 opened.replaced_channel, {"type": "station.replaced", "connection_id": opened.connection_id}
             )
 
-    def selected_subprotocol(self) -> str:
-        return "ocpp2.0.1"
-
     async def closed(self, code: int) -> None:
         # Record the outcomes of the commands this connection took up first (answers that arrived just before the
         # close included): connection_close then fails only those it never saw.
-        pending = getattr(self, "_command_tasks", ())
+        pending = set(self._tasks)  # the outcome recorders of the commands taken up (spawned by command_dispatch)
         if pending:
             await asyncio.wait(pending, timeout=10)
         await _close_recorder().record(self.connection_id, code)
@@ -175,10 +164,7 @@ class StationConsumer(OcppConsumer):
             )
 
     def _log_buffered(self, entries: list[dict[str, Any]]) -> None:
-        writer = self.__dict__.get("_log_writer")
-        if writer is None:
-            writer = self._log_writer = message_log.writer()
-        writer.add(station_id=self.station_id, connection_id=self.connection_id, entries=entries)
+        message_log.writer().add(station_id=self.station_id, connection_id=self.connection_id, entries=entries)
 
     # --- channel-layer messages --------------------------------------------------------------------------------
     async def station_replaced(self, event: dict[str, Any]) -> None:
@@ -199,9 +185,7 @@ class StationConsumer(OcppConsumer):
             unique_id=command.message_id or str(command_id),
             on_sent=lambda: db(services.command_mark_sent)(command_id=command_id),
         )
-        task = self.spawn(self._command_outcome(command_id, future))
-        self._command_tasks.add(task)
-        task.add_done_callback(self._command_tasks.discard)
+        self.spawn(self._command_outcome(command_id, future))
 
     async def _command_outcome(self, command_id: int, future: Any) -> None:
         outcome: dict[str, Any]

@@ -21,6 +21,7 @@ from django.conf import settings
 from django.db import DataError, IntegrityError, connection, transaction
 from django.utils import timezone
 
+from csms.looplocal import per_loop
 from csms.ocpp.consumer import db
 
 from .models import MessageLog
@@ -94,15 +95,8 @@ class MessageLogWriter:
         self.flush_s = flush_s
         self.max_pending = max_pending
         self.dropped = 0  # rows thrown away because the database refused writes for too long
-        self.written = 0
         self._rows: deque[dict[str, Any]] = deque()
         self._task: asyncio.Task[None] | None = None
-        self._idle = asyncio.Event()
-        self._idle.set()
-
-    @property
-    def pending(self) -> int:
-        return len(self._rows)
 
     def add(self, *, station_id: int | None, connection_id: int | None, entries: list[dict[str, Any]]) -> None:
         now = timezone.now()
@@ -116,7 +110,6 @@ class MessageLogWriter:
                 logger.error("message log: %d rows dropped so far (the database is not taking them)",
                              self.dropped + overflow)
             self.dropped += overflow
-        self._idle.clear()
         if self._task is None or self._task.done():
             self._task = asyncio.get_running_loop().create_task(self._run())
 
@@ -125,7 +118,6 @@ class MessageLogWriter:
         while self._rows:
             await asyncio.sleep(retry_s or self.flush_s)
             retry_s = 0.0 if await self._write_pending() else min(max(2 * retry_s, 0.5), RETRY_MAX_S)
-        self._idle.set()
 
     async def _write_pending(self) -> bool:
         while self._rows:
@@ -136,33 +128,24 @@ class MessageLogWriter:
                 logger.exception("message log: could not write %d rows; retrying", len(batch))
                 self._rows.extendleft(reversed(batch))  # keep their order for the next attempt
                 return False
-            self.written += len(batch)
         return True
 
     async def flush(self) -> None:
-        """Write everything buffered now (shutdown, tests)."""
+        """Write everything buffered now (at the server's shutdown)."""
         if self._rows:
             await self._write_pending()
-        if not self._rows:
-            self._idle.set()
-
-    async def wait_idle(self, timeout_s: float) -> None:
-        await asyncio.wait_for(self._idle.wait(), timeout_s)
 
 
-_writers: dict[asyncio.AbstractEventLoop, MessageLogWriter] = {}
+def _new_writer() -> MessageLogWriter:
+    created = MessageLogWriter(
+        flush_s=settings.CSMS_MESSAGE_LOG_FLUSH_MS / 1000, max_pending=settings.CSMS_MESSAGE_LOG_MAX_PENDING
+    )
+    _flush_at_shutdown(created)
+    return created
 
 
-def writer() -> MessageLogWriter:
-    """The writer of the running event loop, created on first use (with a flush at the server's shutdown)."""
-    loop = asyncio.get_running_loop()
-    found = _writers.get(loop)
-    if found is None:
-        found = _writers[loop] = MessageLogWriter(
-            flush_s=settings.CSMS_MESSAGE_LOG_FLUSH_MS / 1000, max_pending=settings.CSMS_MESSAGE_LOG_MAX_PENDING
-        )
-        _flush_at_shutdown(found)
-    return found
+# The writer of the running event loop, created on first use (with a flush at the server's shutdown).
+writer = per_loop(_new_writer)
 
 
 def _flush_at_shutdown(target: MessageLogWriter) -> None:

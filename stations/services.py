@@ -186,9 +186,8 @@ def connections_close(*, closes: list[tuple[int, int | None]]) -> None:
     ids = [connection_id for connection_id, _ in closes]
     # Lock the station rows first, as connection_open does (taking the Connection row first deadlocked with a
     # replacing connection's open), in primary-key order so that two batches cannot deadlock each other.
-    station_ids = sorted(
-        {pk for pk in Connection.objects.filter(pk__in=ids).values_list("station_id", flat=True) if pk is not None}
-    )
+    rows = list(Connection.objects.filter(pk__in=ids).values_list("station_id", "channel_name"))
+    station_ids = sorted({station_id for station_id, _ in rows if station_id is not None})
     list(ChargingStation.objects.select_for_update().filter(pk__in=station_ids).order_by("pk").values_list("pk"))
     by_code: dict[int | None, list[int]] = {}
     for connection_id, close_code in closes:
@@ -215,7 +214,7 @@ def connections_close(*, closes: list[tuple[int, int | None]]) -> None:
         )
     # Commands dispatched to these connections that their consumers never took up (the channel message arrived
     # after the socket closed, or never will) would stay queued forever: fail them now.
-    channels = [c for c in Connection.objects.filter(pk__in=ids).values_list("channel_name", flat=True) if c]
+    channels = [channel for _, channel in rows if channel]
     if channels:
         stale = Command.objects.filter(channel_name__in=channels, state=CommandState.QUEUED).order_by("pk")
         for pk in list(stale.values_list("pk", flat=True)):
@@ -342,14 +341,6 @@ def frames_log(
         return
     message_log.rows_write(
         [{"station_id": station_id, "connection_id": connection_id, **entry} for entry in entries]
-    )
-
-
-def violation_record(
-    *, station_id: int, message_id: str, action: str, violations: list[dict[str, str]], tolerated: bool
-) -> None:
-    ProtocolViolation.objects.create(
-        station_id=station_id, message_id=message_id, action=action, violations=violations, tolerated=tolerated
     )
 
 

@@ -45,10 +45,6 @@ def transactions_in_period(
     return qs
 
 
-def transaction_get(*, station_id: int, transaction_id: str) -> ChargingTransaction | None:
-    return transactions_all().filter(station_id=station_id, transaction_id=transaction_id).first()
-
-
 def transaction_by_remote_start_id(station: Any, remote_start_id: int) -> ChargingTransaction | None:
     """The transaction a RequestStartTransaction(remoteStartId) started, once the station reported it."""
     station_id = getattr(station, "pk", station)

@@ -14,6 +14,7 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.db.models import Max, Q
+from django.db.models.functions import Lower
 from django.utils import timezone
 
 from csms import fastorm
@@ -22,6 +23,7 @@ from stations.models import ChargingStation, Command
 from webhooks import services as webhooks
 
 from . import metering
+from .id_token_import import id_token_conflict
 from .models import (
     AuthorizationStatus,
     ChargingTransaction,
@@ -46,8 +48,12 @@ MAX_RECORDED_GAPS = 200
 
 
 _TOKEN = fastorm.CompiledGet(
-    # idTokens are case insensitive (IdTokenType); the unique constraint is on Lower(id_token), type.
-    lambda id_token, token_type: IdToken.objects.filter(id_token__iexact=id_token, type=token_type),
+    # idTokens are case insensitive (IdTokenType): compared lower-cased, as the unique constraint on
+    # (Lower(id_token), type) does, so PostgreSQL uses that index. (Not __iexact: a compiled LIKE on SQLite would
+    # take "%" in an idToken as a wildcard.)
+    lambda id_token, token_type: IdToken.objects.alias(id_token_lower=Lower("id_token")).filter(
+        id_token_lower=id_token, type=token_type
+    ),
     sentinels=("\x00id-token", "\x00type"),
 )
 _TOKEN_BY_PK = fastorm.CompiledGet(lambda pk: IdToken.objects.filter(pk=pk), sentinels=(-7_000_002,))
@@ -56,7 +62,7 @@ _TOKEN_BY_PK = fastorm.CompiledGet(lambda pk: IdToken.objects.filter(pk=pk), sen
 def id_token_lookup(*, id_token: str, token_type: str) -> IdToken | None:
     """The known token (with its group token loaded), or None. Asked on every Authorize and token-carrying
     TransactionEvent: compiled once."""
-    token = _TOKEN.get(id_token, token_type)
+    token = _TOKEN.get(id_token.lower(), token_type)
     if token is not None:
         # Set even when None: token.group_id_token must not run a query of its own later.
         token.group_id_token = _TOKEN_BY_PK.get(token.group_id_token_id) if token.group_id_token_id else None
@@ -424,7 +430,9 @@ def transaction_state_append(txn: ChargingTransaction, event: TransactionEventRe
     if txn.stopped_reason == "" and not txn.is_active:
         txn.stopped_reason = "Local"
     txn.had_offline_events = txn.had_offline_events or event.offline
-    txn.seq_no_gaps = (txn.seq_no_gaps + list(range(txn.last_seq_no + 1, event.seq_no)))[:MAX_RECORDED_GAPS]
+    # Capped before it is built: a station jumping from seqNo 1 to 2**31 must not make a list of 2 billion.
+    missing = range(txn.last_seq_no + 1, min(event.seq_no, txn.last_seq_no + 1 + MAX_RECORDED_GAPS))
+    txn.seq_no_gaps = (txn.seq_no_gaps + list(missing))[:MAX_RECORDED_GAPS]
     txn.event_count += 1
     txn.last_seq_no = event.seq_no
     txn.last_event_at = max(txn.last_event_at, event.timestamp) if txn.last_event_at else event.timestamp
@@ -668,7 +676,7 @@ def id_token_create(
     token = IdToken(id_token=id_token.strip(), type=token_type, status=status, expires_at=expires_at,
                     description=description.strip())
     token.full_clean(validate_constraints=False)
-    if IdToken.objects.filter(id_token__iexact=token.id_token, type=token.type).exists():
+    if id_token_conflict(id_token=token.id_token, token_type=token.type):
         raise ValidationError({"id_token": f"{token.id_token} ({token.type}) already exists."})
     token.save()
     return token

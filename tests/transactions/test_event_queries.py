@@ -116,3 +116,15 @@ def test_starting_event_with_a_known_token_costs_seven_statements(django_assert_
     txn = ChargingTransaction.objects.get(station=station)
     assert (txn.token_id, txn.id_token, txn.id_token_status, txn.event_count) == (card.pk, "card-7", "Accepted", 1)
     assert (txn.has_started_event, txn.started_at, txn.meter_start_wh) == (True, T0, Decimal(500))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_huge_seq_no_jump_records_the_first_gaps_without_building_them_all():
+    station, _ = station_register(identity="Q-5")
+    services.transaction_event_apply(station_id=station.pk, event=tx_event("Started", 0, format_ocpp(T0)))
+    services.transaction_event_apply(station_id=station.pk, event=tx_event("Updated", 1, format_ocpp(T0)))
+    # The handler lets seqNo reach 2**31 - 1: listing every missing number first would take gigabytes.
+    services.transaction_event_apply(station_id=station.pk, event=tx_event("Updated", 2**31 - 1, format_ocpp(T0)))
+    txn = ChargingTransaction.objects.get(station=station)
+    assert txn.seq_no_gaps == list(range(2, 2 + services.MAX_RECORDED_GAPS))
+    assert txn.last_seq_no == 2**31 - 1
