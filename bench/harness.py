@@ -364,12 +364,12 @@ def profile_load(env: dict[str, str], plan: Plan, kind: str) -> dict[str, Any]:
 
 # Inclusive CPU of the steps of a station's CALL (share of the busy CPU), to say where the time goes.
 HOT_PATH = (
-    ("database thread pool call", "csms/ocpp/consumer.py", "_in_db_thread"),
-    ("call_process: handler in one transaction", "stations/services.py", "call_process"),
+    ("database thread pool call", "csms/dbpool.py", "_in_db_thread"),
+    ("call_commit: handler in one transaction", "stations/calls.py", "call_commit"),
     ("TransactionEvent: transaction_event_apply", "transactions/services.py", "transaction_event_apply"),
     ("MeterValues: meter_values_record", "transactions/services.py", "meter_values_record"),
     ("message log writer (COPY, batched)", "stations/message_log.py", "rows_write"),
-    ("Heartbeat answered in the event loop", "stations/services.py", "call_answer_in_loop"),
+    ("Heartbeat answered in the event loop", "stations/calls.py", "call_answer_without_db"),
     ("schema validation (request + response)", "csms/ocpp/schemas.py", "validate"),
     ("connection health check (SELECT 1)", "postgresql/base.py", "is_usable"),
     ("commit", "django/db/backends/base/base.py", "commit"),

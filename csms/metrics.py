@@ -1,47 +1,25 @@
-"""``/metrics`` in the Prometheus text format: gauges read from the database at scrape time.
+"""``/metrics`` in the Prometheus text format, from the collectors the apps register in their ``ready()``.
 
-Reading from the database (not per-process counters) keeps the figures right with several daphne processes.
+Each app describes its own domain (``stations.metrics``, ...); this module only serves them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from datetime import timedelta
-
-from django.db.models import Count
 from django.http import HttpRequest, HttpResponse
-from django.utils import timezone
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
-from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+_collectors: list[Collector] = []
 
-class CsmsCollector(Collector):
-    def collect(self) -> Iterator[GaugeMetricFamily]:
-        from stations.models import ChargingStation, Connector, MessageLog
 
-        stations = GaugeMetricFamily("csms_stations", "Charging stations by connection state", labels=["state"])
-        online = ChargingStation.objects.filter(is_online=True).count()
-        total = ChargingStation.objects.count()
-        stations.add_metric(["online"], online)
-        stations.add_metric(["offline"], total - online)
-        yield stations
-
-        connectors = GaugeMetricFamily("csms_connectors", "Connectors by last reported status", labels=["status"])
-        for row in Connector.objects.values("status").annotate(n=Count("pk")).order_by("status"):
-            connectors.add_metric([row["status"] or "unknown"], row["n"])
-        yield connectors
-
-        since = timezone.now() - timedelta(minutes=5)
-        errors = GaugeMetricFamily("csms_ocpp_errors_5m", "CALLERRORs in the message log, last 5 minutes",
-                                   labels=["code"])
-        for row in (MessageLog.objects.filter(created_at__gte=since, direction="out").exclude(error_code="")
-                    .values("error_code").annotate(n=Count("pk")).order_by("error_code")):
-            errors.add_metric([row["error_code"]], row["n"])
-        yield errors
+def collector_register(collector: Collector) -> None:
+    """Add an app's collector to ``/metrics`` (idempotent per collector class)."""
+    if not any(type(found) is type(collector) for found in _collectors):
+        _collectors.append(collector)
 
 
 def metrics(request: HttpRequest) -> HttpResponse:
     registry = CollectorRegistry()
-    registry.register(CsmsCollector())
+    for collector in _collectors:
+        registry.register(collector)
     return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)

@@ -1,6 +1,7 @@
-"""The API's user groups, created (and brought up to date) after every ``migrate``.
+"""The user groups (roles), created and brought up to date after every ``migrate``.
 
-``operator`` is created by the stations app with the command permissions; this adds what the API needs.
+``billing`` reads everything; ``operator`` also sends commands (``stations.add_command``) and manages id tokens;
+admins (``is_staff``) may do everything.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ BILLING_PERMISSIONS: dict[str, tuple[str, ...]] = {
     ),
 }
 OPERATOR_EXTRA_PERMISSIONS: dict[str, tuple[str, ...]] = {
+    "stations": ("add_command", "add_bulkcommand"),
     "transactions": ("add_idtoken", "change_idtoken", "delete_idtoken"),
 }
 
@@ -42,10 +44,20 @@ def _permissions(spec: dict[str, tuple[str, ...]]) -> list[Any]:
 
 
 def roles_ensure() -> None:
-    """Idempotent: the ``billing`` and ``operator`` groups with their API permissions."""
+    """Idempotent: the ``billing`` and ``operator`` groups with their permissions."""
     from django.contrib.auth.models import Group
 
     billing, _ = Group.objects.get_or_create(name=BILLING_GROUP)
     billing.permissions.add(*_permissions(BILLING_PERMISSIONS))
     operator, _ = Group.objects.get_or_create(name=OPERATOR_GROUP)
     operator.permissions.add(*_permissions(BILLING_PERMISSIONS), *_permissions(OPERATOR_EXTRA_PERMISSIONS))
+
+
+def roles_ensure_after_migrate(sender: Any, **kwargs: Any) -> None:
+    """post_migrate receiver: runs once per migrate, for the last app with models, when every app's permissions
+    exist (Django creates each app's permissions in that app's own post_migrate)."""
+    from django.apps import apps
+
+    with_models = [config for config in apps.get_app_configs() if config.models_module is not None]
+    if with_models and sender is with_models[-1]:
+        roles_ensure()

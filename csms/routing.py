@@ -1,7 +1,7 @@
 from django.urls import re_path
 
-from csms.live import DashboardConsumer
 from stations.consumers import StationConsumer
+from stations.live import DashboardConsumer
 
 station_urlpatterns = [
     # The identity is the last path segment; a trailing slash is tolerated (some firmwares add one).

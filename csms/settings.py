@@ -77,7 +77,7 @@ INSTALLED_APPS = [
     "stations",
     "transactions",
     "smartcharging",
-    "webhooks",  # keep last: its post_migrate creates the API's groups once every app's permissions exist
+    "webhooks",
 ]
 
 MIDDLEWARE = [

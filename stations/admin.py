@@ -12,7 +12,7 @@ from django.utils.html import format_html
 
 from csms.ocpp.actions import CSMS_TO_CS
 
-from . import services
+from . import commands
 from .models import (
     BootRecord,
     BulkCommand,
@@ -95,7 +95,7 @@ class ChargingStationAdmin(admin.ModelAdmin):
     def send_command(self, request: HttpRequest, queryset: QuerySet[ChargingStation]) -> HttpResponse | None:
         form = SendCommandForm(request.POST if "apply" in request.POST else None)
         if form.is_valid():
-            bulk = services.bulk_command_send(
+            bulk = commands.bulk_command_send(
                 action=form.cleaned_data["ocpp_action"],
                 payload=form.cleaned_data["payload"],
                 stations=queryset.order_by("identity"),
@@ -184,8 +184,8 @@ class SendCommandForm(forms.Form):
             data["payload"] = {}
         if "ocpp_action" in data and "payload" in data:
             try:
-                services.command_validate(action=data["ocpp_action"], payload=data["payload"])
-            except services.CommandValidationError as exc:
+                commands.command_validate(action=data["ocpp_action"], payload=data["payload"])
+            except commands.CommandValidationError as exc:
                 raise forms.ValidationError(
                     [exc.message] + [f"{v['path']}: {v['message']}" for v in exc.violations[1:]]
                 ) from exc
@@ -238,6 +238,6 @@ class BulkCommandAdmin(ReadOnlyAdmin):
 
     @admin.display(description="summary")
     def summary(self, obj: BulkCommand) -> str:
-        s = services.bulk_summary(obj)
+        s = commands.bulk_summary(obj)
         counts = ", ".join(f"{state}: {n}" for state, n in s["by_state"].items() if n)
         return format_html("{} of {} done ({})", s["total"] - s["pending"], s["total"], counts or "none")

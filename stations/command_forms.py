@@ -1,6 +1,6 @@
 """The station page's command forms: form fields in, an OCPP request (action, payload) out.
 
-No sending here: the view hands the result to ``services.command_send``, which validates it against the official
+No sending here: the view hands the result to ``commands.command_send``, which validates it against the official
 schema. Field problems the schema would not name clearly (a non-number, bad JSON) become ``CommandFormError``.
 """
 

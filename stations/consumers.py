@@ -1,4 +1,5 @@
-"""The station's WebSocket consumer: the base OCPP-J consumer wired to the stations services."""
+"""The station's WebSocket consumer: the base OCPP-J consumer wired to the station path (connections, calls,
+commands, message log, live updates)."""
 
 from __future__ import annotations
 
@@ -9,12 +10,13 @@ from typing import Any
 
 from django.conf import settings
 
-from csms.live import publish_station_changed
+from csms.dbpool import db
 from csms.looplocal import per_loop
 from csms.ocpp import frames, router
-from csms.ocpp.consumer import SUBPROTOCOL, CallTimeout, ConnectionLost, OcppConsumer, db
+from csms.ocpp.consumer import SUBPROTOCOL, CallTimeout, ConnectionLost, OcppConsumer
 
-from . import message_log, services
+from . import calls, commands, connections, message_log
+from .live import publish_station_changed
 from .models import CommandState
 
 logger = logging.getLogger("csms.ocpp")
@@ -33,7 +35,7 @@ def _session_starts_or_ends(call: frames.Call) -> bool:
 
 
 class _CloseRecorder:
-    """One per event loop: ended connections recorded in batches (services.connections_close).
+    """One per event loop: ended connections recorded in batches (connections.connections_close).
 
     The batch task does not belong to any consumer: when daphne gives up on a consumer still closing (its
     application close timeout, in a mass disconnect), the close is recorded all the same.
@@ -57,12 +59,12 @@ class _CloseRecorder:
         while self.pending:
             batch, self.pending = self.pending[: self.MAX_BATCH], self.pending[self.MAX_BATCH :]
             try:
-                await db(services.connections_close)(closes=[(c, code) for c, code, _ in batch])
+                await db(connections.connections_close)(closes=[(c, code) for c, code, _ in batch])
             except Exception:
                 logger.exception("could not record %d closed connections together; one by one", len(batch))
                 for connection_id, close_code, _ in batch:
                     try:
-                        await db(services.connection_close)(connection_id=connection_id, close_code=close_code)
+                        await db(connections.connection_close)(connection_id=connection_id, close_code=close_code)
                     except Exception:  # the stale sweep (stations.mark_stale_offline) corrects it later
                         logger.exception("could not record the close of connection %s", connection_id)
             for *_, future in batch:
@@ -78,7 +80,7 @@ class StationConsumer(OcppConsumer):
 
     async def handshake(self, authorization: str | None) -> str:
         # One trip to the database for the decision and its record (a boot storm queues thousands of these).
-        result = await db(services.station_connect)(
+        result = await db(connections.station_connect)(
             identity=self.identity,
             authorization=authorization,
             remote_addr=self.remote_addr,
@@ -93,7 +95,7 @@ class StationConsumer(OcppConsumer):
     async def refused(self, reason: str) -> None:
         if getattr(self, "_connect_result", None) is not None:
             return  # recorded by station_connect
-        await db(services.connection_refused)(
+        await db(connections.connection_refused)(
             identity=self.identity, station=None, reason=reason, remote_addr=self.remote_addr
         )
 
@@ -123,23 +125,30 @@ class StationConsumer(OcppConsumer):
     def _last_seen_due(self, now: float) -> bool:
         return now - self._last_seen_written >= settings.CSMS_LAST_SEEN_RESOLUTION_S
 
-    def answers_in_loop(self, ctx: router.CallContext) -> bool:
+    def can_answer_in_loop(self, route: router.Route, ctx: router.CallContext) -> bool:
         # A Heartbeat between last-seen writes has nothing to store (its log rows go to the buffered writer).
         return (
-            not router.uses_db(ctx.action)
+            not route.uses_db
             and not ctx.violations
             and message_log.buffered()
             and not self._last_seen_due(time.monotonic())
         )
 
-    def answer_in_loop(self, ctx: router.CallContext, call: frames.Call, payload: dict[str, Any]) -> dict[str, Any]:
-        return services.call_answer_in_loop(ctx=ctx, call=call, payload=payload)
+    def answer_in_loop(self, route: router.Route, ctx: router.CallContext, payload: dict[str, Any]) -> dict[str, Any]:
+        return calls.call_answer_without_db(route=route, ctx=ctx, payload=payload)
 
-    def process_call(self, ctx: router.CallContext, call: frames.Call, payload: dict[str, Any]) -> dict[str, Any]:
+    def handle_call(
+        self, route: router.Route, ctx: router.CallContext, call: frames.Call, payload: dict[str, Any]
+    ) -> dict[str, Any]:
         now = time.monotonic()
         touch = self._last_seen_due(now)
-        response = services.call_process(
-            ctx=ctx, call=call, payload=payload, touch_last_seen=touch, log_in_transaction=not message_log.buffered()
+        response = calls.call_commit(
+            route=route,
+            ctx=ctx,
+            call=call,
+            payload=payload,
+            touch_last_seen=touch,
+            log_in_transaction=not message_log.buffered(),
         )
         if touch:
             self._last_seen_written = now
@@ -147,7 +156,7 @@ class StationConsumer(OcppConsumer):
 
     async def after_call(self, call: frames.Call, response: dict[str, Any]) -> None:
         if message_log.buffered() and message_log.enabled(is_error=False):
-            self._log_buffered(services.call_log_entries(call, response))
+            self._log_buffered(calls.call_log_entries(call, response))
         if call.action == "BootNotification":
             self.accepted = response.get("status") == "Accepted"
         if call.action in LIVE_ACTIONS or _session_starts_or_ends(call):
@@ -159,7 +168,7 @@ class StationConsumer(OcppConsumer):
         if message_log.buffered():
             self._log_buffered(entries)
         else:
-            await db(services.frames_log)(
+            await db(message_log.entries_write)(
                 station_id=self.station_id, connection_id=self.connection_id, entries=entries, is_error=is_error
             )
 
@@ -176,14 +185,14 @@ class StationConsumer(OcppConsumer):
     async def command_dispatch(self, event: dict[str, Any]) -> None:
         """An operator's command for this station (from any process): queue its CALL, never wait for it here."""
         command_id = event["command_id"]
-        command = await db(services.command_for_dispatch)(command_id=command_id)
+        command = await db(commands.command_for_dispatch)(command_id=command_id)
         if command is None:
             return  # finished meanwhile (e.g. failed by a closing connection)
         future = self.enqueue_call(
             command.action,
             command.request,
             unique_id=command.message_id or str(command_id),
-            on_sent=lambda: db(services.command_mark_sent)(command_id=command_id),
+            on_sent=lambda: db(commands.command_mark_sent)(command_id=command_id),
         )
         self.spawn(self._command_outcome(command_id, future))
 
@@ -194,7 +203,7 @@ class StationConsumer(OcppConsumer):
         except CallTimeout as exc:
             outcome = {"state": CommandState.TIMED_OUT, "error_description": str(exc)}
         except ConnectionLost:
-            outcome = {"state": CommandState.FAILED, "error_description": services.CONNECTION_CLOSED}
+            outcome = {"state": CommandState.FAILED, "error_description": commands.CONNECTION_CLOSED}
         except Exception as exc:  # a send failure: the command must still end
             outcome = {"state": CommandState.FAILED, "error_description": f"could not send: {type(exc).__name__}"}
         else:
@@ -208,6 +217,6 @@ class StationConsumer(OcppConsumer):
             else:
                 outcome = {"state": CommandState.ANSWERED, "response": reply.payload}
         try:
-            await db(services.command_finish)(command_id=command_id, **outcome)
+            await db(commands.command_finish)(command_id=command_id, **outcome)
         except Exception:
             logger.exception("station %s: could not record the outcome of command %s", self.identity, command_id)

@@ -21,8 +21,8 @@ from django.conf import settings
 from django.db import DataError, IntegrityError, connection, transaction
 from django.utils import timezone
 
+from csms.dbpool import db
 from csms.looplocal import per_loop
-from csms.ocpp.consumer import db
 
 from .models import MessageLog
 
@@ -86,6 +86,15 @@ def rows_write(rows: list[dict[str, Any]]) -> None:
         except (IntegrityError, DataError):
             refused += 1
     logger.warning("message log: %d rows dropped (station or connection deleted meanwhile, or invalid)", refused)
+
+
+def entries_write(
+    *, station_id: int | None, connection_id: int | None, entries: list[dict[str, Any]], is_error: bool
+) -> None:
+    """Sync: write a station's log rows now (the unbuffered mode, ``CSMS_MESSAGE_LOG_FLUSH_MS=0``)."""
+    if not enabled(is_error=is_error):
+        return
+    rows_write([{"station_id": station_id, "connection_id": connection_id, **entry} for entry in entries])
 
 
 class MessageLogWriter:

@@ -8,7 +8,7 @@ from celery import shared_task
 from django.conf import settings
 from django.contrib.auth import get_user_model
 
-from . import services
+from . import commands, connections
 from .models import ChargingStation
 
 
@@ -17,17 +17,17 @@ def command_send_task(station_id: int, action: str, payload: dict[str, Any], use
     """Send a command from a job (e.g. scheduled); returns the Command id. Not retried: a resend is a new command."""
     station = ChargingStation.objects.get(pk=station_id)
     user = get_user_model().objects.filter(pk=user_id).first() if user_id else None
-    return services.command_send(station=station, action=action, payload=payload, user=user).pk
+    return commands.command_send(station=station, action=action, payload=payload, user=user).pk
 
 
 @shared_task(name="stations.commands_expire_stale")
 def commands_expire_stale_task() -> int:
-    """Periodic: end commands whose server process vanished (see ``services.commands_expire_stale``)."""
+    """Periodic: end commands whose server process vanished (see ``commands.commands_expire_stale``)."""
     # OCPP SPEC-SILENT: how long a command may stay unanswered in our queue; ten call timeouts, at least 10 min.
-    return services.commands_expire_stale(older_than_s=max(600, 10 * settings.CSMS_CALL_TIMEOUT_S))
+    return commands.commands_expire_stale(older_than_s=max(600, 10 * settings.CSMS_CALL_TIMEOUT_S))
 
 
 @shared_task(name="stations.mark_stale_offline", ignore_result=True)
 def mark_stale_offline() -> int:
     """Stations whose daphne process died stay "online" in the DB; this corrects them. Idempotent."""
-    return services.stations_mark_stale_offline()
+    return connections.stations_mark_stale_offline()

@@ -12,7 +12,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from transactions import selectors as txn_selectors
 
-from . import command_forms, selectors, services
+from . import command_forms, commands, selectors
 from .models import ChargingStation, Direction
 
 
@@ -62,8 +62,8 @@ def command_create(request: HttpRequest, identity: str) -> HttpResponse:
     form = request.POST.get("form", "")
     try:
         action, payload = command_forms.build(form, request.POST)
-        command = services.command_send(station=station, action=action, payload=payload, user=request.user)
-    except (command_forms.CommandFormError, services.CommandValidationError) as exc:
+        command = commands.command_send(station=station, action=action, payload=payload, user=request.user)
+    except (command_forms.CommandFormError, commands.CommandValidationError) as exc:
         violations = getattr(exc, "violations", [])
         response = render(request, "stations/_command_errors.html",
                           {"message": exc.message, "violations": violations}, status=422)

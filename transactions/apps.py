@@ -6,7 +6,7 @@ class TransactionsConfig(AppConfig):
     verbose_name = "Transactions and authorization"
 
     def ready(self) -> None:
-        from stations.services import on_command_answered  # noqa: I001 - one side-effect import per line
+        from stations.commands import on_command_answered  # noqa: I001 - one side-effect import per line
 
         from . import handlers  # noqa: F401 - registers the OCPP handlers
         from . import receivers  # noqa: F401 - local-list sync when tokens change

@@ -19,6 +19,8 @@ from django.utils import timezone
 
 from csms import fastorm
 from csms.timeutil import format_ocpp, parse_ocpp
+from stations.commands import command_send
+from stations.commands import helpers as command_helpers
 from stations.models import ChargingStation, Command
 from webhooks import services as webhooks
 
@@ -612,11 +614,9 @@ class TransactionCommandError(ValueError):
 def remote_start(*, station: ChargingStation, id_token: dict[str, Any], evse_id: int | None = None,
                  user: AbstractBaseUser | None = None) -> RemoteStartRequest:
     """Ask the station to start a transaction; the transaction it reports later carries our ``remoteStartId``."""
-    from stations import commands
-
     with transaction.atomic():
         request = RemoteStartRequest.objects.create(station=station, id_token=id_token, evse_id=evse_id)
-        request.command = commands.request_start_transaction(
+        request.command = command_helpers.request_start_transaction(
             station, id_token=id_token, remote_start_id=request.pk, evse_id=evse_id, user=user
         )
         request.save(update_fields=["command"])
@@ -632,18 +632,14 @@ def remote_start_transaction(*, request: RemoteStartRequest) -> ChargingTransact
 
 def remote_stop(*, txn: ChargingTransaction, user: AbstractBaseUser | None = None) -> Command:
     """Ask the station to stop one of its transactions (RequestStopTransaction)."""
-    from stations import commands
-
     if not txn.is_active:
         raise TransactionCommandError(f"transaction {txn.transaction_id} has already ended")
-    return commands.request_stop_transaction(txn.station, transaction_id=txn.transaction_id, user=user)
+    return command_helpers.request_stop_transaction(txn.station, transaction_id=txn.transaction_id, user=user)
 
 
 def local_list_sync(*, station: ChargingStation, full: bool = False,
                     user: AbstractBaseUser | None = None) -> Command | None:
     """Send the station the update that brings its local list to the desired state (None: nothing to send)."""
-    from stations.services import command_send
-
     with transaction.atomic():
         payload = local_list_build_update(station=station, full=full)
         if payload is None:

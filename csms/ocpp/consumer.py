@@ -1,17 +1,15 @@
 """Base OCPP-J consumer: handshake, framing, validation, dispatch, error mapping and the CSMS->CS outbox.
 
-Subclasses supply persistence through the hooks at the bottom (``handshake``, ``opened``, ``process_call``, ...);
+Subclasses supply persistence through the hooks at the bottom (``handshake``, ``opened``, ``handle_call``, ...);
 this module knows no models.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
@@ -19,7 +17,9 @@ from urllib.parse import unquote
 from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
-from django.db import DatabaseError, close_old_connections
+from django.db import DatabaseError
+
+from csms.dbpool import db
 
 from . import errors, frames, router, schemas
 
@@ -42,39 +42,6 @@ class _Outgoing:
     future: asyncio.Future[frames.CallResult | frames.CallError]
     timeout_s: float
     on_sent: Callable[[], Awaitable[None]] | None = None
-
-
-_pool: ThreadPoolExecutor | None = None
-
-
-def _db_pool() -> ThreadPoolExecutor:
-    global _pool
-    if _pool is None:
-        _pool = ThreadPoolExecutor(max_workers=settings.CSMS_DB_THREADS, thread_name_prefix="csms-db")
-    return _pool
-
-
-def _in_db_thread(func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    # What Channels' database_sync_to_async does around a call: drop connections that broke or outlived
-    # CONN_MAX_AGE, so a restarted database does not leave a thread failing forever.
-    close_old_connections()
-    try:
-        return func(*args, **kwargs)
-    finally:
-        close_old_connections()
-
-
-def db(func: Callable[..., Any]) -> Callable[..., Awaitable[Any]]:
-    """Run ORM code in the database thread pool (not the single shared sync thread: stations must not queue
-    behind each other). A plain executor call: asgiref's SyncToAsync machinery (context propagation, thread
-    sensitivity) is not needed for this code and cost a measurable share of every message."""
-
-    async def call(*args: Any, **kwargs: Any) -> Any:
-        return await asyncio.get_running_loop().run_in_executor(
-            _db_pool(), functools.partial(_in_db_thread, func, args, kwargs)
-        )
-
-    return call
 
 
 class OcppConsumer(AsyncWebsocketConsumer):
@@ -165,7 +132,7 @@ class OcppConsumer(AsyncWebsocketConsumer):
 
     async def _on_call(self, call: frames.Call) -> None:
         try:
-            router.handler_for(call.action)
+            route = router.route_for(call.action)
             if not self.accepted and call.action != "BootNotification":
                 raise errors.SecurityError(
                     f"{call.action} refused: the station is not accepted (BootNotification first)"
@@ -179,10 +146,10 @@ class OcppConsumer(AsyncWebsocketConsumer):
                 connection_id=self.connection_id,
                 violations=violations,
             )
-            if self.answers_in_loop(ctx):
-                response = self.answer_in_loop(ctx, call, payload)
+            if self.can_answer_in_loop(route, ctx):
+                response = self.answer_in_loop(route, ctx, payload)
             else:
-                response = await db(self.process_call)(ctx, call, payload)
+                response = await db(self.handle_call)(route, ctx, call, payload)
         except errors.OcppError as exc:
             await self._reply_error(call.unique_id, exc, call=call)
             return
@@ -227,8 +194,8 @@ class OcppConsumer(AsyncWebsocketConsumer):
                 {
                     "direction": "in",
                     "message_type": 2,
-                    "message_id": call.unique_id[:36],
-                    "action": call.action[:50],
+                    "message_id": call.unique_id,
+                    "action": call.action,
                     "payload": _jsonable(call.payload),
                     "error_code": error.code,
                     "error_description": error.description,
@@ -238,7 +205,7 @@ class OcppConsumer(AsyncWebsocketConsumer):
             entries.append(
                 {
                     "direction": "in",
-                    "message_id": unique_id[:36],
+                    "message_id": unique_id,
                     "raw": raw,
                     "error_code": error.code,
                     "error_description": error.description,
@@ -248,8 +215,8 @@ class OcppConsumer(AsyncWebsocketConsumer):
             {
                 "direction": "out",
                 "message_type": 4,
-                "message_id": unique_id[:36],
-                "action": call.action[:50] if call else "",
+                "message_id": unique_id,
+                "action": call.action if call else "",
                 "payload": {"code": error.code, "description": error.description, "details": error.details},
                 "error_code": error.code,
                 "error_description": error.description,
@@ -336,7 +303,7 @@ class OcppConsumer(AsyncWebsocketConsumer):
             ),
         }
         if isinstance(reply, frames.CallError):
-            entry |= {"error_code": reply.code[:40], "error_description": reply.description[:255]}
+            entry |= {"error_code": reply.code, "error_description": reply.description}
         if item is None or item.call.unique_id != reply.unique_id:
             logger.warning("station %s: reply to unknown message id %r dropped", self.identity, reply.unique_id)
             entry["error_description"] = "reply to an unknown message id: dropped"
@@ -367,16 +334,18 @@ class OcppConsumer(AsyncWebsocketConsumer):
     async def closed(self, code: int) -> None:
         """Record the end of the connection."""
 
-    def process_call(self, ctx: router.CallContext, call: frames.Call, payload: dict[str, Any]) -> dict[str, Any]:
-        """Sync, in a worker thread: run the handler and commit; return the CALLRESULT payload."""
+    def handle_call(
+        self, route: router.Route, ctx: router.CallContext, call: frames.Call, payload: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Sync, in a database thread: run the route's handler and commit; return the CALLRESULT payload."""
         raise NotImplementedError
 
-    def answers_in_loop(self, ctx: router.CallContext) -> bool:
+    def can_answer_in_loop(self, route: router.Route, ctx: router.CallContext) -> bool:
         """Whether this CALL can be answered in the event loop (nothing to write): no thread hop, no transaction."""
         return False
 
-    def answer_in_loop(self, ctx: router.CallContext, call: frames.Call, payload: dict[str, Any]) -> dict[str, Any]:
-        """Sync, in the event loop, only when :meth:`answers_in_loop`: the CALLRESULT payload. Must not block."""
+    def answer_in_loop(self, route: router.Route, ctx: router.CallContext, payload: dict[str, Any]) -> dict[str, Any]:
+        """Sync, in the event loop, only when :meth:`can_answer_in_loop`: the CALLRESULT payload. Must not block."""
         raise NotImplementedError
 
     async def after_call(self, call: frames.Call, response: dict[str, Any]) -> None:

@@ -41,7 +41,8 @@ class MessageTypeNotSupported(OcppError):
     default_description = "A message with a message type number received that is not supported"
 
 
-class NotImplementedError_(OcppError):
+class ActionNotImplemented(OcppError):
+    # Not named after its code: ``NotImplemented`` is a Python builtin.
     code = "NotImplemented"
     default_description = "Requested action is not known by the receiver"
 
@@ -88,7 +89,7 @@ ERRORS_BY_CODE: dict[str, type[OcppError]] = {
         GenericError,
         InternalError,
         MessageTypeNotSupported,
-        NotImplementedError_,
+        ActionNotImplemented,
         NotSupported,
         OccurrenceConstraintViolation,
         PropertyConstraintViolation,

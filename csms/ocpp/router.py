@@ -26,8 +26,18 @@ class CallContext:
 
 
 Handler = Callable[[CallContext, dict[str, Any]], dict[str, Any]]
-_registry: dict[str, Handler] = {}
-_no_db: set[str] = set()
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """Where a station's action goes: its handler, and whether the handler touches the database."""
+
+    action: str
+    handler: Handler
+    uses_db: bool = True
+
+
+_routes: dict[str, Route] = {}
 
 
 def handles(action: str, *, uses_db: bool = True) -> Callable[[Handler], Handler]:
@@ -37,29 +47,24 @@ def handles(action: str, *, uses_db: bool = True) -> Callable[[Handler], Handler
         raise ValueError(f"{action!r} is not an OCPP 2.0.1 action")
 
     def register(func: Handler) -> Handler:
-        if action in _registry and _registry[action] is not func:
-            raise ValueError(f"a handler for {action} is already registered: {_registry[action]!r}")
-        _registry[action] = func
-        if not uses_db:
-            _no_db.add(action)
+        found = _routes.get(action)
+        if found is not None and found.handler is not func:
+            raise ValueError(f"a handler for {action} is already registered: {found.handler!r}")
+        _routes[action] = Route(action, func, uses_db)
         return func
 
     return register
 
 
-def handler_for(action: str) -> Handler:
-    """The handler for an action, or the OCPP error for an unknown (NotImplemented) or unhandled (NotSupported) one."""
-    func = _registry.get(action)
-    if func is not None:
-        return func
+def route_for(action: str) -> Route:
+    """The route of an action, or the OCPP error for an unknown (NotImplemented) or unhandled (NotSupported) one."""
+    found = _routes.get(action)
+    if found is not None:
+        return found
     if action in schemas.all_actions():
         raise errors.NotSupported(f"Action {action} is not supported by this CSMS")
-    raise errors.NotImplementedError_(f"Action {action[:64]} is not known")
-
-
-def uses_db(action: str) -> bool:
-    return action not in _no_db
+    raise errors.ActionNotImplemented(f"Action {action[:64]} is not known")
 
 
 def registered_actions() -> frozenset[str]:
-    return frozenset(_registry)
+    return frozenset(_routes)

@@ -9,7 +9,7 @@ from django.db import IntegrityError, transaction
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from stations import services
+from stations import commands, services
 from stations.models import BulkCommand, ChargingStation, Command, Connector, Evse, SecurityProfile
 
 
@@ -115,7 +115,7 @@ class BulkCommandSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def get_summary(self, obj: BulkCommand) -> dict[str, Any]:
-        return services.bulk_summary(obj)
+        return commands.bulk_summary(obj)
 
     def get_results(self, obj: BulkCommand) -> list[dict[str, Any]]:
         commands = obj.commands.select_related("station").order_by("station__identity")

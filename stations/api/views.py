@@ -1,4 +1,4 @@
-"""REST endpoints for CSMS->CS commands. Sending goes through ``services.command_send`` like every other caller."""
+"""REST endpoints for CSMS->CS commands. Sending goes through ``commands.command_send`` like every other caller."""
 
 from __future__ import annotations
 
@@ -23,9 +23,9 @@ from rest_framework.response import Response
 
 from csms.api_filters import strict_boolean_filter
 from csms.api_permissions import ReadOrAdmin
-from csms.ocpp.consumer import db
+from csms.dbpool import db
+from stations import commands, services
 from stations import selectors as station_selectors
-from stations import services
 from stations.models import (
     FINAL_COMMAND_STATES,
     BulkCommand,
@@ -69,7 +69,7 @@ def _commands() -> Any:
     return Command.objects.select_related("station", "created_by")
 
 
-def _raise_invalid(exc: services.CommandValidationError) -> None:
+def _raise_invalid(exc: commands.CommandValidationError) -> None:
     raise ValidationError(exc.as_dict()) from exc
 
 
@@ -94,13 +94,13 @@ class StationCommandsView(ListCreateAPIView):
         params = CommandCreateSerializer(data=request.data)
         params.is_valid(raise_exception=True)
         try:
-            command = services.command_send(
+            command = commands.command_send(
                 station=station,
                 action=params.validated_data["action"],
                 payload=params.validated_data["payload"],
                 user=request.user,
             )
-        except services.CommandValidationError as exc:
+        except commands.CommandValidationError as exc:
             _raise_invalid(exc)
         response = Response(CommandSerializer(command).data, status=status.HTTP_202_ACCEPTED)
         # Read by the async wrapper, which does the waiting without holding a thread.
@@ -113,7 +113,7 @@ async def command_wait(command_id: int, timeout_s: float) -> Command:
     deadline = time.monotonic() + timeout_s
     layer = get_channel_layer()
     channel = await layer.new_channel()
-    group = services.command_group(command_id)
+    group = commands.command_group(command_id)
     # Subscribe before reading the state: an outcome published in between is not missed.
     await layer.group_add(group, channel)
     try:
@@ -180,7 +180,7 @@ class BulkCommandViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet)
         target: dict[str, Any] = {
             k: data[k] for k in ("identities", "online", "model") if data.get(k) not in (None, "")
         }
-        stations = services.bulk_targets(
+        stations = commands.bulk_targets(
             identities=data.get("identities"), online=data.get("online"), model=data.get("model", "")
         )
         if data.get("identities") is not None:
@@ -191,10 +191,10 @@ class BulkCommandViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet)
             if unknown:
                 raise ValidationError({"identities": [f"unknown stations: {', '.join(unknown)}"]})
         try:
-            bulk = services.bulk_command_send(
+            bulk = commands.bulk_command_send(
                 action=data["action"], payload=data["payload"], stations=stations, target=target, user=request.user
             )
-        except services.CommandValidationError as exc:
+        except commands.CommandValidationError as exc:
             _raise_invalid(exc)
         return Response(BulkCommandSerializer(bulk).data, status=status.HTTP_202_ACCEPTED)
 

@@ -34,9 +34,7 @@ def tokens(transactional_db: None) -> dict[str, str]:
     from rest_framework.authtoken.models import Token
 
     from csms.roles import roles_ensure
-    from stations.services import operator_group_ensure
 
-    operator_group_ensure()
     roles_ensure()
     keys: dict[str, str] = {}
     for role in ("none", "billing", "operator", "admin"):

@@ -7,8 +7,9 @@ from django.contrib.auth.models import User
 from django.test import Client
 from rest_framework.authtoken.models import Token
 
+from stations.commands import command_send
 from stations.models import BulkCommand, ChargingStation, Command
-from stations.services import command_send, station_register
+from stations.services import station_register
 from tests.api_client import make_user
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -1,12 +1,12 @@
 """Fuzzing the REST API from its own OpenAPI schema (schemathesis) against a live daphne server, as an admin.
 
 Every operation gets schema-valid and schema-invalid requests; no answer may be a 5xx, and every documented
-answer must match the schema. Bounded (examples per operation) so that it stays well under 90 s.
+answer must match the schema. Bounded by examples per operation, not by a clock: how long it takes is the
+machine's business (speed is measured in benchmarks, never asserted in a test).
 """
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import pytest
@@ -20,7 +20,6 @@ from schemathesis.specs.openapi.checks import response_schema_conformance
 pytestmark = [pytest.mark.live, pytest.mark.django_db(transaction=True)]
 
 EXAMPLES = {GenerationMode.POSITIVE: 20, GenerationMode.NEGATIVE: 10}
-BUDGET_S = 80
 # daphne's HTTP layer (Twisted) answers a malformed multipart body itself with a bare 400 (no JSON, no
 # Content-Type) before Django sees the request: a 4xx all the same, but not one of ours to fix or document.
 MULTIPART_PATHS = {"/api/v1/id-tokens/import/"}
@@ -57,6 +56,7 @@ def pinned_parameters(path: str, pinned: dict[str, Any]) -> dict[str, Any] | Non
     return None
 
 
+@pytest.mark.timeout(600)  # bounded by its examples; a loaded 2-core machine may take minutes
 def test_fuzz_the_api_finds_no_server_error_and_no_schema_mismatch(csms_server: Any) -> None:
     from django.contrib.auth.models import User
     from rest_framework.authtoken.models import Token
@@ -75,7 +75,6 @@ def test_fuzz_the_api_finds_no_server_error_and_no_schema_mismatch(csms_server: 
     checks = [not_a_server_error, response_schema_conformance]
     failures: list[str] = []
     operations = 0
-    started = time.monotonic()
     for result in schema.get_all_operations():
         operation = result.ok()
         operations += 1
@@ -108,7 +107,5 @@ def test_fuzz_the_api_finds_no_server_error_and_no_schema_mismatch(csms_server: 
                 continue
             except (Exception, BaseExceptionGroup) as exc:  # collect every operation's failure, then report them all
                 failures.append(f"{operation.method.upper()} {operation.path} ({mode.value}): {exc}"[:3000])
-    elapsed = time.monotonic() - started
     assert operations >= 20
     assert not failures, "\n\n".join(failures)
-    assert elapsed < BUDGET_S, f"fuzzing took {elapsed:.0f} s"

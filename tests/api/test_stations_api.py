@@ -6,8 +6,9 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from stations.commands import command_send
 from stations.models import ChargingStation, Connector, Evse
-from stations.services import command_send, station_register
+from stations.services import station_register
 from tests.api.helpers import call
 
 pytestmark = pytest.mark.django_db(transaction=True)

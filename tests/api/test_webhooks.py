@@ -18,9 +18,11 @@ from django.utils import timezone
 
 from csms import celery_app
 from csms.ocpp.router import CallContext
+from stations.commands import command_finish
+from stations.connections import connection_close, connection_open
 from stations.handlers import status_notification
 from stations.models import Command
-from stations.services import command_finish, connection_close, connection_open, station_register
+from stations.services import station_register
 from tests.api.helpers import call
 from tests.transactions.factories import tx_event
 from transactions.services import transaction_event_apply

@@ -11,9 +11,10 @@ import pytest
 
 from csms.ocpp import naming, schemas
 from csms.ocpp.actions import CSMS_TO_CS
-from stations import commands
+from stations.commands import CommandValidationError
+from stations.commands import helpers as commands
 from stations.models import Command, CommandState
-from stations.services import CommandValidationError, station_register
+from stations.services import station_register
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -145,6 +146,6 @@ def test_generated_module_is_up_to_date(tmp_path):
         sys.path.pop(0)
     out = tmp_path / "commands.py"
     gen.write(out)
-    assert out.read_text() == (ROOT / "stations" / "commands.py").read_text(), (
+    assert out.read_text() == (ROOT / "stations" / "commands" / "helpers.py").read_text(), (
         "run: python scripts/generate_command_helpers.py"
     )

@@ -8,7 +8,7 @@ import pytest
 from django.contrib.auth.models import Group, User
 from django.utils import timezone
 
-from stations import services, tasks
+from stations import commands, connections, services, tasks
 from stations.models import ChargingStation, Command, CommandState, ProtocolViolation
 
 pytestmark = pytest.mark.django_db
@@ -16,7 +16,7 @@ pytestmark = pytest.mark.django_db
 
 def online_station(identity: str = "CS-1", channel: str = "specific.test!dead") -> tuple[ChargingStation, int]:
     station, _ = services.station_register(identity=identity)
-    opened = services.connection_open(
+    opened = connections.connection_open(
         station_id=station.pk, remote_addr="127.0.0.1:1", subprotocol="ocpp2.0.1", channel_name=channel
     )
     return station, opened.connection_id
@@ -24,7 +24,7 @@ def online_station(identity: str = "CS-1", channel: str = "specific.test!dead") 
 
 def test_command_to_a_connected_station_is_queued_for_its_channel():
     station, _ = online_station()
-    command = services.command_send(station=station, action="ClearCache", payload={})
+    command = commands.command_send(station=station, action="ClearCache", payload={})
     command.refresh_from_db()
     assert (command.state, command.channel_name, command.message_id) == (
         "queued",
@@ -36,43 +36,43 @@ def test_command_to_a_connected_station_is_queued_for_its_channel():
 
 def test_closing_connection_fails_commands_it_never_took_up():
     station, connection_id = online_station()
-    command = services.command_send(station=station, action="ClearCache", payload={})
-    services.connection_close(connection_id=connection_id, close_code=1006)
+    command = commands.command_send(station=station, action="ClearCache", payload={})
+    connections.connection_close(connection_id=connection_id, close_code=1006)
     command.refresh_from_db()
     assert command.state == CommandState.FAILED
     assert command.error_description == "connection closed before the station answered"
     assert command.finished_at is not None
-    assert services.command_send(station=station, action="ClearCache", payload={}).state == CommandState.OFFLINE
+    assert commands.command_send(station=station, action="ClearCache", payload={}).state == CommandState.OFFLINE
 
 
 def test_a_replaced_connection_closing_leaves_the_new_connections_commands_alone():
     station, old = online_station(channel="specific.test!old")
     online_station(channel="specific.test!new")
-    command = services.command_send(station=station, action="ClearCache", payload={})
-    services.connection_close(connection_id=old, close_code=4001)
+    command = commands.command_send(station=station, action="ClearCache", payload={})
+    connections.connection_close(connection_id=old, close_code=4001)
     command.refresh_from_db()
     assert (command.state, command.channel_name) == ("queued", "specific.test!new")
 
 
 def test_outcome_is_recorded_once_and_must_be_final():
     station, _ = online_station()
-    command = services.command_send(station=station, action="Reset", payload={"type": "Immediate"})
-    services.command_mark_sent(command_id=command.pk)
-    first = services.command_finish(command_id=command.pk, state="answered", response={"status": "Accepted"})
+    command = commands.command_send(station=station, action="Reset", payload={"type": "Immediate"})
+    commands.command_mark_sent(command_id=command.pk)
+    first = commands.command_finish(command_id=command.pk, state="answered", response={"status": "Accepted"})
     assert first is not None and first.state == "answered" and first.sent_at is not None
-    assert services.command_finish(command_id=command.pk, state="failed", error_description="late") is None
+    assert commands.command_finish(command_id=command.pk, state="failed", error_description="late") is None
     command.refresh_from_db()
     assert (command.state, command.response, command.error_description) == ("answered", {"status": "Accepted"}, "")
     with pytest.raises(ValueError, match="'sent' is not a final command state"):
-        services.command_finish(command_id=command.pk, state="sent")
+        commands.command_finish(command_id=command.pk, state="sent")
 
 
 def test_stale_commands_expire_and_recent_ones_do_not():
     station, _ = online_station()
-    old = services.command_send(station=station, action="ClearCache", payload={})
-    recent = services.command_send(station=station, action="ClearCache", payload={})
+    old = commands.command_send(station=station, action="ClearCache", payload={})
+    recent = commands.command_send(station=station, action="ClearCache", payload={})
     Command.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(hours=1))
-    assert services.commands_expire_stale(older_than_s=600) == 1
+    assert commands.commands_expire_stale(older_than_s=600) == 1
     old.refresh_from_db()
     recent.refresh_from_db()
     assert old.state == CommandState.TIMED_OUT
@@ -98,7 +98,7 @@ def test_operator_group_may_send_commands():
     from csms.roles import BILLING_PERMISSIONS, OPERATOR_EXTRA_PERMISSIONS
 
     # the commands' permissions, plus the API's read permissions and id-token management (csms.roles)
-    expected = set(services.OPERATOR_PERMISSIONS)
+    expected = {"add_command", "view_command", "add_bulkcommand", "view_bulkcommand"}
     for codenames in (*BILLING_PERMISSIONS.values(), *OPERATOR_EXTRA_PERMISSIONS.values()):
         expected.update(codenames)
     assert set(group.permissions.values_list("codename", flat=True)) == expected
@@ -114,8 +114,8 @@ def test_schema_invalid_answer_fails_a_strict_station_and_is_tolerated_from_a_le
     reply = {"status": "Accepted", "vendorExtra": 1}
     results = []
     for station in (strict, lenient):
-        command = services.command_send(station=station, action="ClearCache", payload={})
-        results.append(services.command_finish(command_id=command.pk, state="answered", response=reply))
+        command = commands.command_send(station=station, action="ClearCache", payload={})
+        results.append(commands.command_finish(command_id=command.pk, state="answered", response=reply))
     failed, answered = results
     assert (failed.state, failed.error_code) == ("failed", "PropertyConstraintViolation")
     assert failed.error_description.startswith("the station's ClearCacheResponse is not schema-valid: (root): ")
@@ -130,7 +130,7 @@ def test_command_that_cannot_be_handed_to_the_channel_layer_fails_at_once(django
     # A channel name the (real) Redis layer refuses: the dispatch raises, as it would with Redis down.
     station, _ = online_station(channel="not a valid channel name")
     with django_capture_on_commit_callbacks(execute=True):
-        command = services.command_send(station=station, action="ClearCache", payload={})
+        command = commands.command_send(station=station, action="ClearCache", payload={})
     command.refresh_from_db()
     assert command.state == CommandState.FAILED
     assert command.error_description.startswith("could not reach the station's connection: ")

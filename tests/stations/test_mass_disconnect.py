@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from stations import services
+from stations import connections, services
 from stations.models import ChargingStation, Connection
 from tests.conftest import wait_until
 from tests.ocpp_client import RawStation, run
@@ -17,15 +17,15 @@ def test_closes_recorded_together_keep_each_ones_code_and_spare_replaced_connect
     opened = {}
     for identity in ("CS-A", "CS-B", "CS-C"):
         station, _ = services.station_register(identity=identity)
-        opened[identity] = services.connection_open(
+        opened[identity] = connections.connection_open(
             station_id=station.pk, remote_addr="127.0.0.1:1", subprotocol="ocpp2.0.1", channel_name=f"chan-{identity}"
         ).connection_id
     # CS-C reconnected: its old connection is replaced by a newer one, which stays.
-    newer = services.connection_open(
+    newer = connections.connection_open(
         station_id=ChargingStation.objects.get(identity="CS-C").pk, remote_addr="127.0.0.1:2",
         subprotocol="ocpp2.0.1", channel_name="chan-CS-C-2",
     ).connection_id  # fmt: skip
-    services.connections_close(closes=[(opened["CS-A"], 1006), (opened["CS-B"], 1000), (opened["CS-C"], 4001)])
+    connections.connections_close(closes=[(opened["CS-A"], 1006), (opened["CS-B"], 1000), (opened["CS-C"], 4001)])
     codes = dict(Connection.objects.filter(disconnected_at__isnull=False).values_list("pk", "close_code"))
     assert codes == {opened["CS-A"]: 1006, opened["CS-B"]: 1000, opened["CS-C"]: 4001}
     online = dict(ChargingStation.objects.values_list("identity", "is_online"))

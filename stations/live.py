@@ -1,4 +1,4 @@
-"""Live dashboard: browsers subscribe over a WebSocket; station changes arrive as HTML fragments (htmx OOB swaps).
+"""The live dashboard: browsers subscribe over a WebSocket; station changes arrive as HTML fragments (htmx OOB).
 
 Groups: ``dashboard`` (every overview page) and ``station-<identity>`` (a station's page). Station consumers
 publish small events (`station.changed`); this consumer renders the fragment for its own user.
@@ -17,6 +17,10 @@ from channels.layers import get_channel_layer
 from django.template.loader import render_to_string
 
 from csms.looplocal import per_loop
+from transactions import selectors as transaction_selectors
+
+from . import selectors
+from .models import Command
 
 logger = logging.getLogger(__name__)
 
@@ -111,21 +115,20 @@ class DashboardConsumer(AsyncWebsocketConsumer):
             await self.send(text_data=html)
 
     def _render_command(self, command_id: int) -> str:
-        from stations.models import Command
-
         command = Command.objects.select_related("created_by").filter(pk=command_id).first()
         if command is None:
             return ""
         return render_to_string("stations/_command_row.html", {"command": command, "oob": True})
 
     def _render_station(self, station_id: int) -> str:
-        from stations import selectors
-        from transactions.selectors import overview_figures
-
         station = selectors.station_row(station_id=station_id)
         if station is None:
             return ""
         if self.page == "overview":
-            return render_to_string("stations/_live_overview.html", {
-                "station": station, "counts": selectors.station_counts(), "figures": overview_figures()})
+            context = {
+                "station": station,
+                "counts": selectors.station_counts(),
+                "figures": transaction_selectors.overview_figures(),
+            }
+            return render_to_string("stations/_live_overview.html", context)
         return render_to_string("stations/_live_station.html", {"station": station})

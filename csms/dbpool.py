@@ -1,0 +1,51 @@
+"""The thread pool that runs the station path's database work (ORM code) off the event loop.
+
+Not Channels' single shared sync thread: stations must not queue behind each other, and not asgiref's SyncToAsync
+per call, whose machinery (context propagation, thread sensitivity) cost a measurable share of every message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, ParamSpec, TypeVar
+
+from django.conf import settings
+from django.db import close_old_connections
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+_pool: ThreadPoolExecutor | None = None
+
+
+def pool() -> ThreadPoolExecutor:
+    """The process's pool: ``CSMS_DB_THREADS`` threads, each with its own database connection."""
+    global _pool
+    if _pool is None:
+        _pool = ThreadPoolExecutor(max_workers=settings.CSMS_DB_THREADS, thread_name_prefix="csms-db")
+    return _pool
+
+
+def _in_db_thread(func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    # What Channels' database_sync_to_async does around a call: drop connections that broke or outlived
+    # CONN_MAX_AGE, so a restarted database does not leave a thread failing forever.
+    close_old_connections()
+    try:
+        return func(*args, **kwargs)
+    finally:
+        close_old_connections()
+
+
+def db(func: Callable[P, R]) -> Callable[P, Awaitable[R]]:
+    """``await db(func)(*args, **kwargs)``: run sync ORM code in the pool and await its result."""
+
+    async def call(*args: P.args, **kwargs: P.kwargs) -> R:
+        result: R = await asyncio.get_running_loop().run_in_executor(
+            pool(), functools.partial(_in_db_thread, func, args, kwargs)
+        )
+        return result
+
+    return call

@@ -1,0 +1,247 @@
+"""A station's connections: the WebSocket handshake (identity, password, unknown-station policy), connections
+opened and closed (one at a time or a mass disconnect in batches), and the sweep of stations left "online" by a
+process that died.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from csms import fastorm
+from webhooks import services as webhooks
+
+from .commands import CONNECTION_CLOSED, command_finish
+from .models import ChargingStation, Command, CommandState, Connection, ConnectionEvent, RegistrationStatus
+
+logger = logging.getLogger(__name__)
+
+
+STATION_BY_IDENTITY = fastorm.CompiledGet(
+    lambda identity: ChargingStation.objects.filter(identity=identity), sentinels=("\x00identity",)
+)
+STATION_FOR_UPDATE = fastorm.CompiledGet(
+    lambda pk: ChargingStation.objects.select_for_update().filter(pk=pk), sentinels=(-7_000_003,)
+)
+
+
+@dataclass(frozen=True, slots=True)
+class HandshakeResult:
+    station: ChargingStation | None
+    reason: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.station is not None
+
+
+def parse_basic_auth(header: str | None) -> tuple[str, str] | None:
+    """``Basic base64(user:password)`` -> (user, password), or None when absent or malformed."""
+    if not header:
+        return None
+    scheme, _, value = header.strip().partition(" ")
+    if scheme.lower() != "basic" or not value:
+        return None
+    try:
+        decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    user, sep, password = decoded.partition(":")
+    return (user, password) if sep else None
+
+
+def station_handshake(*, identity: str, authorization: str | None) -> HandshakeResult:
+    """Decide whether a station may connect: identity rules, password, unknown-station policy."""
+    if not identity or len(identity) > 48:
+        return HandshakeResult(None, "identity must be 1 to 48 characters")
+    if ":" in identity:
+        return HandshakeResult(None, "identity must not contain ':'")
+    credentials = parse_basic_auth(authorization)
+    station = STATION_BY_IDENTITY.get(identity)
+    if station is None:
+        policy = settings.CSMS_UNKNOWN_STATION_POLICY
+        if policy == "reject":
+            return HandshakeResult(None, "unknown station (CSMS_UNKNOWN_STATION_POLICY=reject)")
+        status = RegistrationStatus.PENDING if policy == "pending" else RegistrationStatus.ACCEPTED
+        station, _ = ChargingStation.objects.get_or_create(
+            identity=identity, defaults={"registration_status": status, "description": f"auto-registered ({policy})"}
+        )
+        logger.info("registered unknown station %s as %s", identity, station.registration_status)
+        return HandshakeResult(station)
+    if station.requires_password:
+        if credentials is None:
+            return HandshakeResult(None, "missing HTTP Basic credentials")
+        user, password = credentials
+        if user != identity:
+            return HandshakeResult(None, "Basic auth user does not match the identity")
+        if not station.check_password(password):
+            return HandshakeResult(None, "wrong password")
+    return HandshakeResult(station)
+
+
+def connection_refused(
+    *, identity: str, station: ChargingStation | None, reason: str, remote_addr: str, subprotocol: str = ""
+) -> Connection:
+    return Connection.objects.create(
+        station=station,
+        identity=identity[:200],
+        outcome=ConnectionEvent.REFUSED,
+        reason=reason[:200],
+        remote_addr=remote_addr,
+        subprotocol=subprotocol,
+        disconnected_at=timezone.now(),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class OpenedConnection:
+    connection_id: int
+    station_id: int
+    identity: str
+    accepted: bool
+    validation_mode: str
+    replaced_channel: str
+
+
+@transaction.atomic
+def connection_open(*, station_id: int, remote_addr: str, subprotocol: str, channel_name: str) -> OpenedConnection:
+    """Record an accepted connection; the station's previous live connection (if any) is marked replaced.
+
+    On every (re)connection of every station, so in boot storms: statements compiled once (csms.fastorm).
+    """
+    station = STATION_FOR_UPDATE.get(station_id)
+    if station is None:
+        raise ChargingStation.DoesNotExist(f"station {station_id} is gone")
+    connection = Connection(
+        station=station,
+        identity=station.identity,
+        outcome=ConnectionEvent.ACCEPTED,
+        remote_addr=remote_addr,
+        subprotocol=subprotocol,
+        channel_name=channel_name,
+    )
+    fastorm.insert_returning_pk(connection)
+    replaced_channel = ""
+    if station.current_connection_id and station.is_online:
+        replaced_channel = station.channel_name
+        Connection.objects.filter(pk=station.current_connection_id).update(replaced_by=connection)
+    now = timezone.now()
+    station.current_connection = connection
+    station.channel_name = channel_name
+    station.is_online = True
+    station.last_seen_at = now
+    fastorm.update(station, ["current_connection", "channel_name", "is_online", "last_seen_at"])
+    webhooks.emit(
+        "station.connected",
+        {"station": station.identity, "connection_id": connection.pk, "remote_addr": remote_addr, "at": now},
+    )
+    return OpenedConnection(
+        connection_id=connection.pk,
+        station_id=station.pk,
+        identity=station.identity,
+        accepted=station.is_accepted,
+        validation_mode=station.validation_mode,
+        replaced_channel=replaced_channel,
+    )
+
+
+def connection_close(*, connection_id: int, close_code: int | None) -> None:
+    connections_close(closes=[(connection_id, close_code)])
+
+
+@transaction.atomic
+def connections_close(*, closes: list[tuple[int, int | None]]) -> None:
+    """Record ended connections ``[(connection_id, close_code)]`` in one transaction: a mass disconnect (a network
+    cut, a restarting proxy) is recorded in a few batches rather than thousands of transactions racing daphne's
+    application close timeout."""
+    now = timezone.now()
+    ids = [connection_id for connection_id, _ in closes]
+    # Lock the station rows first, as connection_open does (taking the Connection row first deadlocked with a
+    # replacing connection's open), in primary-key order so that two batches cannot deadlock each other.
+    rows = list(Connection.objects.filter(pk__in=ids).values_list("station_id", "channel_name"))
+    station_ids = sorted({station_id for station_id, _ in rows if station_id is not None})
+    list(ChargingStation.objects.select_for_update().filter(pk__in=station_ids).order_by("pk").values_list("pk"))
+    by_code: dict[int | None, list[int]] = {}
+    for connection_id, close_code in closes:
+        by_code.setdefault(close_code, []).append(connection_id)
+    for close_code, same_code in by_code.items():
+        Connection.objects.filter(pk__in=same_code, disconnected_at__isnull=True).update(
+            disconnected_at=now, close_code=close_code
+        )
+    # Only a station's current connection takes it offline: a replaced one closing changes nothing.
+    offline = list(
+        ChargingStation.objects.filter(current_connection_id__in=ids).values_list(
+            "pk", "identity", "current_connection_id"
+        )
+    )
+    if offline:
+        ChargingStation.objects.filter(pk__in=[pk for pk, _, _ in offline]).update(
+            is_online=False, channel_name="", last_seen_at=now
+        )
+    codes = dict(closes)
+    for _, identity, connection_id in offline:
+        webhooks.emit(
+            "station.disconnected",
+            {"station": identity, "connection_id": connection_id, "close_code": codes[connection_id], "at": now},
+        )
+    # Commands dispatched to these connections that their consumers never took up (the channel message arrived
+    # after the socket closed, or never will) would stay queued forever: fail them now.
+    channels = [channel for _, channel in rows if channel]
+    if channels:
+        stale = Command.objects.filter(channel_name__in=channels, state=CommandState.QUEUED).order_by("pk")
+        for pk in list(stale.values_list("pk", flat=True)):
+            command_finish(command_id=pk, state=CommandState.FAILED, error_description=CONNECTION_CLOSED)
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectResult:
+    opened: OpenedConnection | None  # None: refused (and recorded as such)
+    reason: str = ""
+
+
+def station_connect(
+    *, identity: str, authorization: str | None, remote_addr: str, subprotocol: str, channel_name: str
+) -> ConnectResult:
+    """A station's WebSocket handshake in one call: decide, then record the opened (or refused) connection."""
+    result = station_handshake(identity=identity, authorization=authorization)
+    if not result.ok:
+        connection_refused(identity=identity, station=result.station, reason=result.reason, remote_addr=remote_addr)
+        return ConnectResult(None, result.reason)
+    assert result.station is not None
+    opened = connection_open(
+        station_id=result.station.pk, remote_addr=remote_addr, subprotocol=subprotocol, channel_name=channel_name
+    )
+    return ConnectResult(opened)
+
+
+
+def stations_mark_stale_offline(*, now: datetime | None = None) -> int:
+    """Mark offline the stations silent for longer than their heartbeat allows (their process is gone).
+
+    # OCPP SPEC-SILENT: a station is stale after 2 heartbeat intervals + CSMS_STALE_GRACE_S without any message.
+    Live sockets are kept honest by WebSocket pings (daphne closes dead ones); this only catches connections whose
+    server process crashed and so never recorded the disconnect.
+    """
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=2 * settings.CSMS_HEARTBEAT_INTERVAL_S + settings.CSMS_STALE_GRACE_S)
+    with transaction.atomic():
+        stale = list(
+            ChargingStation.objects.select_for_update(skip_locked=True)
+            .filter(is_online=True, last_seen_at__lt=cutoff)
+            .values_list("pk", "current_connection_id")
+        )
+        if not stale:
+            return 0
+        ChargingStation.objects.filter(pk__in=[pk for pk, _ in stale]).update(is_online=False, channel_name="")
+        Connection.objects.filter(pk__in=[c for _, c in stale if c], disconnected_at__isnull=True).update(
+            disconnected_at=now
+        )
+    logger.warning("marked %d silent stations offline", len(stale))
+    return len(stale)
