@@ -188,16 +188,22 @@ class MessageLogWriter:
         now = timezone.now()
         for entry in entries:
             self._rows.append({"station_id": station_id, "connection_id": connection_id, "created_at": now, **entry})
-        overflow = len(self._rows) - self.max_pending
-        if overflow > 0:
-            for _ in range(overflow):
-                self._rows.popleft()
-            if self.dropped == 0 or (self.dropped + overflow) // 1000 > self.dropped // 1000:
-                logger.error("message log: %d rows dropped so far (the database is not taking them)",
-                             self.dropped + overflow)
-            self.dropped += overflow
+        self._trim()
         if self._task is None or self._task.done():
             self._task = asyncio.get_running_loop().create_task(self._run())
+
+    def _trim(self) -> None:
+        """Keep the newest ``max_pending`` rows: the oldest go first (counted, and logged at the first drop and
+        every thousand)."""
+        overflow = len(self._rows) - self.max_pending
+        if overflow <= 0:
+            return
+        for _ in range(overflow):
+            self._rows.popleft()
+        if self.dropped == 0 or (self.dropped + overflow) // 1000 > self.dropped // 1000:
+            logger.error("message log: %d rows dropped so far (the database is not taking them)",
+                         self.dropped + overflow)  # fmt: skip
+        self.dropped += overflow
 
     async def _run(self) -> None:
         retry_s = 0.0
@@ -213,6 +219,7 @@ class MessageLogWriter:
             except Exception:
                 logger.exception("message log: could not write %d rows; retrying", len(batch))
                 self._rows.extendleft(reversed(batch))  # keep their order for the next attempt
+                self._trim()  # rows added while the batch was out count against the bound too
                 return False
         return True
 

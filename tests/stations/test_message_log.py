@@ -3,12 +3,15 @@ bounded (the oldest rows go first) while the database refuses the writes."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
+import psycopg
 import pytest
-from django.db import connection, models
+from django.db import connection, connections, models
 from django.test.utils import isolate_apps
 from django.utils import timezone
 
@@ -17,6 +20,7 @@ from stations.models import MessageLog
 
 AT = datetime(2026, 1, 1, tzinfo=UTC)
 DROPPED_ONE_BY_ONE = "message log: %d rows dropped (station or connection deleted meanwhile, or invalid)"
+DROPPED_FROM_BUFFER = "message log: %d rows dropped so far (the database is not taking them)"
 
 
 def _messages(caplog: pytest.LogCaptureFixture) -> list[str]:
@@ -107,3 +111,97 @@ def test_a_column_added_to_the_model_is_written_in_the_batch_with_its_default(ca
     assert rows == [("a", {"k": [1]}, "none", "db"), ("b", None, "n" * 8, "given"), ("c", None, "none", "db")]
     assert WideLog.objects.get(message_id="b").created_at is not None  # the callable default, per row
     assert _messages(caplog) == []
+
+
+# --- The bounded buffer while the database refuses the writes -------------------------------------------------------
+
+
+@pytest.fixture
+def bounded_writer(settings: Any, db_failure_trigger: Callable[[str], None]) -> Iterator[None]:
+    """A writer for at most 5 pending rows, flushing every 10 ms, in front of a message-log table refusing every
+    INSERT (until the test drops the trigger)."""
+    settings.CSMS_MESSAGE_LOG_MAX_PENDING = 5
+    settings.CSMS_MESSAGE_LOG_FLUSH_MS = 10
+    db_failure_trigger("stations_messagelog")
+    # The writer's database threads close their connection after each call: none is left open on the test database.
+    db_settings = connections["default"].settings_dict
+    conn_max_age, db_settings["CONN_MAX_AGE"] = db_settings["CONN_MAX_AGE"], 0
+    yield
+    db_settings["CONN_MAX_AGE"] = conn_max_age
+
+
+def _entries(*ids: int) -> list[dict[str, Any]]:
+    return [{"direction": "in", "message_type": 2, "message_id": f"m{i}", "action": "Heartbeat"} for i in ids]
+
+
+async def _until(predicate: Callable[[], bool], timeout_s: float = 10) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while not predicate():
+        assert asyncio.get_running_loop().time() < deadline, "timed out"
+        await asyncio.sleep(0.005)
+
+
+def _failed_writes(caplog: pytest.LogCaptureFixture) -> int:
+    return sum(m.startswith("message log: could not write") for m in _messages(caplog))
+
+
+def _drop_trigger() -> None:
+    with psycopg.connect(**connection.get_connection_params(), autocommit=True) as other:
+        other.execute("DROP TRIGGER csms_test_fail ON stations_messagelog")
+
+
+def _logged_ids(station_id: int) -> list[str]:
+    return list(MessageLog.objects.filter(station_id=station_id).order_by("id").values_list("message_id", flat=True))
+
+
+def test_a_full_buffer_drops_its_oldest_rows_and_writes_the_newest_once_the_database_recovers(
+    bounded_writer: None, station_factory, caplog
+) -> None:
+    station = station_factory("CS-1")
+    caplog.set_level(logging.INFO, logger="stations.message_log")
+
+    async def scenario() -> message_log.MessageLogWriter:
+        writer = message_log.writer()
+        writer.add(station_id=station.pk, connection_id=None, entries=_entries(0, 1, 2))
+        await _until(lambda: _failed_writes(caplog) == 1)  # refused: the 3 rows are back in the buffer
+        assert (len(writer._rows), writer.dropped) == (3, 0)
+        writer.add(station_id=station.pk, connection_id=None, entries=_entries(*range(3, 10)))
+        assert (len(writer._rows), writer.dropped) == (5, 5)
+        writer.add(station_id=station.pk, connection_id=None, entries=_entries(10))
+        assert [r["message_id"] for r in writer._rows] == ["m6", "m7", "m8", "m9", "m10"]
+        _drop_trigger()
+        await asyncio.wait_for(writer._task, 10)
+        return writer
+
+    writer = asyncio.run(scenario())
+    assert writer.dropped == 6
+    assert _logged_ids(station.pk) == ["m6", "m7", "m8", "m9", "m10"]
+    # The first drop is logged with its count; later ones only at every thousandth.
+    assert [m for m in _messages(caplog) if "dropped" in m] == [DROPPED_FROM_BUFFER % 5]
+
+
+def test_rows_added_while_a_refused_batch_was_out_count_against_the_bound(
+    bounded_writer: None, station_factory, caplog
+) -> None:
+    station = station_factory("CS-1")
+    caplog.set_level(logging.INFO, logger="stations.message_log")
+
+    async def scenario() -> message_log.MessageLogWriter:
+        writer = message_log.writer()
+        with psycopg.connect(**connection.get_connection_params()) as other:
+            other.execute("LOCK TABLE stations_messagelog IN ACCESS EXCLUSIVE MODE")  # the batch waits on it
+            writer.add(station_id=station.pk, connection_id=None, entries=_entries(0, 1, 2, 3))
+            await _until(lambda: not writer._rows)  # the 4 rows are out, in the waiting batch
+            writer.add(station_id=station.pk, connection_id=None, entries=_entries(4, 5, 6, 7))
+            assert writer.dropped == 0  # 4 pending: within the bound
+            other.rollback()  # the batch goes on, and is refused
+        await _until(lambda: _failed_writes(caplog) == 1)
+        assert [r["message_id"] for r in writer._rows] == ["m3", "m4", "m5", "m6", "m7"]
+        _drop_trigger()
+        await asyncio.wait_for(writer._task, 10)
+        return writer
+
+    writer = asyncio.run(scenario())
+    assert writer.dropped == 3
+    assert _logged_ids(station.pk) == ["m3", "m4", "m5", "m6", "m7"]
+    assert [m for m in _messages(caplog) if "dropped" in m] == [DROPPED_FROM_BUFFER % 3]
