@@ -87,8 +87,9 @@ def test_make_run_in_a_fresh_clone_serves_the_simulator_demo(tmp_path: Path):
     env = clean_env()
     log = tmp_path / "make-run.log"
     started = time.monotonic()
-    process = subprocess.Popen(["make", "run", "HOST=127.0.0.1", f"PORT={port}"], cwd=clone, env=env,
-                               stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True)
+    with log.open("wb") as out:  # the child keeps its own copy of the file
+        process = subprocess.Popen(["make", "run", "HOST=127.0.0.1", f"PORT={port}"], cwd=clone, env=env,
+                                   stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         wait_healthy(url, process, log, STARTUP_TIMEOUT_S)
         startup_s = time.monotonic() - started
