@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import timedelta
 
 from django.contrib.auth.decorators import login_required, permission_required
@@ -96,9 +95,6 @@ def message_log(request: HttpRequest) -> HttpResponse:
     }
     tail = request.GET.get("tail") == "1"
     page = Paginator(selectors.message_log(**filters), 100).get_page(request.GET.get("page"))
-    for message in page:
-        message.pretty = json.dumps(message.payload, indent=2, ensure_ascii=False) if message.payload is not None \
-            else message.raw
     partial = request.htmx and not request.htmx.history_restore_request  # a history restore needs the page
     template = "stations/_message_rows.html" if partial else "stations/messages.html"
     return render(request, template, {"page": page, "filters": filters | {"tail": tail},
