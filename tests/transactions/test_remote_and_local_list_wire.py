@@ -61,7 +61,7 @@ def test_remote_start_is_linked_to_the_transaction_by_remote_start_id(live_serve
     request = RemoteStartRequest.objects.get()
     txn = services.remote_start_transaction(request=request)
     assert txn is not None and txn.transaction_id == "TX-R1" and txn.remote_start_id == remote_start_id
-    assert request.command.response == {"status": "Accepted"}
+    assert request.command is not None and request.command.response == {"status": "Accepted"}
 
 
 def test_remote_stop_ends_the_transaction(live_server_ws, station_factory):
