@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -87,7 +88,7 @@ def test_remote_stop_ends_the_transaction(live_server_ws, station_factory):
     call = run(scenario())
     assert call[2:] == ["RequestStopTransaction", {"transactionId": "TX-S1"}]
     txn = ChargingTransaction.objects.get()
-    assert (txn.is_active, txn.stopped_reason, txn.energy_wh) == (False, "Remote", 5000)
+    assert (txn.is_active, txn.stopped_reason, txn.energy_wh) == (False, "Remote", Decimal(5000))
     with pytest.raises(services.TransactionCommandError, match="already ended"):
         services.remote_stop(txn=txn)
 
