@@ -15,7 +15,7 @@ help:
 	@echo "make run     - install, migrate, ensure the admin user, serve on http://$(HOST):$(PORT)"
 	@echo "make test    - the whole test suite on real PostgreSQL and Redis (started here when none runs)"
 	@echo "make worker  - Celery worker (with REDIS_URL); make beat - Celery beat"
-	@echo "make lint    - ruff"
+	@echo "make lint    - ruff check, ruff format --check, mypy (with the Django and DRF plugins)"
 	@echo "make bench   - benchmark vs bare baselines (QUICK=1: under 2 minutes); results in bench/results/"
 
 # A venv of our own; Debian's python3 needs python3-venv for it.
@@ -61,8 +61,12 @@ beat: $(VENV)/.deps-run
 test: $(VENV)/.deps-dev
 	@eval "$$(PY=$(PY) scripts/test-services.sh)" && $(PY) -m pytest $(PYTEST_ARGS)
 
+# All three run even when one fails, so one pass shows every finding.
 lint: $(VENV)/.deps-dev
-	$(VENV)/bin/ruff check .
+	@rc=0; \
+	for check in "ruff check ." "ruff format --check ." "mypy"; do \
+		echo "$(VENV)/bin/$$check"; $(VENV)/bin/$$check || rc=1; \
+	done; exit $$rc
 
 # Needs PostgreSQL and Redis on 127.0.0.1 (BENCH_PG_URL / BENCH_REDIS_URL override); creates and drops its own database.
 QUICK ?=
@@ -73,4 +77,4 @@ bench: $(VENV)/.deps-dev
 		$(PY) -m bench.harness $(if $(QUICK),--quick) $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) var/test-logs .pytest_cache
+	rm -rf $(VENV) var/test-logs .pytest_cache .mypy_cache

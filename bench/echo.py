@@ -17,7 +17,8 @@ django_asgi_app = get_asgi_application()
 
 from channels.generic.websocket import AsyncWebsocketConsumer  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from django.urls import re_path  # noqa: E402
+
+from csms.asgi_urls import asgi_re_path  # noqa: E402
 
 # Valid enough for every CALL the simulator sends: BootNotification reads status/interval, the rest ignore it.
 FIXED = {"currentTime": "2026-01-01T00:00:00.000Z", "interval": 300, "status": "Accepted"}
@@ -36,6 +37,6 @@ class EchoConsumer(AsyncWebsocketConsumer):
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,  # /healthz, like the CSMS, so the harness waits for both the same way
-        "websocket": URLRouter([re_path(r"^ocpp/(?P<identity>[^/]+)/?$", EchoConsumer.as_asgi())]),
+        "websocket": URLRouter([asgi_re_path(r"^ocpp/(?P<identity>[^/]+)/?$", EchoConsumer.as_asgi())]),
     }
 )

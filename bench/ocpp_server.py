@@ -17,6 +17,7 @@ from typing import Any
 import websockets
 from ocpp.routing import on
 from ocpp.v201 import ChargePoint, call_result
+from websockets.typing import Subprotocol
 
 
 def _now() -> str:
@@ -57,8 +58,14 @@ async def serve(host: str, port: int) -> None:
     stop = asyncio.get_running_loop().create_future()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set_result, None)
     async with websockets.serve(
-        _handler, host, port, subprotocols=["ocpp2.0.1"], ping_interval=None, compression=None, backlog=4096
-    ):  # type: ignore[list-item]
+        _handler,
+        host,
+        port,
+        subprotocols=[Subprotocol("ocpp2.0.1")],
+        ping_interval=None,
+        compression=None,
+        backlog=4096,
+    ):
         await stop
 
 

@@ -461,7 +461,7 @@ class Simulator:
                 await st.connect()
                 await st.boot()
 
-        return await asyncio.gather(*(one(st) for st in self.stations), return_exceptions=True)  # type: ignore[return-value]
+        return await asyncio.gather(*(one(st) for st in self.stations), return_exceptions=True)
 
     async def run(self, duration_s: float, **kwargs: Any) -> None:
         async def one(st: SimStation) -> None:

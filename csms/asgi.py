@@ -10,8 +10,8 @@ django_asgi_app = get_asgi_application()
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
-from django.urls import re_path  # noqa: E402
 
+from csms.asgi_urls import asgi_re_path  # noqa: E402
 from csms.ocpp import schemas  # noqa: E402
 from csms.routing import browser_urlpatterns, station_urlpatterns  # noqa: E402
 
@@ -25,7 +25,7 @@ application = ProtocolTypeRouter(
         "websocket": URLRouter(
             [
                 *station_urlpatterns,
-                re_path(r"^ws/", AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(browser_urlpatterns)))),
+                asgi_re_path(r"^ws/", AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(browser_urlpatterns)))),
             ]
         ),
     }

@@ -124,7 +124,7 @@ else:
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
-            "NAME": VAR_DIR / "csms.sqlite3",
+            "NAME": str(VAR_DIR / "csms.sqlite3"),
             "OPTIONS": {
                 # WAL lets the dashboard read while a station's write is in flight; IMMEDIATE avoids
                 # "database is locked" upgrades from read to write locks.

@@ -30,6 +30,8 @@ async def readyz(request: HttpRequest) -> JsonResponse:
         checks["database"] = f"error: {type(exc).__name__}"
     try:
         layer = get_channel_layer()
+        if layer is None:
+            raise LookupError("no channel layer configured")
         channel = await layer.new_channel()
         token = uuid.uuid4().hex
         await layer.send(channel, {"type": "ready.check", "token": token})

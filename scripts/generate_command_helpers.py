@@ -97,7 +97,7 @@ def py_type(prop: dict[str, Any], definitions: dict[str, Any]) -> str:
                 raise RuntimeError(f"{name} has different values in different schemas")
             return name
         return "dict[str, Any]"
-    kind = prop.get("type")
+    kind: str = prop.get("type", "")
     if "enum" in prop:
         return "Literal[" + ", ".join(json.dumps(v) for v in prop["enum"]) + "]"
     if kind == "array":

@@ -11,6 +11,7 @@ from typing import Any
 
 import websockets
 from websockets.asyncio.client import ClientConnection
+from websockets.typing import Subprotocol
 
 SUBPROTOCOL = "ocpp2.0.1"
 
@@ -20,7 +21,7 @@ def basic_auth(user: str, password: str) -> dict[str, str]:
     return {"Authorization": f"Basic {token}"}
 
 
-BOOT = {
+BOOT: dict[str, Any] = {
     "reason": "PowerUp",
     "chargingStation": {
         "vendorName": "ACME",
@@ -87,7 +88,7 @@ class _Connect:
         headers: dict[str, str] | None,
     ) -> None:
         self.cls, self.url = cls, f"{base_url}/ocpp/{identity}"
-        self.subprotocols = [SUBPROTOCOL] if subprotocols is None else subprotocols
+        self.subprotocols = [Subprotocol(p) for p in ([SUBPROTOCOL] if subprotocols is None else subprotocols)]
         self.headers = headers
         self.station: RawStation | None = None
 

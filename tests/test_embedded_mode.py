@@ -18,7 +18,7 @@ from tests.ocpp_client import RawStation, run
 pytestmark = pytest.mark.live
 
 
-def test_embedded_mode_serves_an_accepted_station_end_to_end(tmp_path: Path):
+def test_embedded_mode_serves_an_accepted_station_end_to_end(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "CSMS_TEST_DB_NAME"}}
     env |= {"DJANGO_SETTINGS_MODULE": "csms.settings", "CSMS_VAR_DIR": str(tmp_path), "CSMS_ADMIN_PASSWORD": "pw"}
 

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from csms.ocpp import schemas
 
-VALID = {
+VALID: dict[tuple[str, schemas.Kind], dict[str, Any]] = {
     ("BootNotification", "Request"): {
         "reason": "PowerUp",
         "chargingStation": {"vendorName": "ACME", "model": "W1", "modem": {"iccid": "1"}},

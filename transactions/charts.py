@@ -4,7 +4,7 @@ the template only draws them."""
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -62,7 +62,7 @@ class Chart:
         return not self.power.points and not self.energy.points
 
 
-def _overall(rows: Iterable[dict[str, Any]], measurand: str) -> list[tuple[datetime, Decimal]]:
+def _overall(rows: Iterable[Mapping[str, Any]], measurand: str) -> list[tuple[datetime, Decimal]]:
     """One value per instant: the phase-less reading, else the sum of the phases (Outlet preferred)."""
     by_time: dict[datetime, dict[str, dict[str, Decimal]]] = defaultdict(lambda: defaultdict(dict))
     for row in rows:
@@ -88,7 +88,7 @@ def _thin(values: list[tuple[datetime, Decimal]]) -> list[tuple[datetime, Decima
     return [values[round(i * step)] for i in range(MAX_POINTS)]
 
 
-def session_chart(rows: Iterable[dict[str, Any]]) -> Chart:
+def session_chart(rows: Iterable[Mapping[str, Any]]) -> Chart:
     """Power (kW, left axis) and energy delivered since the first reading (kWh, right axis) over time."""
     rows = list(rows)
     chart = Chart()

@@ -5,6 +5,7 @@ Model signals stay inside this app: they only enqueue the sync job, after the ch
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from django.db import transaction
@@ -18,7 +19,7 @@ def _enqueue(station_ids: list[int]) -> None:
     from .tasks import local_list_sync_task
 
     for station_id in station_ids:
-        transaction.on_commit(lambda sid=station_id: local_list_sync_task.delay(sid))
+        transaction.on_commit(partial(local_list_sync_task.delay, station_id))
 
 
 @receiver(post_save, sender=IdToken)

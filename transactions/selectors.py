@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypedDict
 
 from django.db.models import Count, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
@@ -66,9 +66,16 @@ def transactions_with_seq_no_gaps(*, station_id: int | None = None) -> QuerySet[
     return qs.filter(station_id=station_id) if station_id is not None else qs
 
 
+class EnergyDay(TypedDict):
+    station_id: int
+    day: date
+    energy_wh: Decimal | None  # None: no session of that day reported its energy
+    sessions: int
+
+
 def energy_per_day(
     *, since: datetime | None = None, until: datetime | None = None, station_id: int | None = None
-) -> list[dict[str, Any]]:
+) -> list[EnergyDay]:
     """``[{"station_id", "day", "energy_wh", "sessions"}]``; a session counts on the (UTC) day it started."""
     qs = transactions_in_period(since=since, until=until, station_id=station_id).order_by()
     return list(
@@ -79,9 +86,20 @@ def energy_per_day(
     )
 
 
+class SampleRow(TypedDict):
+    timestamp: datetime
+    measurand: str
+    phase: str
+    location: str
+    context: str
+    value: Decimal
+    unit: str
+    signed_meter_value: Any  # JSON as the station signed it, or None
+
+
 def transaction_time_series(
     *, transaction_pk: int, measurands: list[str] | None = None
-) -> QuerySet[MeterSample, dict[str, Any]]:
+) -> QuerySet[MeterSample, SampleRow]:
     """A session's samples in time order as plain rows (for plots, the meter-values API and CDRs)."""
     qs = MeterSample.objects.filter(transaction_id=transaction_pk)
     if measurands:

@@ -395,7 +395,7 @@ def _session_token(events: list[dict[str, Any]]) -> tuple[str, str, str]:
     one, the first reported."""
     with_token = [e for e in events if e["id_token_type"]]
     accepted = [e for e in with_token if e["id_token_status"] == AuthorizationStatus.ACCEPTED]
-    chosen = (accepted or with_token or [None])[0]
+    chosen = next(iter(accepted or with_token), None)
     return (chosen["id_token"], chosen["id_token_type"], chosen["id_token_status"]) if chosen else ("", "", "")
 
 

@@ -16,6 +16,8 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
+from csms.htmx import HtmxHttpRequest
+
 from . import charts, selectors, services
 from .models import AuthorizationStatus, IdToken, IdTokenType
 
@@ -57,7 +59,7 @@ def _query(filters: dict[str, Any]) -> str:
 
 
 @login_required
-def session_list(request: HttpRequest) -> HttpResponse:
+def session_list(request: HtmxHttpRequest) -> HttpResponse:
     filters = _session_filters(request)
     page = Paginator(_sessions(filters), SESSIONS_PER_PAGE).get_page(request.GET.get("page"))
     partial = request.htmx and not request.htmx.history_restore_request
@@ -162,7 +164,7 @@ def id_token_create(request: HttpRequest) -> HttpResponse:
 @login_required
 @permission_required("transactions.change_idtoken", raise_exception=True)
 @require_POST
-def id_token_set_status(request: HttpRequest, pk: int) -> HttpResponse:
+def id_token_set_status(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     status = AuthorizationStatus.BLOCKED if request.POST.get("block") == "1" else AuthorizationStatus.ACCEPTED
     try:
         token = services.id_token_set_status(token_pk=pk, status=status)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -174,7 +175,8 @@ def _repair(root: dict[str, Any], violation: Violation, error: ValidationError) 
     path = list(error.absolute_path)
     if violation.keyword == "additionalProperties":
         node = _locate(root, path)
-        allowed = set(error.schema.get("properties", {}))
+        # The schema that failed additionalProperties is an object schema (a mapping): the isinstance narrows its type.
+        allowed = set(error.schema.get("properties", {})) if isinstance(error.schema, Mapping) else set()
         for key in [k for k in node if k not in allowed]:
             del node[key]
     elif violation.keyword == "maxLength" and path:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -119,7 +119,8 @@ class BulkCommandSerializer(serializers.ModelSerializer):
 
     def get_results(self, obj: BulkCommand) -> list[dict[str, Any]]:
         commands = obj.commands.select_related("station").order_by("station__identity")
-        return BulkResultSerializer(commands, many=True).data
+        # many=True builds a ListSerializer (its data is a list); the stubs type the call as the child serializer.
+        return cast("list[dict[str, Any]]", BulkResultSerializer(commands, many=True).data)
 
 
 # --- Stations -------------------------------------------------------------------------------------------------

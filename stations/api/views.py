@@ -8,6 +8,7 @@ from typing import Any
 
 import django_filters
 from channels.layers import get_channel_layer
+from django.contrib.auth.models import User
 from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
@@ -56,6 +57,11 @@ class CanSendCommands(permissions.BasePermission):
         return request.method in permissions.SAFE_METHODS or request.user.has_perm("stations.add_command")
 
 
+def _sender(request: Request) -> User | None:
+    """The user recorded as a command's sender (CanSendCommands lets only logged-in users send)."""
+    return request.user if request.user.is_authenticated else None
+
+
 class CommandFilter(django_filters.FilterSet):
     station = django_filters.CharFilter(field_name="station__identity")
     state = django_filters.ChoiceFilter(choices=CommandState.choices)
@@ -98,7 +104,7 @@ class StationCommandsView(ListCreateAPIView):
                 station=station,
                 action=params.validated_data["action"],
                 payload=params.validated_data["payload"],
-                user=request.user,
+                user=_sender(request),
             )
         except commands.CommandValidationError as exc:
             _raise_invalid(exc)
@@ -112,6 +118,7 @@ async def command_wait(command_id: int, timeout_s: float) -> Command:
     """Wait (without a thread) until the command is over or the time is up; return its current row."""
     deadline = time.monotonic() + timeout_s
     layer = get_channel_layer()
+    assert layer is not None  # settings always configure CHANNEL_LAYERS
     channel = await layer.new_channel()
     group = commands.command_group(command_id)
     # Subscribe before reading the state: an outcome published in between is not missed.
@@ -192,7 +199,7 @@ class BulkCommandViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet)
                 raise ValidationError({"identities": [f"unknown stations: {', '.join(unknown)}"]})
         try:
             bulk = commands.bulk_command_send(
-                action=data["action"], payload=data["payload"], stations=stations, target=target, user=request.user
+                action=data["action"], payload=data["payload"], stations=stations, target=target, user=_sender(request)
             )
         except commands.CommandValidationError as exc:
             _raise_invalid(exc)

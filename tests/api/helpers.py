@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
+from django.http import HttpResponseBase, StreamingHttpResponse
 from django.test import Client
+
+
+def streamed(response: HttpResponseBase) -> Iterator[bytes]:
+    """The chunks of a streamed answer (the test client returns the view's StreamingHttpResponse)."""
+    assert isinstance(response, StreamingHttpResponse), type(response)
+    return iter(response)
 
 
 def client_for(token: str | None) -> Client:

@@ -224,6 +224,7 @@ def test_csv_import_all_or_nothing(tokens):
     assert upload(tokens["billing"], good)[0] == 403
     assert upload(tokens["operator"], good) == (200, {"created": 2, "updated": 1})
     old = IdToken.objects.get(id_token="OLD-1")
+    assert old.group_id_token is not None and old.expires_at is not None
     assert (old.status, old.group_id_token.id_token, old.expires_at.year) == ("Blocked", "FLEET-9", 2027)
     assert IdToken.objects.get(id_token="NEW-2").status == "Accepted"
 

@@ -186,6 +186,7 @@ def test_receiver_down_keeps_the_event_for_the_sweep(tokens, receiver, eager):
         "HTTP 503",
     )
     # exponential backoff: CSMS_WEBHOOK_BACKOFF_S (30) after the first failure
+    assert delivery.next_attempt_at is not None and delivery.last_attempt_at is not None
     assert timedelta(seconds=29) < delivery.next_attempt_at - delivery.last_attempt_at <= timedelta(seconds=30)
     assert tasks.deliver_due() == 0  # not due yet
     assert services.backoff_s(1) == 30 and services.backoff_s(3) == 120 and services.backoff_s(20) == 3600

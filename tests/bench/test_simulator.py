@@ -23,7 +23,7 @@ def test_the_40_csms_to_station_actions_are_covered():
 
 @pytest.mark.parametrize("action", CSMS_TO_CS_ACTIONS)
 @pytest.mark.parametrize("status", [None, "Rejected"])
-def test_responder_answers_every_csms_request_with_a_schema_valid_response(action: str, status: str | None):
+def test_responder_answers_every_csms_request_with_a_schema_valid_response(action: str, status: str | None) -> None:
     request = minimal_message(action, "Request")
     schemas.validate(action, "Request", request)  # the generated request is itself valid
     response = build_response(action, request, {action: status} if status else None)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -51,7 +52,7 @@ def instance(node: dict[str, Any], defs: dict[str, Any], full: bool) -> Any:
     raise AssertionError(f"no sample for {node}")
 
 
-def sample(action: str, kind: str, full: bool) -> dict[str, Any]:
+def sample(action: str, kind: schemas.Kind, full: bool) -> dict[str, Any]:
     schema = schema_of(action, kind)
     value = instance(schema, schema.get("definitions", {}), full)
     assert schemas.violations(action, kind, value) == [], (action, kind, value)
@@ -72,7 +73,9 @@ def test_there_is_one_helper_and_one_answer_type_per_csms_to_cs_action():
 def test_helper_builds_the_schema_valid_payload_from_snake_case_keywords(action, full):
     station, _ = station_register(identity="CS-1")
     expected = sample(action, "Request", full)
-    command = commands.HELPERS[action](station, **naming.to_snake(expected))
+    # HELPERS is a dict of 40 different signatures, inferred as plain functions (redundant once it is annotated).
+    helper = cast(Callable[..., Command], commands.HELPERS[action])
+    command = helper(station, **naming.to_snake(expected))
     assert isinstance(command, Command)
     assert command.action == action
     assert command.request == expected
@@ -85,7 +88,7 @@ def test_answer_parses_the_response_to_its_typed_dict_in_snake_case(action):
     response = sample(action, "Response", full=True)
     command = Command(action=action, state=CommandState.ANSWERED, response=response)
     kind = commands.ANSWERS[action]
-    parsed = commands.answer(command, kind)
+    parsed: dict[str, Any] = commands.answer(command, kind)
     assert parsed == naming.to_snake(response)
     assert set(parsed) == set(kind.__annotations__)
     assert naming.to_camel(parsed) == response

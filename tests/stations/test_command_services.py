@@ -117,6 +117,7 @@ def test_schema_invalid_answer_fails_a_strict_station_and_is_tolerated_from_a_le
         command = commands.command_send(station=station, action="ClearCache", payload={})
         results.append(commands.command_finish(command_id=command.pk, state="answered", response=reply))
     failed, answered = results
+    assert failed is not None and answered is not None
     assert (failed.state, failed.error_code) == ("failed", "PropertyConstraintViolation")
     assert failed.error_description.startswith("the station's ClearCacheResponse is not schema-valid: (root): ")
     assert (answered.state, answered.response, answered.error_code) == ("answered", reply, "")

@@ -419,6 +419,7 @@ def test_outcome_is_published_to_the_command_and_station_groups(two_servers, sta
 
     async def scenario() -> tuple[dict[str, Any], dict[str, Any], int]:
         layer = get_channel_layer()
+        assert layer is not None
         channel = await layer.new_channel()
         await layer.group_add("station-CS-1", channel)
         async with RawStation.connect(server_b.ws_url, "CS-1") as st:

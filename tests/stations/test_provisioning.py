@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.typing import Origin, Subprotocol
 
 from stations.models import (
     BootRecord,
@@ -17,13 +19,13 @@ from stations.models import (
     StationEvent,
     StatusNotificationRecord,
 )
-from tests.conftest import wait_until_connections_closed
+from tests.conftest import LiveServer, wait_until_connections_closed
 from tests.ocpp_client import BOOT, RawStation, basic_auth, run
 
 pytestmark = pytest.mark.live
 
 
-def handshake_status(server, identity: str, **kwargs) -> int:
+def handshake_status(server: LiveServer, identity: str, **kwargs: Any) -> int:
     """HTTP status of the refused handshake (101 when accepted)."""
 
     async def scenario() -> int:
@@ -235,9 +237,10 @@ def test_heartbeat_answers_utc_time_and_updates_last_seen(live_server_ws, statio
     before = datetime.now(UTC)
     reply = run(scenario())
     current = datetime.fromisoformat(reply[2]["currentTime"])
-    assert current.utcoffset().total_seconds() == 0
+    assert current.utcoffset() == timedelta(0)
     assert abs((current - before).total_seconds()) < 10
     station = ChargingStation.objects.get()
+    assert station.last_seen_at is not None
     assert station.last_seen_at >= before.replace(microsecond=0)
 
 
@@ -339,7 +342,8 @@ def test_ocpp_package_client_boots_heartbeats_and_reports_status(live_server_ws,
     station_factory("LIB-1")
 
     async def scenario() -> tuple[str, str]:
-        async with websockets.connect(f"{live_server_ws.ws_url}/ocpp/LIB-1", subprotocols=["ocpp2.0.1"]) as ws:
+        url = f"{live_server_ws.ws_url}/ocpp/LIB-1"
+        async with websockets.connect(url, subprotocols=[Subprotocol("ocpp2.0.1")]) as ws:
             cp = ChargePoint("LIB-1", ws)
             task = asyncio.create_task(cp.start())
             try:
@@ -377,7 +381,7 @@ def test_dashboard_socket_refuses_anonymous_browsers(live_server_ws):
 
         try:
             async with websockets.connect(f"{live_server_ws.ws_url}/ws/dashboard/",
-                                          origin=f"http://127.0.0.1:{live_server_ws.port}"):
+                                          origin=Origin(f"http://127.0.0.1:{live_server_ws.port}")):
                 return 101
         except InvalidStatus as exc:
             return exc.response.status_code

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from stations.models import ChargingStation, Connector, MessageLog, ProtocolViolation, StatusNotificationRecord
-from tests.conftest import wait_until
+from tests.conftest import LiveServer, wait_until
 from tests.ocpp_client import RawStation, run
 
 pytestmark = pytest.mark.live
@@ -16,7 +16,7 @@ pytestmark = pytest.mark.live
 STATUS = {"timestamp": "2026-01-01T10:00:00Z", "connectorStatus": "Available", "evseId": 1, "connectorId": 1}
 
 
-def exchange(server, identity: str, frames: list[str], boot: bool = True) -> list[list]:
+def exchange(server: LiveServer, identity: str, frames: list[str], boot: bool = True) -> list[list]:
     async def scenario() -> list[list]:
         async with RawStation.connect(server.ws_url, identity) as st:
             if boot:
@@ -170,7 +170,7 @@ def test_request_before_boot_accepted_is_security_error(live_server_ws, station_
     ]
 
 
-async def _before_boot(server) -> list:
+async def _before_boot(server: LiveServer) -> list:
     async with RawStation.connect(server.ws_url, "CS-1") as st:
         return await st.call("Heartbeat", {}, message_id="hb0")
 
@@ -268,6 +268,7 @@ def test_lenient_station_is_processed_and_violations_recorded(live_server_ws, st
     assert reply == [3, "l1", {}]
     connector = Connector.objects.get()
     assert connector.status == "Available"
+    assert connector.status_at is not None
     assert connector.status_at.isoformat() == "2026-01-01T10:00:00+00:00"
     violation = ProtocolViolation.objects.get(message_id="l1")
     assert violation.tolerated is True

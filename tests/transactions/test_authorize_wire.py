@@ -8,6 +8,7 @@ import pytest
 from django.utils import timezone
 
 from csms.timeutil import format_ocpp
+from tests.conftest import LiveServer
 from tests.ocpp_client import RawStation, run
 from transactions.models import IdToken
 
@@ -24,7 +25,7 @@ HASH_DATA = [
 ]
 
 
-def authorize_all(server, identity: str, requests: list[dict]) -> list[list]:
+def authorize_all(server: LiveServer, identity: str, requests: list[dict]) -> list[list]:
     async def scenario() -> list[list]:
         async with RawStation.connect(server.ws_url, identity) as st:
             assert (await st.boot())[0] == 3

@@ -70,6 +70,7 @@ def test_transaction_without_metering_state_is_derived_from_its_samples():
     assert (txn.meter_start_wh, txn.energy_wh, txn.peak_power_w, txn.last_power_w) == (
         Decimal(1000), Decimal(250), Decimal(7000), Decimal(5000),
     )  # fmt: skip
+    assert txn.metering_state is not None
     assert set(txn.metering_state) == {"Energy.Active.Import.Register||Outlet", "Power.Active.Import||Outlet"}
 
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from django.utils import timezone
 
 from csms.ocpp import schemas
+from stations.models import ChargingStation
 from transactions import services
 from transactions.models import IdToken, LocalAuthList
 
@@ -19,14 +21,21 @@ def station(station_factory):
     return station_factory("CS-LL")
 
 
-def build(station, *, full: bool) -> dict | None:
+def build(station: ChargingStation, *, full: bool) -> dict[str, Any] | None:
     payload = services.local_list_build_update(station=station, full=full)
     if payload is not None:
         schemas.validate("SendLocalList", "Request", payload)  # every payload we build is schema-valid
     return payload
 
 
-def add_tokens(station, *tokens: IdToken) -> None:
+def built(station: ChargingStation, *, full: bool) -> dict[str, Any]:
+    """build() where an update is due."""
+    payload = build(station, full=full)
+    assert payload is not None, "no update built"
+    return payload
+
+
+def add_tokens(station: ChargingStation, *tokens: IdToken) -> None:
     services.local_list_get(station=station).tokens.add(*tokens)
 
 
@@ -77,12 +86,12 @@ def test_full_then_differential_updates_with_versions(station):
     assert build(station, full=False) is None
 
     # An explicit full update carries the whole list at the next version.
-    assert build(station, full=True)["versionNumber"] == 3
+    assert built(station, full=True)["versionNumber"] == 3
 
 
 def test_first_update_is_full_even_when_differential_asked(station):
     add_tokens(station, IdToken.objects.create(id_token="A", type="ISO14443"))
-    payload = build(station, full=False)
+    payload = built(station, full=False)
     assert (payload["updateType"], payload["versionNumber"]) == ("Full", 1)
 
 
@@ -97,11 +106,11 @@ def test_failed_keeps_the_old_version_and_next_diff_resends(station):
     services.local_list_record_result(station=station, version_number=1, status="Accepted")
     b = IdToken.objects.create(id_token="B", type="ISO14443")
     add_tokens(station, b)
-    assert build(station, full=False)["versionNumber"] == 2
+    assert built(station, full=False)["versionNumber"] == 2
     services.local_list_record_result(station=station, version_number=2, status="Failed")
     local_list = LocalAuthList.objects.get(station=station)
     assert (local_list.station_version, local_list.last_status) == (1, "Failed")
-    retry = build(station, full=False)
+    retry = built(station, full=False)
     assert retry["versionNumber"] == 3  # versions only grow
     assert retry["localAuthorizationList"] == [
         {"idToken": {"idToken": "B", "type": "ISO14443"}, "idTokenInfo": {"status": "Accepted"}}
@@ -115,7 +124,7 @@ def test_version_mismatch_forces_a_full_update(station):
     add_tokens(station, IdToken.objects.create(id_token="B", type="ISO14443"))
     build(station, full=False)
     services.local_list_record_result(station=station, version_number=2, status="VersionMismatch")
-    payload = build(station, full=False)
+    payload = built(station, full=False)
     assert (payload["updateType"], payload["versionNumber"]) == ("Full", 3)
     assert len(payload["localAuthorizationList"]) == 2
 
@@ -140,7 +149,7 @@ def test_get_local_list_version_result(station):
     assert build(station, full=False) is None
     # The station lost its list (reports 0): the next update is Full.
     assert services.local_list_record_version(station=station, version_number=0) is False
-    assert build(station, full=False)["updateType"] == "Full"
+    assert built(station, full=False)["updateType"] == "Full"
 
 
 def test_expired_token_is_sent_as_expired(station):
@@ -149,6 +158,7 @@ def test_expired_token_is_sent_as_expired(station):
     build(station, full=True)
     services.local_list_record_result(station=station, version_number=1, status="Accepted")
     diff = services.local_list_build_update(station=station, full=False, now=timezone.now() + timedelta(hours=2))
+    assert diff is not None
     assert diff["localAuthorizationList"] == [
         {"idToken": {"idToken": "A", "type": "ISO14443"}, "idTokenInfo": {"status": "Expired"}}
     ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -61,7 +62,7 @@ def test_remote_start_is_linked_to_the_transaction_by_remote_start_id(live_serve
     request = RemoteStartRequest.objects.get()
     txn = services.remote_start_transaction(request=request)
     assert txn is not None and txn.transaction_id == "TX-R1" and txn.remote_start_id == remote_start_id
-    assert request.command.response == {"status": "Accepted"}
+    assert request.command is not None and request.command.response == {"status": "Accepted"}
 
 
 def test_remote_stop_ends_the_transaction(live_server_ws, station_factory):
@@ -87,7 +88,7 @@ def test_remote_stop_ends_the_transaction(live_server_ws, station_factory):
     call = run(scenario())
     assert call[2:] == ["RequestStopTransaction", {"transactionId": "TX-S1"}]
     txn = ChargingTransaction.objects.get()
-    assert (txn.is_active, txn.stopped_reason, txn.energy_wh) == (False, "Remote", 5000)
+    assert (txn.is_active, txn.stopped_reason, txn.energy_wh) == (False, "Remote", Decimal(5000))
     with pytest.raises(services.TransactionCommandError, match="already ended"):
         services.remote_stop(txn=txn)
 

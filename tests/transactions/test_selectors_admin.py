@@ -44,7 +44,9 @@ def make_sessions() -> list:
 def test_selectors_are_n_plus_one_free_and_correct(django_assert_num_queries):
     stations = make_sessions()
     with django_assert_num_queries(1):
-        rows = [(t.station.identity, t.token.id_token, t.energy_wh) for t in selectors.active_transactions()]
+        rows = [
+            (t.station.identity, t.token and t.token.id_token, t.energy_wh) for t in selectors.active_transactions()
+        ]
     assert sorted(rows) == [(f"SEL-{i}", "CARD", Decimal(0)) for i in range(3)]
     with django_assert_num_queries(1):
         period = [t.station.identity for t in selectors.transactions_in_period(since=T0, until=T0 + timedelta(days=1))]
@@ -71,6 +73,7 @@ def test_admin_pages_render(admin_client):
     stations = make_sessions()
     services.local_list_get(station=stations[0]).tokens.add(IdToken.objects.get())
     txn = ChargingTransaction.objects.first()
+    assert txn is not None
     pages = [
         "/admin/transactions/idtoken/",
         f"/admin/transactions/idtoken/{IdToken.objects.get().pk}/change/",

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
 
+from tests.conftest import LiveServer
 from tests.ocpp_client import RawStation, run
 from transactions import selectors
 from transactions.models import ChargingTransaction, IdToken, MeterSample, TransactionEventRecord
@@ -28,7 +30,7 @@ def at(minute: int, second: int = 0) -> datetime:
     return datetime(2026, 1, 1, 10, minute, second, tzinfo=UTC)
 
 
-def send(server, identity: str, calls: list[tuple[str, dict]] | list[dict], boot: bool = True) -> list[list]:
+def send(server: LiveServer, identity: str, calls: Sequence[tuple[str, dict] | dict], boot: bool = True) -> list[list]:
     """Send CALLs in order (a bare dict is a TransactionEvent); return the replies."""
 
     async def scenario() -> list[list]:
@@ -99,6 +101,7 @@ def test_full_session_energy_power_and_answers(live_server_ws, station_factory):
     assert (txn.meter_start_wh, txn.meter_stop_wh) == (Decimal("1000"), Decimal("3050.25"))
     assert (txn.peak_power_w, txn.last_power_w) == (Decimal("7400"), Decimal("0"))
     assert (txn.started_at, txn.ended_at, txn.is_active) == (at(0), at(45), False)
+    assert txn.token is not None
     assert (txn.evse_id, txn.connector_id, txn.id_token, txn.token.id_token) == (1, 1, "CARD-1", "CARD-1")
     assert (txn.stopped_reason, txn.charging_state, txn.time_spent_charging_s) == ("Local", "EVConnected", 1800)
     assert (txn.event_count, txn.last_seq_no, txn.seq_no_gaps, txn.has_started_event) == (4, 3, [], True)
@@ -224,9 +227,10 @@ def test_meter_values_message_stored_with_defaults_and_deduplicated(live_server_
     rows = list(
         MeterSample.objects.filter(station=station)
         .order_by("measurand")
-        .values_list("transaction", "evse_id", "measurand", "phase", "location", "context", "value", "unit")
+        .values_list("transaction_id", "evse_id", "measurand", "phase", "location", "context", "value", "unit")
     )
-    assert rows == [
+    # The plugin types the nullable transaction_id column as int (no None).
+    assert rows == [  # type: ignore[comparison-overlap]
         (None, 0, "Current.Import", "L1", "Inlet", "Sample.Clock", Decimal("3"), "A"),
         (None, 0, "Energy.Active.Import.Register", "", "Outlet", "Sample.Periodic", Decimal("12500"), "Wh"),
         (None, 0, "Voltage", "L1-N", "Outlet", "Sample.Periodic", Decimal("230.1"), "V"),
@@ -338,6 +342,7 @@ def test_plug_first_session_answers_id_token_info_and_bills_the_authorising_card
     ]
     txn = ChargingTransaction.objects.get(station=station)
     # The session's (billed) token is the first accepted one: neither the refused card nor the group's stop card.
+    assert txn.token is not None
     assert (txn.id_token, txn.id_token_status, txn.token.id_token) == ("driver", "Accepted", "DRIVER")
     statuses = list(TransactionEventRecord.objects.filter(transaction=txn).values_list("id_token", "id_token_status"))
     assert statuses == [("", ""), ("STOLEN", "Blocked"), ("driver", "Accepted"), ("FLEET", "Accepted")]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from typing import Any
 
 import pytest
 from playwright.sync_api import expect
@@ -81,7 +82,7 @@ def _meter(ts: str, wh: float, w: float) -> list[dict]:
         {"value": w, "measurand": "Power.Active.Import", "unitOfMeasure": {"unit": "W"}}]}]
 
 
-def _event(kind: str, seq: int, ts: str, trigger: str, wh: float, w: float, **extra: object) -> dict:
+def _event(kind: str, seq: int, ts: str, trigger: str, wh: float, w: float, **extra: Any) -> dict:
     return {"eventType": kind, "seqNo": seq, "timestamp": ts, "triggerReason": trigger,
             "transactionInfo": {"transactionId": "SESS-1", **extra.pop("info", {})},
             "meterValue": _meter(ts, wh, w), **extra}

@@ -13,6 +13,7 @@ from django.test import Client
 from csms.timeutil import format_ocpp
 from stations.models import ChargingStation, Command, Connector, ConnectorStatus, Evse
 from stations.services import station_register
+from tests.api.helpers import streamed
 from tests.transactions.factories import meter_value, sampled, tx_event
 from transactions import services as txn_services
 from transactions.models import ChargingTransaction, IdToken
@@ -96,7 +97,7 @@ def test_operator_sees_every_command_form():
     ({"form": "generic", "action": "GetLocalListVersion", "payload": "{}"}, "GetLocalListVersion", {}),
 ])
 def test_each_form_sends_its_request_and_returns_the_new_row(fields: dict[str, str], action: str,
-                                                             payload: dict[str, Any]):
+                                                             payload: dict[str, Any]) -> None:
     station_register(identity="OP-1")
     response = client_for("op", "stations.add_command").post("/stations/OP-1/commands/", fields)
     assert response.status_code == 200, response.content
@@ -168,7 +169,7 @@ def test_session_list_filters_and_csv():
     assert "TX-A" in client.get("/sessions/?id_token=card-1").content.decode()
     csv = client.get("/sessions/export.csv?station=SA")
     assert csv["Content-Type"].startswith("text/csv")
-    lines = b"".join(csv.streaming_content).decode().splitlines()
+    lines = b"".join(streamed(csv)).decode().splitlines()
     assert lines[0].startswith("station,transaction_id")
     assert len(lines) == 2 and lines[1].startswith("SA,TX-A,") and ",2500.000000," in lines[1]
 
@@ -265,6 +266,7 @@ def test_station_and_session_pages_have_a_fixed_query_count(django_assert_max_nu
         page = client.get("/stations/SA/")
     assert page.content.count(b"/sessions/") >= 15  # the running sessions are listed
     session = ChargingTransaction.objects.filter(station=station).first()
+    assert session is not None
     with django_assert_max_num_queries(10):
         assert client.get(f"/sessions/{session.pk}/").status_code == 200
 

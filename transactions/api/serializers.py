@@ -105,7 +105,9 @@ class MeterValueSerializer(serializers.Serializer):
     measurand = serializers.CharField(read_only=True)
     phase = serializers.CharField(read_only=True, help_text='"" = no phase (overall)')
     location = serializers.CharField(read_only=True)
-    context = serializers.CharField(read_only=True)
+    # The OCPP reading context. Declared fields leave the class (SerializerMetaclass), so Field.context, which
+    # the stubs see overridden here, stays intact.
+    context = serializers.CharField(read_only=True)  # type: ignore[assignment]
     value = serializers.DecimalField(max_digits=24, decimal_places=6, coerce_to_string=False, read_only=True)
     unit = serializers.CharField(read_only=True, help_text="Base unit (Wh, W, ...)")
 
@@ -155,7 +157,8 @@ class IdTokenSerializer(serializers.ModelSerializer):
 
     def to_representation(self, instance: IdToken) -> dict[str, Any]:
         data = super().to_representation(instance)
-        data["group_id_token"] = instance.group_id_token.id_token if instance.group_id_token_id else None
+        group = instance.group_id_token  # None without a query when unset
+        data["group_id_token"] = group.id_token if group is not None else None
         return data
 
     def validate_id_token(self, value: str) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator
 from typing import Any
 
 import django_filters
@@ -18,10 +18,11 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.filters import OrderingFilter
 from rest_framework.negotiation import BaseContentNegotiation
-from rest_framework.parsers import MultiPartParser
-from rest_framework.renderers import JSONRenderer
+from rest_framework.parsers import BaseParser, MultiPartParser
+from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.serializers import BaseSerializer
 from rest_framework.views import APIView
 
 from csms.api_filters import UtcIsoDateTimeFilter, strict_boolean_filter
@@ -100,11 +101,14 @@ def _stream(request: Any, chunks: Iterator[str]) -> Any:
 class _IgnoreAccept(BaseContentNegotiation):
     """The export answers CSV/JSON by URL whatever ``Accept`` says; errors are JSON."""
 
-    def select_parser(self, request: Request, parsers: list[Any]) -> Any:
-        return parsers[0]
+    def select_parser(self, request: Request, parsers: Iterable[BaseParser]) -> BaseParser | None:
+        return next(iter(parsers), None)
 
-    def select_renderer(self, request: Request, renderers: list[Any], format_suffix: str | None = None) -> Any:
-        return renderers[0], renderers[0].media_type
+    def select_renderer(
+        self, request: Request, renderers: Iterable[BaseRenderer], format_suffix: str | None = None
+    ) -> tuple[BaseRenderer, str]:
+        renderer = next(iter(renderers))
+        return renderer, renderer.media_type
 
 
 class CdrExportView(APIView):
@@ -165,14 +169,14 @@ class IdTokenViewSet(viewsets.ModelViewSet):
     def get_queryset(self) -> Any:
         return IdToken.objects.select_related("group_id_token")
 
-    def perform_create(self, serializer: IdTokenSerializer) -> None:
+    def perform_create(self, serializer: BaseSerializer[IdToken]) -> None:
         self._save(serializer)
 
-    def perform_update(self, serializer: IdTokenSerializer) -> None:
+    def perform_update(self, serializer: BaseSerializer[IdToken]) -> None:
         self._save(serializer)
 
     @staticmethod
-    def _save(serializer: IdTokenSerializer) -> None:
+    def _save(serializer: BaseSerializer[IdToken]) -> None:
         try:
             serializer.save()
         except IntegrityError as exc:  # a concurrent request stored the same token first
