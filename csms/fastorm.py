@@ -101,14 +101,16 @@ def _cursor(using: str) -> Iterator[Any]:
     from django.db.backends.postgresql.base import ServerBindingCursor
 
     connection.ensure_connection()
-    cursor = connection._prepare_cursor(ServerBindingCursor(connection.connection))
+    # What Django's PostgreSQL backend does for its own cursors (private API; the stubs know neither call).
+    cursor = connection._prepare_cursor(ServerBindingCursor(connection.connection))  # type: ignore[attr-defined,call-arg]
     try:
         yield cursor
     finally:
         cursor.close()
 
 
-def _quote(alias: str, name: str) -> str:
+def _quote(alias: str, name: str | None) -> str:
+    assert name is not None  # a concrete field's column, a model's table: never None
     return connections[alias].ops.quote_name(name)
 
 
@@ -153,7 +155,8 @@ def insert_returning_pk(obj: models.Model, *, using: str = "default") -> Any:
     connection = connections[using]
     fields = _insert_fields(model)
     params = [f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields]
-    returning, _ = connection.ops.return_insert_columns([model._meta.pk])
+    # PostgreSQL's and SQLite's operations both have it; the base class's stub does not.
+    returning, _ = connection.ops.return_insert_columns([model._meta.pk])  # type: ignore[attr-defined]
     with _cursor(using) as cursor:
         cursor.execute(f"{_insert_sql(model, using, 1, False)} {returning}", params)
         obj.pk = cursor.fetchone()[0]

@@ -40,7 +40,6 @@ from __future__ import annotations
 
 from typing import Any, Literal, TypedDict, TypeVar
 
-from django.contrib.auth.models import AbstractBaseUser
 
 from csms.ocpp import naming
 
@@ -58,7 +57,7 @@ def payload(fields: dict[str, Any]) -> dict[str, Any]:
 def _send(
     station: ChargingStation,
     action: str,
-    user: AbstractBaseUser | None,
+    user: pipeline.Sender,
     bulk: BulkCommand | None,
     fields: dict[str, Any],
 ) -> Command:
@@ -77,7 +76,7 @@ def answer(command: Command, kind: type[AnswerT]) -> AnswerT:
         raise ValueError(f"{command.action} is answered by {expected}, not {getattr(kind, '__name__', kind)}")
     if command.state != "answered" or not isinstance(command.response, dict):
         raise ValueError(f"command {command.pk} is {command.state}, not answered")
-    return naming.to_snake(command.response)  # type: ignore[no-any-return]
+    return naming.to_snake(command.response)
 '''
 
 
@@ -133,7 +132,7 @@ def helper(action: str) -> str:
         f"def {func_name(action)}(\n    station: ChargingStation,\n    *,\n"
         + "\n".join(params)
         + ("\n" if params else "")
-        + "    user: AbstractBaseUser | None = None,\n    bulk: BulkCommand | None = None,\n) -> Command:\n"
+        + "    user: pipeline.Sender = None,\n    bulk: BulkCommand | None = None,\n) -> Command:\n"
         + f'    """Send {action}Request; the station answers with {action}Answer."""\n'
         + call
         + "\n"

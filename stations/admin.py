@@ -4,6 +4,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin import helpers as admin_helpers
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
@@ -109,7 +110,7 @@ class ChargingStationAdmin(admin.ModelAdmin):
             "title": "Send an OCPP command",
             "form": form,
             "stations": queryset,
-            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+            "action_checkbox_name": admin_helpers.ACTION_CHECKBOX_NAME,
             "opts": self.model._meta,
         }
         return TemplateResponse(request, "admin/stations/send_command.html", context)
@@ -203,7 +204,7 @@ class CommandAdmin(ReadOnlyAdmin):
 
 class CommandInline(ReadOnlyInline, admin.TabularInline):
     model = Command
-    fields = ["station", "state", "response", "error_code", "error_description", "finished_at"]
+    fields = ("station", "state", "response", "error_code", "error_description", "finished_at")
     readonly_fields = fields
     show_change_link = True
 

@@ -119,6 +119,7 @@ class StationConsumer(OcppConsumer):
         pending = set(self._tasks)  # the outcome recorders of the commands taken up (spawned by command_dispatch)
         if pending:
             await asyncio.wait(pending, timeout=10)
+        assert self.connection_id is not None and self.station_id is not None  # only called once opened
         await _close_recorder().record(self.connection_id, code)
         await publish_station_changed(station_id=self.station_id, identity=self.identity)
 
@@ -159,7 +160,7 @@ class StationConsumer(OcppConsumer):
             self._log_buffered(calls.call_log_entries(call, response))
         if call.action == "BootNotification":
             self.accepted = response.get("status") == "Accepted"
-        if call.action in LIVE_ACTIONS or _session_starts_or_ends(call):
+        if self.station_id is not None and (call.action in LIVE_ACTIONS or _session_starts_or_ends(call)):
             await publish_station_changed(station_id=self.station_id, identity=self.identity)
 
     async def log_frames(self, entries: list[dict[str, Any]], is_error: bool) -> None:

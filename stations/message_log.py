@@ -61,6 +61,7 @@ def _column(field: models.Field[Any, Any]) -> Column:
     factory = field.default if field.has_default() and callable(field.default) else None
     default = None if factory else field.get_default()  # the field's constant, or the ORM's "" / None
     db_default = field.has_db_default() and not field.has_default()
+    assert field.column is not None  # a concrete field always has its column
     return Column(field, field.attname, field.column, db_default, default, factory, getattr(field, "max_length", None))
 
 
@@ -263,4 +264,5 @@ def _flush_at_shutdown(target: MessageLogWriter) -> None:
     def before_shutdown() -> Deferred[None]:
         return Deferred.fromFuture(asyncio.ensure_future(target.flush()))
 
-    reactor.addSystemEventTrigger("before", "shutdown", before_shutdown)
+    # The interface's declaration has no ``self``, so mypy reads the arguments shifted by one.
+    reactor.addSystemEventTrigger("before", "shutdown", before_shutdown)  # type: ignore[arg-type]

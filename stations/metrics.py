@@ -27,15 +27,15 @@ class StationsCollector(Collector):
         yield stations
 
         connectors = GaugeMetricFamily("csms_connectors", "Connectors by last reported status", labels=["status"])
-        for row in Connector.objects.values("status").annotate(n=Count("pk")).order_by("status"):
-            connectors.add_metric([row["status"] or "unknown"], row["n"])
+        for by_status in Connector.objects.values("status").annotate(n=Count("pk")).order_by("status"):
+            connectors.add_metric([by_status["status"] or "unknown"], by_status["n"])
         yield connectors
 
         since = timezone.now() - timedelta(minutes=5)
         errors = GaugeMetricFamily("csms_ocpp_errors_5m", "CALLERRORs in the message log, last 5 minutes",
                                    labels=["code"])
-        for row in (MessageLog.objects.filter(created_at__gte=since, direction="out").exclude(error_code="")
+        for by_code in (MessageLog.objects.filter(created_at__gte=since, direction="out").exclude(error_code="")
                     .values("error_code").annotate(n=Count("pk")).order_by("error_code")):
-            errors.add_metric([row["error_code"]], row["n"])
+            errors.add_metric([by_code["error_code"]], by_code["n"])
         yield errors
 

@@ -10,6 +10,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET, require_POST
 
+from csms.htmx import HtmxHttpRequest
 from transactions import selectors as txn_selectors
 
 from . import command_forms, commands, selectors
@@ -86,17 +87,18 @@ def command_row(request: HttpRequest, identity: str, pk: int) -> HttpResponse:
 
 
 @login_required
-def message_log(request: HttpRequest) -> HttpResponse:
-    filters = {
-        "identity": request.GET.get("station", "").strip(),
-        "action": request.GET.get("action", "").strip(),
-        "direction": request.GET.get("direction", "") if request.GET.get("direction") in Direction.values else "",
-        "errors_only": request.GET.get("errors") == "1",
-    }
+def message_log(request: HtmxHttpRequest) -> HttpResponse:
+    identity = request.GET.get("station", "").strip()
+    action = request.GET.get("action", "").strip()
+    direction = request.GET.get("direction", "")
+    direction = direction if direction in Direction.values else ""
+    errors_only = request.GET.get("errors") == "1"
     tail = request.GET.get("tail") == "1"
-    page = Paginator(selectors.message_log(**filters), 100).get_page(request.GET.get("page"))
+    messages = selectors.message_log(identity=identity, action=action, direction=direction, errors_only=errors_only)
+    page = Paginator(messages, 100).get_page(request.GET.get("page"))
     partial = request.htmx and not request.htmx.history_restore_request  # a history restore needs the page
     template = "stations/_message_rows.html" if partial else "stations/messages.html"
+    filters = {"identity": identity, "action": action, "direction": direction, "errors_only": errors_only}
     return render(request, template, {"page": page, "filters": filters | {"tail": tail},
                                       "directions": Direction.choices})
 

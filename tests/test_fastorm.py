@@ -187,9 +187,9 @@ def test_a_database_computed_column_is_refused_where_it_is_written_or_read(
     with pytest.raises(fastorm.Unsupported, match=f"fastorm cannot write stations.Computed.b: {reason}"):
         fastorm.update(obj, ["b"])
     with pytest.raises(fastorm.Unsupported, match=f"fastorm cannot read stations.Computed.b: {reason}"):
-        fastorm.CompiledGet(lambda a: Computed.objects.filter(a=a), sentinels=(-1,)).compile()
+        fastorm.CompiledGet(lambda a: Computed._default_manager.filter(a=a), sentinels=(-1,)).compile()
     # Only the columns a statement touches count: without b it is what the ORM does.
-    fastorm.CompiledGet(lambda a: Computed.objects.only("a").filter(a=a), sentinels=(-1,)).compile()
+    fastorm.CompiledGet(lambda a: Computed._default_manager.only("a").filter(a=a), sentinels=(-1,)).compile()
     assert fastorm.compiled_models() == {Computed: frozenset({"get"})}
 
 
@@ -240,8 +240,8 @@ def test_the_projects_compiled_statements_pass_the_guard(fresh: None) -> None:
     models fails here (and at the first use in production), not silently."""
     from csms.ocpp.router import CallContext
     from stations import handlers
+    from stations.connections import connection_open
     from stations.models import BootRecord, ChargingStation, Connection
-    from stations.services import connection_open
     from tests.transactions.factories import meter_value, sampled, tx_event
     from transactions import services as transactions
     from transactions.models import TransactionEventRecord

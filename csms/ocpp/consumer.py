@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
@@ -355,14 +355,14 @@ class OcppConsumer(AsyncWebsocketConsumer):
         """Record message-log rows (frames outside a CALL's own transaction: errors, CSMS->CS calls, replies)."""
 
 
-def _header(scope: dict[str, Any], name: bytes) -> str | None:
+def _header(scope: Mapping[str, Any], name: bytes) -> str | None:
     for key, value in scope.get("headers", []):
         if key.lower() == name:
             return value.decode("latin-1")
     return None
 
 
-def _client_addr(scope: dict[str, Any]) -> str:
+def _client_addr(scope: Mapping[str, Any]) -> str:
     client = scope.get("client")
     return f"{client[0]}:{client[1]}"[:64] if client else ""
 

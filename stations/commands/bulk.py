@@ -5,12 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.db.models import Count, QuerySet
 
 from ..models import BulkCommand, ChargingStation, CommandState
-from .pipeline import command_send, command_validate
+from .pipeline import Sender, command_send, command_validate, sender_user
 
 
 def bulk_targets(
@@ -33,7 +32,7 @@ def bulk_command_send(
     payload: dict[str, Any],
     stations: Iterable[ChargingStation],
     target: dict[str, Any] | None = None,
-    user: AbstractBaseUser | None = None,
+    user: Sender = None,
 ) -> BulkCommand:
     """Send one request to many stations as one operation: one Command per station, all linked to the bulk."""
     command_validate(action=action, payload=payload)
@@ -42,7 +41,7 @@ def bulk_command_send(
             action=action,
             request=payload,
             target=target or {},
-            created_by=user if user is not None and user.is_authenticated else None,
+            created_by=sender_user(user),
         )
         for station in stations:
             command_send(station=station, action=action, payload=payload, user=user, bulk=bulk)

@@ -17,8 +17,6 @@ from __future__ import annotations
 
 from typing import Any, Literal, TypedDict, TypeVar
 
-from django.contrib.auth.models import AbstractBaseUser
-
 from csms.ocpp import naming
 
 from ..models import BulkCommand, ChargingStation, Command
@@ -35,7 +33,7 @@ def payload(fields: dict[str, Any]) -> dict[str, Any]:
 def _send(
     station: ChargingStation,
     action: str,
-    user: AbstractBaseUser | None,
+    user: pipeline.Sender,
     bulk: BulkCommand | None,
     fields: dict[str, Any],
 ) -> Command:
@@ -52,7 +50,7 @@ def answer(command: Command, kind: type[AnswerT]) -> AnswerT:
         raise ValueError(f"{command.action} is answered by {expected}, not {getattr(kind, '__name__', kind)}")
     if command.state != "answered" or not isinstance(command.response, dict):
         raise ValueError(f"command {command.pk} is {command.state}, not answered")
-    return naming.to_snake(command.response)  # type: ignore[no-any-return]
+    return naming.to_snake(command.response)
 
 
 # OCPP enumerations used by the requests and answers below.
@@ -209,7 +207,7 @@ def cancel_reservation(
     *,
     reservation_id: int,
     custom_data: dict[str, Any] | None = None,
-    user: AbstractBaseUser | None = None,
+    user: pipeline.Sender = None,
     bulk: BulkCommand | None = None,
 ) -> Command:
     """Send CancelReservationRequest; the station answers with CancelReservationAnswer."""
@@ -239,7 +237,7 @@ def certificate_signed(
     certificate_chain: str,
     certificate_type: CertificateSigningUseEnumType | None = None,
     custom_data: dict[str, Any] | None = None,
-    user: AbstractBaseUser | None = None,
+    user: pipeline.Sender = None,
     bulk: BulkCommand | None = None,
 ) -> Command:
     """Send CertificateSignedRequest; the station answers with CertificateSignedAnswer."""
@@ -270,7 +268,7 @@ def change_availability(
     operational_status: OperationalStatusEnumType,
     evse: dict[str, Any] | None = None,
     custom_data: dict[str, Any] | None = None,
-    user: AbstractBaseUser | None = None,
+    user: pipeline.Sender = None,
     bulk: BulkCommand | None = None,
 ) -> Command:
     """Send ChangeAvailabilityRequest; the station answers with ChangeAvailabilityAnswer."""
@@ -299,7 +297,7 @@ def clear_cache(
     station: ChargingStation,
     *,
     custom_data: dict[str, Any] | None = None,
-    user: AbstractBaseUser | None = None,
+    user: pipeline.Sender = None,
     bulk: BulkCommand | None = None,
 ) -> Command:
     """Send ClearCacheRequest; the station answers with ClearCacheAnswer."""
@@ -320,7 +318,7 @@ def clear_charging_profile(
     charging_profile_id: int | None = None,
     charging_profile_criteria: dict[str, Any] | None = None,
     custom_data: dict[str, Any] | None = None,
-    user: AbstractBaseUser | None = None,
+    user: pipeline.Sender = None,
     bulk: BulkCommand | None = None,
 ) -> Command:
     """Send ClearChargingProfileRequest; the station answers with ClearChargingProfileAnswer."""
@@ -350,7 +348,7 @@ def clear_display_message(
     *,
     id: int,
     custom_data: dict[str, Any] | None = None,
-    user: AbstractBaseUser | None = None,
+    user: pipeline.Sender = None,
     bulk: BulkCommand | None = None,
 ) -> Command:
     """Send ClearDisplayMessageRequest; the station answers with ClearDisplayMessageAnswer."""
@@ -369,7 +367,7 @@ def clear_variable_monitoring(
     *,
     id: list[int],
     custom_data: dict[str, Any] | None = None,
-    user: AbstractBaseUser | None = None,
+    user: pipeline.Sender = None,
     bulk: BulkCommand | None = None,
 ) -> Command:
     """Send ClearVariableMonitoringRequest; the station answers with ClearVariableMonitoringAnswer."""
@@ -388,7 +386,7 @@ def cost_updated(
     total_cost: float,
     transaction_id: str,
     custom_data: dict[str, Any] | None = None,
-    user: AbstractBaseUser | None = None,
+    user: pipeline.Sender = None,
     bulk: BulkCommand | None = None,
 ) -> Command:
     """Send CostUpdatedRequest; the station answers with CostUpdatedAnswer."""
@@ -423,7 +421,7 @@ def customer_information(
     id_token: dict[str, Any] | None = None,
     customer_identifier: str | None = None,
     custom_data: dict[str, Any] | None = None,
-    user: AbstractBaseUser | None = None,
+    user: pipeline.Sender = None,
     bulk: BulkCommand | None = None,
 ) -> Command:
     """Send CustomerInformationRequest; the station answers with CustomerInformationAnswer."""
@@ -460,7 +458,7 @@ def data_transfer(
     message_id: str | None = None,
     data: Any | None = None,
     custom_data: dict[str, Any] | None = None,
-    user: AbstractBaseUser | None = None,
+    user: pipeline.Sender = None,
     bulk: BulkCommand | None = None,
 ) -> Command:
     """Send DataTransferRequest; the station answers with DataTransferAnswer."""
@@ -491,7 +489,7 @@ def delete_certificate(
     *,
     certificate_hash_data: dict[str, Any],
     custom_data: dict[str, Any] | None = None,
-    user: AbstractBaseUser | None = None,
+    user: pipeline.Sender = None,
     bulk: BulkCommand | None = None,
 ) -> Command:
     """Send DeleteCertificateRequest; the station answers with DeleteCertificateAnswer."""
@@ -521,7 +519,7 @@ def get_base_report(
     request_id: int,
     report_base: ReportBaseEnumType,
     custom_data: dict[str, Any] | None = None,
-    user: AbstractBaseUser | None = None,
+    user: pipeline.Sender = None,
     bulk: BulkCommand | None = None,
 ) -> Command:
     """Send GetBaseReportRequest; the station answers with GetBaseReportAnswer."""
@@ -553,7 +551,7 @@ def get_charging_profiles(
     charging_profile: dict[str, Any],
     evse_id: int | None = None,
     custom_data: dict[str, Any] | None = None,
-    user: AbstractBaseUser | None = None,
+    user: pipeline.Sender = None,
     bulk: BulkCommand | None = None,
 ) -> Command:
     """Send GetChargingProfilesRequest; the station answers with GetChargingProfilesAnswer."""
@@ -587,7 +585,7 @@ def get_composite_schedule(
     evse_id: int,
     charging_rate_unit: ChargingRateUnitEnumType | None = None,
     custom_data: dict[str, Any] | None = None,
-    user: AbstractBaseUser | None = None,
+    user: pipeline.Sender = None,
     bulk: BulkCommand | None = None,
 ) -> Command:
     """Send GetCompositeScheduleRequest; the station answers with GetCompositeScheduleAnswer."""
@@ -621,7 +619,7 @@ def get_display_messages(
     priority: MessagePriorityEnumType | None = None,
     state: MessageStateEnumType | None = None,
     custom_data: dict[str, Any] | None = None,
-    user: AbstractBaseUser | None = None,
+    user: pipeline.Sender = None,
     bulk: BulkCommand | None = None,
 ) -> Command:
     """Send GetDisplayMessagesRequest; the station answers with GetDisplayMessagesAnswer."""
@@ -654,7 +652,7 @@ def get_installed_certificate_ids(
     *,
     certificate_type: list[GetCertificateIdUseEnumType] | None = None,
     custom_data: dict[str, Any] | None = None,
-    user: AbstractBaseUser | None = None,
+    user: pipeline.Sender = None,
     bulk: BulkCommand | None = None,
 ) -> Command:
     """Send GetInstalledCertificateIdsRequest; the station answers with GetInstalledCertificateIdsAnswer."""
@@ -681,7 +679,7 @@ def get_local_list_version(
     station: ChargingStation,
     *,
     custom_data: dict[str, Any] | None = None,
-    user: AbstractBaseUser | None = None,
+    user: pipeline.Sender = None,
     bulk: BulkCommand | None = None,
 ) -> Command:
     """Send GetLocalListVersionRequest; the station answers with GetLocalListVersionAnswer."""
@@ -706,7 +704,7 @@ def get_log(
     retries: int | None = None,
     retry_interval: int | None = None,
     custom_data: dict[str, Any] | None = None,
-    user: AbstractBaseUser | None = None,
+    user: pipeline.Sender = None,
     bulk: BulkCommand | None = None,
 ) -> Command:
     """Send GetLogRequest; the station answers with GetLogAnswer."""
@@ -741,7 +739,7 @@ def get_monitoring_report(
     component_variable: list[dict[str, Any]] | None = None,
     monitoring_criteria: list[MonitoringCriterionEnumType] | None = None,
     custom_data: dict[str, Any] | None = None,
-    user: AbstractBaseUser | None = None,
+    user: pipeline.Sender = None,
     bulk: BulkCommand | None = None,
 ) -> Command:
     """Send GetMonitoringReportRequest; the station answers with GetMonitoringReportAnswer."""
@@ -774,7 +772,7 @@ def get_report(
     component_variable: list[dict[str, Any]] | None = None,
     component_criteria: list[ComponentCriterionEnumType] | None = None,
     custom_data: dict[str, Any] | None = None,
-    user: AbstractBaseUser | None = None,
+    user: pipeline.Sender = None,
     bulk: BulkCommand | None = None,
 ) -> Command:
     """Send GetReportRequest; the station answers with GetReportAnswer."""
@@ -805,7 +803,7 @@ def get_transaction_status(
     *,
     transaction_id: str | None = None,
     custom_data: dict[str, Any] | None = None,
-    user: AbstractBaseUser | None = None,
+    user: pipeline.Sender = None,
     bulk: BulkCommand | None = None,
 ) -> Command:
     """Send GetTransactionStatusRequest; the station answers with GetTransactionStatusAnswer."""
@@ -833,7 +831,7 @@ def get_variables(
     *,
     get_variable_data: list[dict[str, Any]],
     custom_data: dict[str, Any] | None = None,
-    user: AbstractBaseUser | None = None,
+    user: pipeline.Sender = None,
     bulk: BulkCommand | None = None,
 ) -> Command:
     """Send GetVariablesRequest; the station answers with GetVariablesAnswer."""
@@ -863,7 +861,7 @@ def install_certificate(
     certificate_type: InstallCertificateUseEnumType,
     certificate: str,
     custom_data: dict[str, Any] | None = None,
-    user: AbstractBaseUser | None = None,
+    user: pipeline.Sender = None,
     bulk: BulkCommand | None = None,
 ) -> Command:
     """Send InstallCertificateRequest; the station answers with InstallCertificateAnswer."""
@@ -897,7 +895,7 @@ def publish_firmware(
     retries: int | None = None,
     retry_interval: int | None = None,
     custom_data: dict[str, Any] | None = None,
-    user: AbstractBaseUser | None = None,
+    user: pipeline.Sender = None,
     bulk: BulkCommand | None = None,
 ) -> Command:
     """Send PublishFirmwareRequest; the station answers with PublishFirmwareAnswer."""
@@ -935,7 +933,7 @@ def request_start_transaction(
     group_id_token: dict[str, Any] | None = None,
     charging_profile: dict[str, Any] | None = None,
     custom_data: dict[str, Any] | None = None,
-    user: AbstractBaseUser | None = None,
+    user: pipeline.Sender = None,
     bulk: BulkCommand | None = None,
 ) -> Command:
     """Send RequestStartTransactionRequest; the station answers with RequestStartTransactionAnswer."""
@@ -968,7 +966,7 @@ def request_stop_transaction(
     *,
     transaction_id: str,
     custom_data: dict[str, Any] | None = None,
-    user: AbstractBaseUser | None = None,
+    user: pipeline.Sender = None,
     bulk: BulkCommand | None = None,
 ) -> Command:
     """Send RequestStopTransactionRequest; the station answers with RequestStopTransactionAnswer."""
@@ -1002,7 +1000,7 @@ def reserve_now(
     evse_id: int | None = None,
     group_id_token: dict[str, Any] | None = None,
     custom_data: dict[str, Any] | None = None,
-    user: AbstractBaseUser | None = None,
+    user: pipeline.Sender = None,
     bulk: BulkCommand | None = None,
 ) -> Command:
     """Send ReserveNowRequest; the station answers with ReserveNowAnswer."""
@@ -1037,7 +1035,7 @@ def reset(
     type: ResetEnumType,
     evse_id: int | None = None,
     custom_data: dict[str, Any] | None = None,
-    user: AbstractBaseUser | None = None,
+    user: pipeline.Sender = None,
     bulk: BulkCommand | None = None,
 ) -> Command:
     """Send ResetRequest; the station answers with ResetAnswer."""
@@ -1059,7 +1057,7 @@ def send_local_list(
     update_type: UpdateEnumType,
     local_authorization_list: list[dict[str, Any]] | None = None,
     custom_data: dict[str, Any] | None = None,
-    user: AbstractBaseUser | None = None,
+    user: pipeline.Sender = None,
     bulk: BulkCommand | None = None,
 ) -> Command:
     """Send SendLocalListRequest; the station answers with SendLocalListAnswer."""
@@ -1091,7 +1089,7 @@ def set_charging_profile(
     evse_id: int,
     charging_profile: dict[str, Any],
     custom_data: dict[str, Any] | None = None,
-    user: AbstractBaseUser | None = None,
+    user: pipeline.Sender = None,
     bulk: BulkCommand | None = None,
 ) -> Command:
     """Send SetChargingProfileRequest; the station answers with SetChargingProfileAnswer."""
@@ -1121,7 +1119,7 @@ def set_display_message(
     *,
     message: dict[str, Any],
     custom_data: dict[str, Any] | None = None,
-    user: AbstractBaseUser | None = None,
+    user: pipeline.Sender = None,
     bulk: BulkCommand | None = None,
 ) -> Command:
     """Send SetDisplayMessageRequest; the station answers with SetDisplayMessageAnswer."""
@@ -1141,7 +1139,7 @@ def set_monitoring_base(
     *,
     monitoring_base: MonitoringBaseEnumType,
     custom_data: dict[str, Any] | None = None,
-    user: AbstractBaseUser | None = None,
+    user: pipeline.Sender = None,
     bulk: BulkCommand | None = None,
 ) -> Command:
     """Send SetMonitoringBaseRequest; the station answers with SetMonitoringBaseAnswer."""
@@ -1170,7 +1168,7 @@ def set_monitoring_level(
     *,
     severity: int,
     custom_data: dict[str, Any] | None = None,
-    user: AbstractBaseUser | None = None,
+    user: pipeline.Sender = None,
     bulk: BulkCommand | None = None,
 ) -> Command:
     """Send SetMonitoringLevelRequest; the station answers with SetMonitoringLevelAnswer."""
@@ -1191,7 +1189,7 @@ def set_network_profile(
     configuration_slot: int,
     connection_data: dict[str, Any],
     custom_data: dict[str, Any] | None = None,
-    user: AbstractBaseUser | None = None,
+    user: pipeline.Sender = None,
     bulk: BulkCommand | None = None,
 ) -> Command:
     """Send SetNetworkProfileRequest; the station answers with SetNetworkProfileAnswer."""
@@ -1220,7 +1218,7 @@ def set_variable_monitoring(
     *,
     set_monitoring_data: list[dict[str, Any]],
     custom_data: dict[str, Any] | None = None,
-    user: AbstractBaseUser | None = None,
+    user: pipeline.Sender = None,
     bulk: BulkCommand | None = None,
 ) -> Command:
     """Send SetVariableMonitoringRequest; the station answers with SetVariableMonitoringAnswer."""
@@ -1248,7 +1246,7 @@ def set_variables(
     *,
     set_variable_data: list[dict[str, Any]],
     custom_data: dict[str, Any] | None = None,
-    user: AbstractBaseUser | None = None,
+    user: pipeline.Sender = None,
     bulk: BulkCommand | None = None,
 ) -> Command:
     """Send SetVariablesRequest; the station answers with SetVariablesAnswer."""
@@ -1278,7 +1276,7 @@ def trigger_message(
     requested_message: MessageTriggerEnumType,
     evse: dict[str, Any] | None = None,
     custom_data: dict[str, Any] | None = None,
-    user: AbstractBaseUser | None = None,
+    user: pipeline.Sender = None,
     bulk: BulkCommand | None = None,
 ) -> Command:
     """Send TriggerMessageRequest; the station answers with TriggerMessageAnswer."""
@@ -1309,7 +1307,7 @@ def unlock_connector(
     evse_id: int,
     connector_id: int,
     custom_data: dict[str, Any] | None = None,
-    user: AbstractBaseUser | None = None,
+    user: pipeline.Sender = None,
     bulk: BulkCommand | None = None,
 ) -> Command:
     """Send UnlockConnectorRequest; the station answers with UnlockConnectorAnswer."""
@@ -1338,7 +1336,7 @@ def unpublish_firmware(
     *,
     checksum: str,
     custom_data: dict[str, Any] | None = None,
-    user: AbstractBaseUser | None = None,
+    user: pipeline.Sender = None,
     bulk: BulkCommand | None = None,
 ) -> Command:
     """Send UnpublishFirmwareRequest; the station answers with UnpublishFirmwareAnswer."""
@@ -1361,7 +1359,7 @@ def update_firmware(
     retries: int | None = None,
     retry_interval: int | None = None,
     custom_data: dict[str, Any] | None = None,
-    user: AbstractBaseUser | None = None,
+    user: pipeline.Sender = None,
     bulk: BulkCommand | None = None,
 ) -> Command:
     """Send UpdateFirmwareRequest; the station answers with UpdateFirmwareAnswer."""

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
-from django.contrib.auth.models import AbstractBaseUser
+from channels.layers import BaseChannelLayer, get_channel_layer
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, User
 from django.db import transaction
 from django.utils import timezone
 
@@ -70,10 +70,26 @@ def command_group(command_id: int) -> str:
     return f"command-{command_id}"
 
 
+# Who sends a command: a user, an anonymous request (recorded as nobody), or None (a job).
+Sender = AbstractBaseUser | AnonymousUser | None
+
+
+def sender_user(user: Sender) -> User | None:
+    """The user a command is recorded as created by (``created_by``: the AUTH_USER_MODEL)."""
+    return cast("User", user) if user is not None and user.is_authenticated else None
+
+
+def _layer() -> BaseChannelLayer:
+    layer = get_channel_layer()
+    if layer is None:
+        raise RuntimeError("no channel layer is configured (CHANNEL_LAYERS)")
+    return layer
+
+
 def _dispatch(channel: str, command_id: int) -> None:
     """Hand the command to the consumer of the station's connection, in whichever process it lives."""
     try:
-        async_to_sync(get_channel_layer().send)(channel, {"type": "command.dispatch", "command_id": command_id})
+        async_to_sync(_layer().send)(channel, {"type": "command.dispatch", "command_id": command_id})
     except Exception as exc:
         # Channel layer down or the channel full: the command would never leave "queued".
         logger.exception("could not dispatch command %s to %s", command_id, channel)
@@ -86,9 +102,9 @@ def _dispatch(channel: str, command_id: int) -> None:
 
 def _publish(command: Command, identity: str) -> None:
     """Tell waiting API callers and dashboards the command's outcome (after commit, best effort)."""
-    layer = get_channel_layer()
     message = {"type": "command.finished", "command_id": command.pk, "state": command.state, "station": identity}
     try:
+        layer = _layer()
         async_to_sync(layer.group_send)(command_group(command.pk), message)
         async_to_sync(layer.group_send)(station_group(identity), message)
     except Exception:
@@ -100,7 +116,7 @@ def command_send(
     station: ChargingStation,
     action: str,
     payload: dict[str, Any],
-    user: AbstractBaseUser | None = None,
+    user: Sender = None,
     bulk: BulkCommand | None = None,
 ) -> Command:
     """Validate, record and dispatch a CSMS->CS request to the station's live connection (in whichever process).
@@ -121,7 +137,7 @@ def command_send(
             request=payload,
             state=CommandState.QUEUED if online else CommandState.OFFLINE,
             channel_name=live["channel_name"] if online else "",
-            created_by=user if user is not None and user.is_authenticated else None,
+            created_by=sender_user(user),
             bulk=bulk,
             error_description="" if online else NOT_CONNECTED,
             finished_at=None if online else now,

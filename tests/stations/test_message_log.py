@@ -47,7 +47,9 @@ class _NotPostgres:
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("path", ["copy", "bulk_create"])
-def test_over_long_strings_are_cut_to_their_column_in_the_batch(station_factory, caplog, monkeypatch, path) -> None:
+def test_over_long_strings_are_cut_to_their_column_in_the_batch(
+    station_factory: Any, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch, path: str
+) -> None:
     station = station_factory("CS-1")
     if path == "bulk_create":
         monkeypatch.setattr(message_log, "connection", _NotPostgres())
@@ -64,7 +66,9 @@ def test_over_long_strings_are_cut_to_their_column_in_the_batch(station_factory,
 
 
 @pytest.mark.django_db
-def test_row_by_row_path_cuts_strings_too_and_logs_the_number_of_rows_it_dropped(station_factory, caplog) -> None:
+def test_row_by_row_path_cuts_strings_too_and_logs_the_number_of_rows_it_dropped(
+    station_factory: Any, caplog: pytest.LogCaptureFixture
+) -> None:
     kept = station_factory("CS-KEPT")
     gone = station_factory("CS-GONE")
     gone_pk = gone.pk
@@ -84,7 +88,7 @@ def test_row_by_row_path_cuts_strings_too_and_logs_the_number_of_rows_it_dropped
 
 
 @pytest.mark.django_db
-def test_a_column_added_to_the_model_is_written_in_the_batch_with_its_default(caplog) -> None:
+def test_a_column_added_to_the_model_is_written_in_the_batch_with_its_default(caplog: pytest.LogCaptureFixture) -> None:
     with isolate_apps("stations"):  # a model of its own app registry: its table lives in this test's transaction
 
         class WideLog(models.Model):  # noqa: DJ008
@@ -107,9 +111,9 @@ def test_a_column_added_to_the_model_is_written_in_the_batch_with_its_default(ca
         {"direction": "out", "message_id": "b", "note": "n" * 20, "origin": "given"},
         {"direction": "in", "message_id": "c", "created_at": AT},
     ], model=WideLog)  # fmt: skip
-    rows = list(WideLog.objects.order_by("message_id").values_list("message_id", "payload", "note", "origin"))
+    rows = list(WideLog._default_manager.order_by("message_id").values_list("message_id", "payload", "note", "origin"))
     assert rows == [("a", {"k": [1]}, "none", "db"), ("b", None, "n" * 8, "given"), ("c", None, "none", "db")]
-    assert WideLog.objects.get(message_id="b").created_at is not None  # the callable default, per row
+    assert WideLog._default_manager.get(message_id="b").created_at is not None  # the callable default, per row
     assert _messages(caplog) == []
 
 
@@ -155,7 +159,7 @@ def _logged_ids(station_id: int) -> list[str]:
 
 
 def test_a_full_buffer_drops_its_oldest_rows_and_writes_the_newest_once_the_database_recovers(
-    bounded_writer: None, station_factory, caplog
+    bounded_writer: None, station_factory: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     station = station_factory("CS-1")
     caplog.set_level(logging.INFO, logger="stations.message_log")
@@ -170,6 +174,7 @@ def test_a_full_buffer_drops_its_oldest_rows_and_writes_the_newest_once_the_data
         writer.add(station_id=station.pk, connection_id=None, entries=_entries(10))
         assert [r["message_id"] for r in writer._rows] == ["m6", "m7", "m8", "m9", "m10"]
         _drop_trigger()
+        assert writer._task is not None
         await asyncio.wait_for(writer._task, 10)
         return writer
 
@@ -181,7 +186,7 @@ def test_a_full_buffer_drops_its_oldest_rows_and_writes_the_newest_once_the_data
 
 
 def test_rows_added_while_a_refused_batch_was_out_count_against_the_bound(
-    bounded_writer: None, station_factory, caplog
+    bounded_writer: None, station_factory: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     station = station_factory("CS-1")
     caplog.set_level(logging.INFO, logger="stations.message_log")
@@ -198,6 +203,7 @@ def test_rows_added_while_a_refused_batch_was_out_count_against_the_bound(
         await _until(lambda: _failed_writes(caplog) == 1)
         assert [r["message_id"] for r in writer._rows] == ["m3", "m4", "m5", "m6", "m7"]
         _drop_trigger()
+        assert writer._task is not None
         await asyncio.wait_for(writer._task, 10)
         return writer
 

@@ -22,7 +22,7 @@ def viewer() -> Client:
     return client
 
 
-def test_message_page_needs_a_login_and_an_existing_message():
+def test_message_page_needs_a_login_and_an_existing_message() -> None:
     message = MessageLog.objects.create(direction="in", message_type=2, message_id="m1", action="Heartbeat",
                                         payload={})
     response = Client().get(f"/messages/{message.pk}/")
@@ -32,7 +32,7 @@ def test_message_page_needs_a_login_and_an_existing_message():
     assert client.get(f"/messages/{message.pk + 1}/").status_code == 404
 
 
-def test_an_unparsable_frame_is_shown_as_received(viewer: Client):
+def test_an_unparsable_frame_is_shown_as_received(viewer: Client) -> None:
     message = MessageLog.objects.create(direction="in", raw='[2, "x", "Heart', error_code="RpcFrameworkError",
                                         error_description="Unreadable frame")
     page = viewer.get(f"/messages/{message.pk}/").content.decode()
@@ -42,7 +42,7 @@ def test_an_unparsable_frame_is_shown_as_received(viewer: Client):
     assert "— (not registered)" in page and "Same message id" not in page
 
 
-def test_a_call_links_to_its_answer_but_not_to_other_stations_or_old_frames(viewer: Client):
+def test_a_call_links_to_its_answer_but_not_to_other_stations_or_old_frames(viewer: Client) -> None:
     a, b = station_register(identity="A")[0], station_register(identity="B")[0]
     now = timezone.now()
     call = MessageLog.objects.create(station=a, direction="in", message_type=2, message_id="7", action="Heartbeat",
