@@ -83,8 +83,13 @@ def part_receive(
     if held is not None:
         if held != digest:
             # OCPP SPEC-SILENT: two different parts with one seqNo: the first received wins, the other is dropped.
-            logger.warning("%s %s of station %s: part %s received again with other content; kept the first",
-                           kind, request_id, station_id, seq_no)
+            logger.warning(
+                "%s %s of station %s: part %s received again with other content; kept the first",
+                kind,
+                request_id,
+                station_id,
+                seq_no,
+            )
         return PartOutcome(assembly, seq_no, True, held != digest, was_complete, False)
     MessagePart.objects.create(assembly=assembly, seq_no=seq_no, tbc=tbc, payload=payload, digest=digest)
     assembly.parts_received += 1
@@ -133,4 +138,3 @@ def parts_payloads(*, station_id: int, kind: str, request_ids: list[int]) -> dic
     for request_id, payload in rows:
         out[request_id].append(payload)
     return out
-

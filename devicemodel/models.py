@@ -85,9 +85,7 @@ class ReportJob(models.Model):
     component_criteria = models.JSONField(default=list, blank=True)
     component_variable = models.JSONField(default=list, blank=True)
     state = models.CharField(max_length=12, choices=ReportState.choices, default=ReportState.REQUESTED)
-    command = models.ForeignKey(
-        "stations.Command", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
+    command = models.ForeignKey("stations.Command", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     station_status = models.CharField(max_length=20, blank=True, help_text="GenericDeviceModelStatus answered.")
     status_info = models.JSONField(null=True, blank=True)
     error = models.CharField(max_length=255, blank=True)
@@ -143,7 +141,15 @@ class DeviceVariable(models.Model):
         ordering = ["component_name", "component_instance", "evse_id", "connector_id", "name", "instance"]
         constraints = [
             models.UniqueConstraint(
-                fields=["station", "component_name", "component_instance", "evse_id", "connector_id", "name", "instance"],
+                fields=[
+                    "station",
+                    "component_name",
+                    "component_instance",
+                    "evse_id",
+                    "connector_id",
+                    "name",
+                    "instance",
+                ],
                 name="uniq_device_variable",
             )
         ]
@@ -176,7 +182,8 @@ class VariableAttribute(models.Model):
 
     variable = models.ForeignKey(DeviceVariable, on_delete=models.CASCADE, related_name="attributes")
     type = models.CharField(max_length=8, choices=AttributeType.choices, default=AttributeType.ACTUAL)
-    value = models.CharField(max_length=2500, null=True, blank=True)
+    # null = no value known (WriteOnly, or never reported); "" is a reported empty value.
+    value = models.CharField(max_length=2500, null=True, blank=True)  # noqa: DJ001
     # "" = not known (the variable was met in a Get/SetVariables answer, never in a report).
     mutability = models.CharField(max_length=10, choices=Mutability.choices, blank=True)
     persistent = models.BooleanField(null=True)

@@ -334,9 +334,7 @@ def _report_complete(*, job: ReportJob, now: datetime) -> None:
     if job.kind == ReportKind.CONFIGURATION_INVENTORY:
         # OCPP SPEC-SILENT: a ConfigurationInventory lists the configurable variables only; it replaces those (a
         # writable attribute) and leaves read-only ones, known from a FullInventory, alone.
-        stale = stale.filter(
-            Exists(VariableAttribute.objects.filter(variable=OuterRef("pk"), mutability__in=WRITABLE))
-        )
+        stale = stale.filter(Exists(VariableAttribute.objects.filter(variable=OuterRef("pk"), mutability__in=WRITABLE)))
     stale.update(gone_at=now)
 
 
@@ -395,10 +393,8 @@ def _answers_apply(*, station_id: int, action: str, answers: list[_Answer]) -> N
         return
     now = timezone.now()
     keys = list({a.key for a in answers})
-    held = {
-        variable_key_of(v): v
-        for v in DeviceVariable.objects.filter(station_id=station_id).filter(_key_q(keys)).prefetch_related("attributes")
-    }
+    rows = DeviceVariable.objects.filter(station_id=station_id).filter(_key_q(keys)).prefetch_related("attributes")
+    held = {variable_key_of(v): v for v in rows}
     # OCPP SPEC-SILENT: a variable the model does not hold yet is added when the station accepted the request (it
     # exists); its mutability stays unknown, and a value set on it is not stored (it may be WriteOnly).
     new = {
@@ -489,7 +485,8 @@ def variables_on_set_answered(command: Command) -> None:
         status = result["attributeStatus"]
         reboot |= status == "RebootRequired"
         value = sent.get((key, attribute_type), UNCHANGED) if status in ACCEPTED_SET else UNCHANGED
-        answers.append(_Answer(key, attribute_type, status, result.get("attributeStatusInfo"), value, status in ACCEPTED_SET))
+        info = result.get("attributeStatusInfo")
+        answers.append(_Answer(key, attribute_type, status, info, value, status in ACCEPTED_SET))
     _answers_apply(station_id=command.station_id, action="SetVariables", answers=answers)
     if reboot:
         StationDeviceState.objects.bulk_create(
