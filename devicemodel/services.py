@@ -102,11 +102,12 @@ def _state_locked(station_id: int) -> StationDeviceState:
 
 def _request_id_allocate(station_id: int) -> int:
     """The next requestId of this station: above every one it used, unasked reports included."""
-    state = _state_locked(station_id)
-    used = ReportJob.objects.filter(station_id=station_id).aggregate(top=Max("request_id"))["top"]
-    request_id = max(state.next_request_id, (used or 0) + 1)
-    state.next_request_id = request_id + 1
-    state.save(update_fields=["next_request_id"])
+    with transaction.atomic():
+        state = _state_locked(station_id)
+        used = ReportJob.objects.filter(station_id=station_id).aggregate(top=Max("request_id"))["top"]
+        request_id = max(state.next_request_id, (used or 0) + 1)
+        state.next_request_id = request_id + 1
+        state.save(update_fields=["next_request_id"])
     return request_id
 
 
