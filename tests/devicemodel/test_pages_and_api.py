@@ -23,8 +23,14 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def store(station: Any, entries: list[dict[str, Any]], request_id: int = 1, kind: str = "FullInventory") -> None:
     ReportJob.objects.create(station=station, request_id=request_id, kind=kind)
     with transaction.atomic():
-        services.report_part_record(station_id=station.pk, request_id=request_id, seq_no=0, tbc=False,
-                                    generated_at=datetime(2026, 12, 1, tzinfo=UTC), report_data=entries)
+        services.report_part_record(
+            station_id=station.pk,
+            request_id=request_id,
+            seq_no=0,
+            tbc=False,
+            generated_at=datetime(2026, 12, 1, tzinfo=UTC),
+            report_data=entries,
+        )
 
 
 def client_for(role: str) -> Client:
@@ -51,10 +57,15 @@ def test_page_and_api_run_the_same_number_of_queries_for_10_and_1000_variables(s
     client = client_for("operator")
     store(small, many_entries(10, "W"), request_id=2)
     store(large, many_entries(1000, "W"), request_id=2)
-    jobs = {s.identity: list(ReportJob.objects.filter(station=s).order_by("pk").values_list("pk", flat=True))
-            for s in (small, large)}
-    for url in ("/stations/{}/device-model/", "/api/v1/stations/{}/device-model/",
-                "/stations/{}/device-model/?q=V&mutable=1&gone=1&old={}&new={}"):
+    jobs = {
+        s.identity: list(ReportJob.objects.filter(station=s).order_by("pk").values_list("pk", flat=True))
+        for s in (small, large)
+    }
+    for url in (
+        "/stations/{}/device-model/",
+        "/api/v1/stations/{}/device-model/",
+        "/stations/{}/device-model/?q=V&mutable=1&gone=1&old={}&new={}",
+    ):
         few, _ = queries(client, url.format("CS-S", *jobs["CS-S"]))
         many, response = queries(client, url.format("CS-L", *jobs["CS-L"]))
         assert few == many, (url, few, many)
@@ -63,12 +74,16 @@ def test_page_and_api_run_the_same_number_of_queries_for_10_and_1000_variables(s
 
 def test_api_lists_the_model_with_filters_and_never_a_write_only_value(station_factory):
     station = station_factory("CS-1")
-    store(station, [
-        report_entry("SecurityCtrlr", "BasicAuthPassword", None, mutability="WriteOnly", data_type="string"),
-        report_entry("EVSE", "Power", "22000", mutability="ReadOnly", evse=1, unit="W", monitoring=True,
-                     data_type="decimal"),
-        report_entry("OCPPCommCtrlr", "HeartbeatInterval", "300"),
-    ])
+    store(
+        station,
+        [
+            report_entry("SecurityCtrlr", "BasicAuthPassword", None, mutability="WriteOnly", data_type="string"),
+            report_entry(
+                "EVSE", "Power", "22000", mutability="ReadOnly", evse=1, unit="W", monitoring=True, data_type="decimal"
+            ),
+            report_entry("OCPPCommCtrlr", "HeartbeatInterval", "300"),
+        ],
+    )
     client = client_for("billing")
     body = client.get("/api/v1/stations/CS-1/device-model/").json()
     assert body["count"] == 3 and body["reboot_required"] is False
@@ -77,18 +92,35 @@ def test_api_lists_the_model_with_filters_and_never_a_write_only_value(station_f
     assert by_name["Power"]["component"] == {"name": "EVSE", "instance": "", "evse_id": 1, "connector_id": None}
     assert by_name["Power"]["characteristics"]["unit"] == "W"
     assert by_name["HeartbeatInterval"]["attributes"][0] | {"updated_at": None} == {
-        "type": "Actual", "value": "300", "mutability": "ReadWrite", "persistent": True, "constant": False,
-        "last_action": "", "last_status": "", "last_status_info": None, "last_status_at": None, "updated_at": None}
-    names = lambda query: sorted(r["variable"]["name"] for r in client.get(  # noqa: E731
-        f"/api/v1/stations/CS-1/device-model/?{query}").json()["results"])
+        "type": "Actual",
+        "value": "300",
+        "mutability": "ReadWrite",
+        "persistent": True,
+        "constant": False,
+        "last_action": "",
+        "last_status": "",
+        "last_status_info": None,
+        "last_status_at": None,
+        "updated_at": None,
+    }
+    names = lambda query: sorted(
+        r["variable"]["name"]
+        for r in client.get(  # noqa: E731
+            f"/api/v1/stations/CS-1/device-model/?{query}"
+        ).json()["results"]
+    )
     assert names("monitoring=1") == ["Power"]
     assert names("mutable=1") == ["BasicAuthPassword", "HeartbeatInterval"]
     assert names("search=heart") == ["HeartbeatInterval"]
     assert client.get("/api/v1/stations/NOPE/device-model/").status_code == 404
     assert Client().get("/api/v1/stations/CS-1/device-model/").status_code in (401, 403)
     # Billing reads but may not request a report (it sends a command).
-    assert client.post("/api/v1/stations/CS-1/reports/", {"kind": "FullInventory"},
-                       content_type="application/json").status_code == 403
+    assert (
+        client.post(
+            "/api/v1/stations/CS-1/reports/", {"kind": "FullInventory"}, content_type="application/json"
+        ).status_code
+        == 403
+    )
     page = client.get("/stations/CS-1/device-model/").content.decode()
     assert "(write-only)" in page and "HeartbeatInterval" in page
 
@@ -96,12 +128,15 @@ def test_api_lists_the_model_with_filters_and_never_a_write_only_value(station_f
 def test_report_request_through_the_api_for_an_offline_station_fails_at_once(station_factory):
     station_factory("CS-1")
     client = client_for("operator")
-    response = client.post("/api/v1/stations/CS-1/reports/", {"kind": "FullInventory"},
-                           content_type="application/json")
+    response = client.post("/api/v1/stations/CS-1/reports/", {"kind": "FullInventory"}, content_type="application/json")
     assert response.status_code == 201, response.content
     body = response.json()
     assert (body["kind"], body["state"], body["request_id"], body["error"]) == (
-        "FullInventory", "failed", 1, "station not connected")
+        "FullInventory",
+        "failed",
+        1,
+        "station not connected",
+    )
     bad = client.post("/api/v1/stations/CS-1/reports/", {"kind": "Criteria"}, content_type="application/json")
     assert bad.status_code == 400
     listed = client.get("/api/v1/stations/CS-1/reports/").json()
