@@ -9,6 +9,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, permissions, status
 from rest_framework.exceptions import ValidationError
+from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -47,6 +48,18 @@ class StationScoped:
         return get_object_or_404(ChargingStation, identity=self.kwargs["identity"])
 
 
+class DeviceModelPagination(PageNumberPagination):
+    """The usual page, plus the station's ``reboot_required`` flag (set by the view)."""
+
+    def get_paginated_response_schema(self, schema: dict[str, Any]) -> dict[str, Any]:
+        paginated = super().get_paginated_response_schema(schema)
+        paginated["properties"]["reboot_required"] = {
+            "type": "boolean",
+            "description": "a SetVariables answer said RebootRequired and the station has not booted since",
+        }
+        return paginated
+
+
 @extend_schema(
     parameters=[
         OpenApiParameter("search", OpenApiTypes.STR, description="component or variable name contains"),
@@ -60,6 +73,7 @@ class DeviceModelView(StationScoped, generics.ListAPIView):
 
     permission_classes = [CanReadStationsOrSendCommands]
     serializer_class = DeviceVariableSerializer
+    pagination_class = DeviceModelPagination
     filter_backends: list[Any] = []
 
     def get_queryset(self) -> Any:
