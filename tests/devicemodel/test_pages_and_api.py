@@ -103,12 +103,11 @@ def test_api_lists_the_model_with_filters_and_never_a_write_only_value(station_f
         "last_status_at": None,
         "updated_at": None,
     }
-    names = lambda query: sorted(
-        r["variable"]["name"]
-        for r in client.get(  # noqa: E731
-            f"/api/v1/stations/CS-1/device-model/?{query}"
-        ).json()["results"]
-    )
+
+    def names(query: str) -> list[str]:
+        rows = client.get(f"/api/v1/stations/CS-1/device-model/?{query}").json()["results"]
+        return sorted(r["variable"]["name"] for r in rows)
+
     assert names("monitoring=1") == ["Power"]
     assert names("mutable=1") == ["BasicAuthPassword", "HeartbeatInterval"]
     assert names("search=heart") == ["HeartbeatInterval"]

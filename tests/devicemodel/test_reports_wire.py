@@ -187,7 +187,7 @@ def test_empty_result_set_ends_the_job_and_a_new_full_inventory_marks_what_it_lo
 def test_set_variables_from_the_page_and_the_api_update_the_model_flag_reboot_and_show_rejections(
     live_server_ws, station_factory
 ):
-    station = station_factory("CS-1")
+    station_factory("CS-1")
     _, token = make_user(perms=("add_command", "view_chargingstation"))
     operator = Client()
     operator.force_login(make_user("page-user", perms=("add_command", "view_chargingstation"))[0])

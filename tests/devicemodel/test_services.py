@@ -265,3 +265,39 @@ def test_5000_variables_in_10_parts_take_the_same_statements_per_part_whatever_i
         part(station.pk, 1, seq_no, seq_no != 9, entries[seq_no * 500 : (seq_no + 1) * 500])
     final.refresh_from_db()
     assert (final.parts_received, final.variables_received) == (10, 5000)
+
+
+def test_parts_racing_on_two_connections_complete_the_report_exactly_once(station_factory):
+    import threading
+
+    station = station_factory("CS-1")
+    job(station, "FullInventory", 1)
+    barrier = threading.Barrier(3)
+    results: list[Any] = []
+
+    def send(seq_no: int) -> None:
+        try:
+            barrier.wait(5)
+            results.append(part(station.pk, 1, seq_no, seq_no != 2, [report_entry("C", f"v{seq_no}")]))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=send, args=(n,)) for n in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(20)
+    assert sorted(r.complete for r in results) == [False, False, True]
+    final = ReportJob.objects.get()
+    assert (final.state, final.parts_received, final.variables_received) == ("complete", 3, 3)
+
+
+def test_the_beat_job_is_scheduled_and_uses_the_timeout_setting(station_factory, settings):
+    from devicemodel.tasks import reports_expire_task
+
+    assert settings.CELERY_BEAT_SCHEDULE["devicemodel-reports-expire"]["task"] == "devicemodel.reports_expire"
+    station = station_factory("CS-1")
+    silent = job(station, "FullInventory", 1)
+    settings.CSMS_REPORT_TIMEOUT_S = 0
+    assert reports_expire_task() == 1
+    assert ReportJob.objects.get(pk=silent.pk).state == "timed_out"
