@@ -42,18 +42,11 @@ def _int(raw: str | None) -> int | None:
 @login_required
 def device_model(request: HttpRequest, identity: str) -> HttpResponse:
     station = _station_or_404(identity)
-    filters = {
-        "q": request.GET.get("q", "").strip(),
-        "mutable": request.GET.get("mutable") == "1",
-        "monitoring": request.GET.get("monitoring") == "1",
-        "gone": request.GET.get("gone") == "1",
-    }
+    search = request.GET.get("q", "").strip()
+    mutable, monitoring, gone = (request.GET.get(name) == "1" for name in ("mutable", "monitoring", "gone"))
+    filters: dict[str, str | bool] = {"q": search, "mutable": mutable, "monitoring": monitoring, "gone": gone}
     variables = selectors.device_variables(
-        station_id=station.pk,
-        search=filters["q"],
-        mutable=filters["mutable"],
-        monitoring=filters["monitoring"],
-        include_gone=filters["gone"],
+        station_id=station.pk, search=search, mutable=mutable, monitoring=monitoring, include_gone=gone
     )
     page = Paginator(variables, VARIABLES_PER_PAGE).get_page(request.GET.get("page"))
     jobs = list(selectors.report_jobs(station_id=station.pk)[:20])

@@ -124,8 +124,8 @@ class ReportJobsView(StationScoped, generics.ListCreateAPIView):
             raise ValidationError(exc.as_dict()) from exc
         except services.ReportRequestError as exc:
             raise ValidationError({"detail": str(exc)}) from exc
-        job = selectors.report_job(station_id=station.pk, pk=job.pk)
-        return Response(ReportJobSerializer(job).data, status=status.HTTP_201_CREATED)
+        shown = selectors.report_job(station_id=station.pk, pk=job.pk) or job  # with its related rows
+        return Response(ReportJobSerializer(shown).data, status=status.HTTP_201_CREATED)
 
 
 class ReportJobView(StationScoped, generics.RetrieveAPIView):
