@@ -126,6 +126,8 @@ def report_request(
     if kind == ReportKind.CRITERIA and not (component_criteria or component_variable):
         raise ReportRequestError("a GetReport needs component_criteria or component_variable")
     with transaction.atomic():
+        # Station row first, as command_send and command_finish (whose answer hooks lock our rows) take it.
+        ChargingStation.objects.select_for_update().filter(pk=station.pk).values_list("pk").first()
         request_id = _request_id_allocate(station.pk)
         if kind in BASE_REPORT_KINDS:
             action, payload = "GetBaseReport", {"requestId": request_id, "reportBase": kind}
@@ -239,6 +241,9 @@ def report_part_record(
     report_data: list[dict[str, Any]],
 ) -> ReportPartResult:
     """Store one NotifyReport part (any order; a retried part changes nothing) into the device model."""
+    # Lock order station -> assembly -> job, as command_finish (station) runs the report answer hook (job): without
+    # it, a part holding the job and then needing the station's key lock (new variables) could deadlock with it.
+    ChargingStation.objects.select_for_update(no_key=True).filter(pk=station_id).values_list("pk").first()
     report_data = _scrub(report_data)
     outcome = multipart.part_receive(
         station_id=station_id,
