@@ -10,6 +10,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
 
+from csms.admin import ReadOnlyAdmin, ReadOnlyInline
 from csms.ocpp.actions import CSMS_TO_CS
 
 from . import commands
@@ -51,9 +52,8 @@ class ChargingStationForm(forms.ModelForm):
         return station
 
 
-class EvseInline(admin.TabularInline):
-    model = Evse
-    extra = 0
+class EvseInline(ReadOnlyInline, admin.TabularInline):
+    model = Evse  # EVSEs (and their connectors) exist because the station reported them
 
 
 @admin.register(ChargingStation)
@@ -116,7 +116,7 @@ class ChargingStationAdmin(admin.ModelAdmin):
 
 
 @admin.register(Connector)
-class ConnectorAdmin(admin.ModelAdmin):
+class ConnectorAdmin(ReadOnlyAdmin):
     list_display = ["evse", "connector_id", "status", "status_at"]
     list_filter = ["status"]
     list_select_related = ["evse__station"]
@@ -124,14 +124,14 @@ class ConnectorAdmin(admin.ModelAdmin):
 
 
 @admin.register(StatusNotificationRecord)
-class StatusNotificationRecordAdmin(admin.ModelAdmin):
+class StatusNotificationRecordAdmin(ReadOnlyAdmin):
     list_display = ["connector", "status", "timestamp", "received_at"]
     list_filter = ["status"]
     list_select_related = ["connector__evse__station"]
 
 
 @admin.register(BootRecord)
-class BootRecordAdmin(admin.ModelAdmin):
+class BootRecordAdmin(ReadOnlyAdmin):
     list_display = ["station", "reason", "vendor_name", "model", "firmware_version", "status", "created_at"]
     list_filter = ["status", "reason"]
     list_select_related = ["station"]
@@ -139,7 +139,7 @@ class BootRecordAdmin(admin.ModelAdmin):
 
 
 @admin.register(StationEvent)
-class StationEventAdmin(admin.ModelAdmin):
+class StationEventAdmin(ReadOnlyAdmin):
     list_display = ["station", "timestamp", "trigger", "event_notification_type", "actual_value", "cleared"]
     list_filter = ["trigger", "event_notification_type"]
     list_select_related = ["station"]
@@ -147,14 +147,14 @@ class StationEventAdmin(admin.ModelAdmin):
 
 
 @admin.register(Connection)
-class ConnectionAdmin(admin.ModelAdmin):
+class ConnectionAdmin(ReadOnlyAdmin):
     list_display = ["identity", "outcome", "reason", "remote_addr", "connected_at", "disconnected_at", "close_code"]
     list_filter = ["outcome"]
     search_fields = ["identity", "remote_addr"]
 
 
 @admin.register(MessageLog)
-class MessageLogAdmin(admin.ModelAdmin):
+class MessageLogAdmin(ReadOnlyAdmin):
     list_display = ["created_at", "station", "direction", "message_type", "action", "message_id", "error_code"]
     list_filter = ["direction", "message_type", "error_code", "action"]
     list_select_related = ["station"]
@@ -163,7 +163,7 @@ class MessageLogAdmin(admin.ModelAdmin):
 
 
 @admin.register(ProtocolViolation)
-class ProtocolViolationAdmin(admin.ModelAdmin):
+class ProtocolViolationAdmin(ReadOnlyAdmin):
     list_display = ["created_at", "station", "action", "message_id", "tolerated"]
     list_filter = ["tolerated", "action"]
     list_select_related = ["station"]
@@ -192,19 +192,6 @@ class SendCommandForm(forms.Form):
         return data
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Audit records: visible, never edited or deleted from the admin."""
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-
 @admin.register(Command)
 class CommandAdmin(ReadOnlyAdmin):
     list_display = ["id", "created_at", "station", "action", "state", "error_code", "created_by", "bulk"]
@@ -214,19 +201,14 @@ class CommandAdmin(ReadOnlyAdmin):
     date_hierarchy = "created_at"
 
 
-class CommandInline(admin.TabularInline):
+class CommandInline(ReadOnlyInline, admin.TabularInline):
     model = Command
     fields = ["station", "state", "response", "error_code", "error_description", "finished_at"]
     readonly_fields = fields
-    extra = 0
-    can_delete = False
     show_change_link = True
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Command]:
         return super().get_queryset(request).select_related("station")  # one query, not one per row
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 @admin.register(BulkCommand)

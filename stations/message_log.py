@@ -15,10 +15,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 from django.conf import settings
-from django.db import DataError, IntegrityError, connection, transaction
+from django.db import DataError, IntegrityError, connection, models, transaction
 from django.utils import timezone
 
 from csms.dbpool import db
@@ -41,40 +44,120 @@ def enabled(*, is_error: bool) -> bool:
     return mode == "all" or (mode == "errors" and is_error)
 
 
-_COLUMNS = (
-    "station_id", "connection_id", "direction", "message_type", "message_id", "action", "payload", "raw",
-    "error_code", "error_description", "created_at",
-)  # fmt: skip
+@dataclass(frozen=True, slots=True)
+class Column:
+    """A column the writer fills, from the model's field."""
+
+    field: models.Field[Any, Any]
+    attname: str  # the row's key
+    name: str  # the database column
+    db_default: bool  # a row without the key leaves the value to the database (the field's db_default)
+    default: Any  # the value for a row without the key, unless made by default_factory
+    default_factory: Callable[[], Any] | None  # a callable default (timezone.now), called per row
+    max_length: int | None  # longer strings are cut to it
 
 
-def _copy(rows: list[dict[str, Any]]) -> None:
+def _column(field: models.Field[Any, Any]) -> Column:
+    factory = field.default if field.has_default() and callable(field.default) else None
+    default = None if factory else field.get_default()  # the field's constant, or the ORM's "" / None
+    db_default = field.has_db_default() and not field.has_default()
+    return Column(field, field.attname, field.column, db_default, default, factory, getattr(field, "max_length", None))
+
+
+@cache
+def columns(model: type[models.Model] = MessageLog) -> tuple[Column, ...]:
+    """Every concrete column of the model but the auto primary key and generated ones: a column added to the model
+    is written with its default (rows need not know it), not refused by a hand-kept list."""
+    meta = model._meta
+    return tuple(_column(f) for f in meta.concrete_fields if f is not meta.auto_field and not f.generated)
+
+
+_MISSING = object()
+
+
+def _value(column: Column, row: dict[str, Any]) -> Any:
+    value = row.get(column.attname, _MISSING)
+    if value is _MISSING:
+        value = column.default if column.default_factory is None else column.default_factory()
+    # Cut here, so that callers (the protocol layer: ids, actions, error texts from stations) need not know widths.
+    if column.max_length is not None and type(value) is str and len(value) > column.max_length:
+        value = value[: column.max_length]
+    return value
+
+
+def _copy_adapter(field: models.Field[Any, Any]) -> Callable[[Any], Any] | None:
+    """How a value goes into COPY: psycopg adapts the Python values of the other fields as the ORM sends them."""
+    if not isinstance(field, models.JSONField):
+        return None
+    if field.encoder is None:
+        from psycopg.types.json import Jsonb
+
+        return Jsonb
+    return lambda value: field.get_db_prep_save(value, connection)
+
+
+def _copy_values(cols: tuple[Column, ...]) -> Callable[[dict[str, Any]], list[Any]]:
+    """A row's values in the order of ``cols``: ``_value`` inlined, as it runs for every column of every row."""
+    plan = [(c.attname, c.default, c.default_factory, c.max_length, _copy_adapter(c.field)) for c in cols]
+
+    def values(row: dict[str, Any]) -> list[Any]:
+        out = []
+        for attname, default, factory, max_length, adapt in plan:
+            value = row.get(attname, _MISSING)
+            if value is _MISSING:
+                value = default if factory is None else factory()
+            if value is not None:
+                if max_length is not None and type(value) is str and len(value) > max_length:
+                    value = value[:max_length]
+                elif adapt is not None:
+                    value = adapt(value)
+            out.append(value)
+        return out
+
+    return values
+
+
+def _copy(model: type[models.Model], rows: list[dict[str, Any]]) -> None:
     """PostgreSQL: one COPY for the whole batch (a tenth of the CPU of an ORM bulk insert, measured)."""
-    from psycopg.types.json import Jsonb
-
-    statement = f"COPY {MessageLog._meta.db_table} ({', '.join(_COLUMNS)}) FROM STDIN"
-    with connection.cursor() as cursor, connection.wrap_database_errors, cursor.cursor.copy(statement) as copy:
+    every = columns(model)
+    # A column the database fills (db_default) can only be left out of a COPY: one COPY per set of such columns
+    # the rows give (a single one without them).
+    groups: dict[tuple[Column, ...], list[dict[str, Any]]] = {}
+    if not any(c.db_default for c in every):
+        groups[every] = rows
+    else:
         for row in rows:
-            payload = row.get("payload")
-            copy.write_row((
-                row.get("station_id"), row.get("connection_id"), row["direction"], row.get("message_type"),
-                row.get("message_id", ""), row.get("action", ""), None if payload is None else Jsonb(payload),
-                row.get("raw", ""), row.get("error_code", ""), row.get("error_description", ""),
-                row.get("created_at") or timezone.now(),
-            ))  # fmt: skip
+            key = tuple(c for c in every if not c.db_default or c.attname in row)
+            groups.setdefault(key, []).append(row)
+    with connection.cursor() as cursor, connection.wrap_database_errors:
+        for cols, group in groups.items():
+            names = ", ".join(connection.ops.quote_name(c.name) for c in cols)
+            statement = f"COPY {connection.ops.quote_name(model._meta.db_table)} ({names}) FROM STDIN"
+            values = _copy_values(cols)
+            with cursor.cursor.copy(statement) as copy:
+                for row in group:
+                    copy.write_row(values(row))
 
 
-def rows_write(rows: list[dict[str, Any]]) -> None:
-    """Sync: insert log rows (dicts of MessageLog fields) in batches.
+def _orm_row(model: type[models.Model], row: dict[str, Any]) -> dict[str, Any]:
+    """The row's values for the model's constructor (cut as in COPY; absent ones left to the model's defaults)."""
+    return {c.attname: _value(c, row) for c in columns(model) if c.attname in row}
 
-    A row the database refuses (its station or connection deleted since its frame arrived, a value too long) must
+
+def rows_write(rows: list[dict[str, Any]], *, model: type[models.Model] = MessageLog) -> None:
+    """Sync: insert log rows (dicts of MessageLog values by attname: ``station_id``, ``action``...) in batches.
+    Keys that are not columns are ignored; a string longer than its column is cut to it.
+
+    A row the database refuses (its station or connection deleted since its frame arrived, an invalid value) must
     not block the others, nor be retried forever: then the rows are written one by one and the refused dropped.
     """
     try:
         with transaction.atomic():
             if connection.vendor == "postgresql":
-                _copy(rows)
+                _copy(model, rows)
             else:
-                MessageLog.objects.bulk_create((MessageLog(**row) for row in rows), batch_size=BATCH_ROWS)
+                model._default_manager.bulk_create((model(**_orm_row(model, row)) for row in rows),
+                                                   batch_size=BATCH_ROWS)  # fmt: skip
         return
     except (IntegrityError, DataError):
         pass
@@ -82,10 +165,13 @@ def rows_write(rows: list[dict[str, Any]]) -> None:
     for row in rows:
         try:
             with transaction.atomic():
-                MessageLog.objects.create(**row)
+                model._default_manager.create(**_orm_row(model, row))
         except (IntegrityError, DataError):
             refused += 1
-    logger.warning("message log: %d rows dropped (station or connection deleted meanwhile, or invalid)", refused)
+    if refused:
+        logger.warning("message log: %d rows dropped (station or connection deleted meanwhile, or invalid)", refused)
+    else:  # the batch failed but no row alone did: a writer bug, not the rows
+        logger.warning("message log: a batch of %d rows was refused but each row alone was taken", len(rows))
 
 
 def entries_write(
@@ -111,16 +197,22 @@ class MessageLogWriter:
         now = timezone.now()
         for entry in entries:
             self._rows.append({"station_id": station_id, "connection_id": connection_id, "created_at": now, **entry})
-        overflow = len(self._rows) - self.max_pending
-        if overflow > 0:
-            for _ in range(overflow):
-                self._rows.popleft()
-            if self.dropped == 0 or (self.dropped + overflow) // 1000 > self.dropped // 1000:
-                logger.error("message log: %d rows dropped so far (the database is not taking them)",
-                             self.dropped + overflow)
-            self.dropped += overflow
+        self._trim()
         if self._task is None or self._task.done():
             self._task = asyncio.get_running_loop().create_task(self._run())
+
+    def _trim(self) -> None:
+        """Keep the newest ``max_pending`` rows: the oldest go first (counted, and logged at the first drop and
+        every thousand)."""
+        overflow = len(self._rows) - self.max_pending
+        if overflow <= 0:
+            return
+        for _ in range(overflow):
+            self._rows.popleft()
+        if self.dropped == 0 or (self.dropped + overflow) // 1000 > self.dropped // 1000:
+            logger.error("message log: %d rows dropped so far (the database is not taking them)",
+                         self.dropped + overflow)  # fmt: skip
+        self.dropped += overflow
 
     async def _run(self) -> None:
         retry_s = 0.0
@@ -136,6 +228,7 @@ class MessageLogWriter:
             except Exception:
                 logger.exception("message log: could not write %d rows; retrying", len(batch))
                 self._rows.extendleft(reversed(batch))  # keep their order for the next attempt
+                self._trim()  # rows added while the batch was out count against the bound too
                 return False
         return True
 

@@ -8,4 +8,5 @@ urlpatterns = [
     path("stations/<str:identity>/commands/", views.command_create, name="command-create"),
     path("stations/<str:identity>/commands/<int:pk>/row/", views.command_row, name="command-row"),
     path("messages/", views.message_log, name="message-log"),
+    path("messages/<int:pk>/", views.message_detail, name="message-detail"),
 ]

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import json
+from datetime import timedelta
 
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET, require_POST
 
 from transactions import selectors as txn_selectors
 
 from . import command_forms, commands, selectors
-from .models import ChargingStation, Direction
+from .models import ChargingStation, Direction, MessageLog
 
 
 @login_required
@@ -95,10 +95,30 @@ def message_log(request: HttpRequest) -> HttpResponse:
     }
     tail = request.GET.get("tail") == "1"
     page = Paginator(selectors.message_log(**filters), 100).get_page(request.GET.get("page"))
-    for message in page:
-        message.pretty = json.dumps(message.payload, indent=2, ensure_ascii=False) if message.payload is not None \
-            else message.raw
     partial = request.htmx and not request.htmx.history_restore_request  # a history restore needs the page
     template = "stations/_message_rows.html" if partial else "stations/messages.html"
     return render(request, template, {"page": page, "filters": filters | {"tail": tail},
                                       "directions": Direction.choices})
+
+
+# Frames sharing a message id (a CALL and its answer) are looked for this close in time: the (station, created_at)
+# index bounds the search, and an answer comes within the call timeout.
+RELATED_FRAMES_WINDOW = timedelta(hours=1)
+
+
+@login_required
+@require_GET
+def message_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """One logged frame in full (tables show a one-line preview), with the frames that share its message id."""
+    message = get_object_or_404(MessageLog.objects.select_related("station"), pk=pk)
+    related: list[MessageLog] = []
+    if message.message_id:
+        related = list(
+            MessageLog.objects.filter(
+                station_id=message.station_id,
+                message_id=message.message_id,
+                created_at__range=(message.created_at - RELATED_FRAMES_WINDOW,
+                                   message.created_at + RELATED_FRAMES_WINDOW),
+            ).exclude(pk=message.pk).order_by("created_at", "id")[:10]
+        )
+    return render(request, "stations/message_detail.html", {"message": message, "related": related})

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterator
+from datetime import UTC, date, datetime
 from decimal import Decimal
+from typing import Any
 
 import pytest
+from django.db import models
+from django.db.models import F, Q
+from django.db.models.functions import Lower, Now
+from django.db.models.signals import ModelSignal, post_init, post_save, pre_save
+from django.test.utils import isolate_apps
 
 from csms import fastorm
 from stations.services import station_register
-from transactions.models import ChargingTransaction, MeterSample
+from transactions.models import ChargingTransaction, IdToken, MeterSample
 
 T0 = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 
@@ -91,3 +98,175 @@ def test_update_of_named_fields_leaves_the_others_alone():
     assert (fresh.is_online, fresh.channel_name, fresh.description) == (True, "chan-1", "changed elsewhere")
     with pytest.raises(ValueError, match="unknown"):
         fastorm.update(stale, ["no_such_field"])
+
+
+# --- The guard: what these helpers would not do as the ORM does is refused when a statement is first built ----------
+
+
+@pytest.fixture
+def fresh() -> Iterator[None]:
+    """Compiled statements forgotten before and after: the guard runs at the next first use."""
+    fastorm.reset()
+    yield
+    fastorm.reset()
+
+
+def _receiver(**kwargs: Any) -> None:
+    pass
+
+
+def _sample(station_id: int) -> MeterSample:
+    return MeterSample(station_id=station_id, evse_id=1, timestamp=T0, measurand="Energy.Active.Import.Register",
+                       value=Decimal(1), unit="Wh")  # fmt: skip
+
+
+@pytest.mark.parametrize("signal", [pre_save, post_save], ids=["pre_save", "post_save"])
+@pytest.mark.parametrize("sender", [MeterSample, None], ids=["for-the-model", "for-every-model"])
+def test_a_save_receiver_on_a_written_model_is_refused_at_first_use(
+    fresh: None, signal: ModelSignal, sender: type[models.Model] | None
+) -> None:
+    station, _ = station_register(identity="FAST-6")
+    signal.connect(_receiver, sender=sender, dispatch_uid="test-fastorm-guard")
+    try:
+        name = "pre_save" if signal is pre_save else "post_save"
+        refused = f"fastorm cannot write transactions.MeterSample: it has {name} receivers"
+        with pytest.raises(fastorm.Unsupported, match=refused):
+            fastorm.insert([_sample(station.pk)])
+        with pytest.raises(fastorm.Unsupported, match=refused):
+            fastorm.update(_sample(station.pk), ["value"])
+        assert MeterSample.objects.count() == 0
+    finally:
+        assert signal.disconnect(sender=sender, dispatch_uid="test-fastorm-guard")
+    fastorm.insert([_sample(station.pk)])  # refused statements were not kept: without the receiver it is built
+    assert MeterSample.objects.count() == 1
+
+
+def test_reads_send_init_signals_as_the_orm_so_init_and_save_receivers_do_not_refuse_them(fresh: None) -> None:
+    station, _ = station_register(identity="FAST-7")
+    ChargingTransaction.objects.create(station=station, transaction_id="T-1", started_at=T0)
+    seen: list[str] = []
+
+    def on_init(sender: type[models.Model], instance: ChargingTransaction, **kwargs: Any) -> None:
+        seen.append(instance.transaction_id)
+
+    post_init.connect(on_init, sender=ChargingTransaction, dispatch_uid="test-fastorm-init")
+    post_save.connect(_receiver, sender=ChargingTransaction, dispatch_uid="test-fastorm-init")
+    try:
+        assert BY_IDS.get(station.pk, "T-1").transaction_id == "T-1"
+    finally:
+        post_init.disconnect(sender=ChargingTransaction, dispatch_uid="test-fastorm-init")
+        post_save.disconnect(sender=ChargingTransaction, dispatch_uid="test-fastorm-init")
+    assert seen == ["T-1"]
+
+
+@pytest.mark.parametrize(
+    ("column", "reason"),
+    [
+        (lambda: models.GeneratedField(expression=F("a") * 2, output_field=models.IntegerField(), db_persist=True),
+         "a GeneratedField"),
+        (lambda: models.DateTimeField(db_default=Now()), "it has a db_default"),
+    ],
+    ids=["generated", "db_default"],
+)  # fmt: skip
+def test_a_database_computed_column_is_refused_where_it_is_written_or_read(
+    fresh: None, column: Callable[[], models.Field[Any, Any]], reason: str
+) -> None:
+    with isolate_apps("stations"):  # a model of no app registry: no table, no migration
+
+        class Computed(models.Model):  # noqa: DJ008
+            a = models.IntegerField()
+            b = column()
+
+            class Meta:
+                app_label = "stations"
+                managed = False
+
+    obj = Computed(pk=1, a=1)
+    with pytest.raises(fastorm.Unsupported, match=f"fastorm cannot write stations.Computed.b: {reason}"):
+        fastorm.insert([obj])
+    with pytest.raises(fastorm.Unsupported, match=f"fastorm cannot write stations.Computed.b: {reason}"):
+        fastorm.update(obj, ["b"])
+    with pytest.raises(fastorm.Unsupported, match=f"fastorm cannot read stations.Computed.b: {reason}"):
+        fastorm.CompiledGet(lambda a: Computed.objects.filter(a=a), sentinels=(-1,)).compile()
+    # Only the columns a statement touches count: without b it is what the ORM does.
+    fastorm.CompiledGet(lambda a: Computed.objects.only("a").filter(a=a), sentinels=(-1,)).compile()
+    assert fastorm.compiled_models() == {Computed: frozenset({"get"})}
+
+
+@pytest.mark.parametrize(
+    ("build", "sentinel", "refused"),
+    [
+        (lambda v: ChargingTransaction.objects.filter(transaction_id__iexact=v), "\x00s",
+         "transaction_id__iexact is not an exact comparison"),
+        (lambda v: ChargingTransaction.objects.filter(transaction_id__contains=v), "\x00s",
+         "transaction_id__contains is not an exact comparison"),
+        (lambda v: ChargingTransaction.objects.filter(pk__in=[v]), -1, "id__in is not an exact comparison"),
+        (lambda v: ChargingTransaction.objects.filter(pk__gt=v), -1, "id__gt is not an exact comparison"),
+        (lambda v: ChargingTransaction.objects.filter(pk=v, is_active__isnull=False), -1,
+         "is_active__isnull is not an exact comparison"),
+        (lambda v: ChargingTransaction.objects.filter(metering_state={"k": v}), "\x00s",
+         "metering_state__exact is not an exact comparison"),  # JSONExact wraps its value
+        (lambda v: ChargingTransaction.objects.filter(started_at__date=v), date(1900, 1, 1),
+         "started_at__date__exact compares a transform"),
+        (lambda v: ChargingTransaction.objects.filter(pk=v).extra(where=["1 = 1"]), -1,
+         "a condition of type ExtraWhere is not a field lookup"),
+    ],
+    ids=["iexact", "contains", "in", "gt", "isnull", "json", "transform", "extra"],
+)  # fmt: skip
+def test_compiled_get_refuses_conditions_other_than_exact_comparisons(
+    fresh: None, build: Callable[[Any], Any], sentinel: Any, refused: str
+) -> None:
+    with pytest.raises(fastorm.Unsupported, match=f"CompiledGet on transactions.ChargingTransaction: {refused}"):
+        fastorm.CompiledGet(build, sentinels=(sentinel,)).compile()
+
+
+def test_compiled_get_takes_exact_comparisons_of_columns_and_of_named_expressions(fresh: None) -> None:
+    token = IdToken.objects.create(id_token="AbC%", type="ISO14443")
+    IdToken.objects.create(id_token="ABCD", type="ISO14443")
+    by_lower = fastorm.CompiledGet(
+        lambda t, kind: IdToken.objects.alias(lowered=Lower("id_token")).filter(lowered=t, type=kind),
+        sentinels=("\x00t", "\x00kind"),
+    )
+    assert by_lower.get("abc%", "ISO14443").pk == token.pk  # "%" is no wildcard: the value is compared as is
+    assert by_lower.get("abc_", "ISO14443") is None
+    either = fastorm.CompiledGet(
+        lambda a, b: IdToken.objects.filter(Q(pk=a) | ~Q(id_token=b), type="ISO14443"), sentinels=(-1, "\x00b")
+    )
+    assert either.get(token.pk, "ABCD").pk == token.pk
+
+
+def test_the_projects_compiled_statements_pass_the_guard(fresh: None) -> None:
+    """Every statement the project compiles, built anew: a receiver or computed column added to one of these
+    models fails here (and at the first use in production), not silently."""
+    from csms.ocpp.router import CallContext
+    from stations import handlers
+    from stations.models import BootRecord, ChargingStation, Connection
+    from stations.services import connection_open
+    from tests.transactions.factories import meter_value, sampled, tx_event
+    from transactions import services as transactions
+    from transactions.models import TransactionEventRecord
+
+    project = [c for c in fastorm.CompiledGet.instances if not c.build.__module__.startswith("tests.")]
+    for compiled in project:
+        compiled.compile()
+    station, _ = station_register(identity="FAST-8")
+    connection_open(station_id=station.pk, remote_addr="127.0.0.1:1", subprotocol="ocpp2.0.1", channel_name="c1")
+    handlers.boot_notification(
+        CallContext(station_id=station.pk, identity="FAST-8", unique_id="b1", action="BootNotification"),
+        {"reason": "PowerUp", "chargingStation": {"model": "M", "vendorName": "V"}},
+    )
+    reading = [meter_value("2026-05-01T12:00:00Z", sampled(100))]
+    transactions.transaction_event_apply(station_id=station.pk, event=tx_event(
+        "Started", 0, "2026-05-01T12:00:00Z", meter=reading, id_token={"idToken": "T", "type": "ISO14443"}
+    ))  # fmt: skip
+    transactions.meter_values_record(station_id=station.pk, evse_id=1, meter_values=reading)
+    assert fastorm.compiled_models() == {
+        ChargingStation: {"get", "update"},
+        Connection: {"insert"},
+        BootRecord: {"insert"},
+        ChargingTransaction: {"get", "insert", "update"},
+        TransactionEventRecord: {"insert"},
+        MeterSample: {"insert"},
+        IdToken: {"get"},  # read only: its post_save receiver (local list sync) runs on the ORM's writes
+    }
+    assert post_save.has_listeners(IdToken) is True

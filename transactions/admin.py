@@ -1,5 +1,6 @@
 from django.contrib import admin
-from django.http import HttpRequest
+
+from csms.admin import ReadOnlyAdmin, ReadOnlyInline
 
 from .models import (
     ChargingTransaction,
@@ -29,16 +30,16 @@ class LocalAuthListAdmin(admin.ModelAdmin):
     readonly_fields = ("synced_entries", "pending_version", "pending_update_type", "pending_entries")
 
 
-class TransactionEventInline(admin.TabularInline):
+class TransactionEventInline(ReadOnlyInline, admin.TabularInline):
     model = TransactionEventRecord
-    extra = 0
-    can_delete = False
     fields = ("seq_no", "event_type", "timestamp", "trigger_reason", "charging_state", "offline", "id_token")
     readonly_fields = fields
 
 
+# Every field of a transaction is derived from the station's events and samples (and recomputed from them):
+# edited by hand it would disagree with them, and deleting it would delete them.
 @admin.register(ChargingTransaction)
-class ChargingTransactionAdmin(admin.ModelAdmin):
+class ChargingTransactionAdmin(ReadOnlyAdmin):
     list_display = (
         "transaction_id",
         "station",
@@ -56,20 +57,26 @@ class ChargingTransactionAdmin(admin.ModelAdmin):
     list_select_related = ("station",)
     inlines = [TransactionEventInline]
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False  # transactions come from stations only
+
+@admin.register(TransactionEventRecord)
+class TransactionEventRecordAdmin(ReadOnlyAdmin):
+    list_display = ("transaction", "seq_no", "event_type", "timestamp", "trigger_reason", "charging_state", "offline")
+    list_filter = ("event_type", "offline")  # low-cardinality columns only: a filter lists DISTINCT values
+    search_fields = ("transaction__transaction_id", "transaction__station__identity", "id_token")
+    list_select_related = ("transaction",)
 
 
 @admin.register(MeterSample)
-class MeterSampleAdmin(admin.ModelAdmin):
+class MeterSampleAdmin(ReadOnlyAdmin):
     list_display = ("timestamp", "station", "evse_id", "measurand", "phase", "location", "context", "value", "unit")
     list_filter = ("measurand", "context")
     raw_id_fields = ("station", "transaction")
     list_select_related = ("station",)
 
 
+# Part of the command audit trail: the request behind a RequestStartTransaction Command.
 @admin.register(RemoteStartRequest)
-class RemoteStartRequestAdmin(admin.ModelAdmin):
+class RemoteStartRequestAdmin(ReadOnlyAdmin):
     list_display = ["id", "station", "evse_id", "command", "created_at"]
     list_select_related = ["station", "command"]
     search_fields = ["station__identity"]

@@ -1,0 +1,181 @@
+"""What stations reported (and what was sent to them) is an audit trail: the admin shows it and never changes it."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+from django.apps import apps
+from django.contrib import admin
+from django.contrib.auth.models import User
+from django.db import models
+from django.test import Client, RequestFactory
+from django.urls import reverse
+
+from csms.admin import ReadOnlyAdmin, ReadOnlyInline
+from stations.models import (
+    BootRecord,
+    BulkCommand,
+    ChargingStation,
+    Command,
+    Connection,
+    Connector,
+    Evse,
+    MessageLog,
+    ProtocolViolation,
+    StationEvent,
+    StatusNotificationRecord,
+)
+from transactions.models import (
+    ChargingTransaction,
+    IdToken,
+    LocalAuthList,
+    MeterSample,
+    RemoteStartRequest,
+    TransactionEventRecord,
+)
+from webhooks.models import WebhookDelivery, WebhookSubscription
+
+pytestmark = pytest.mark.django_db
+
+T0 = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
+
+# Reported by stations, or derived from what they reported (transactions, EVSEs and connectors).
+STATION_REPORTED = (
+    BootRecord, MessageLog, StatusNotificationRecord, StationEvent, ProtocolViolation, Connection, Connector, Evse,
+    MeterSample, TransactionEventRecord, ChargingTransaction,
+)
+# What operators sent to stations: the command audit trail.
+SENT_TO_STATIONS = (Command, BulkCommand, RemoteStartRequest)
+READ_ONLY = STATION_REPORTED + SENT_TO_STATIONS
+# Managed by operators: stations' registration, id tokens, local lists, webhooks (and the webhooks' delivery log).
+WRITABLE = (ChargingStation, IdToken, LocalAuthList, WebhookSubscription, WebhookDelivery)
+OUR_APPS = ("csms", "stations", "transactions", "smartcharging", "webhooks")
+
+
+def one_of_each() -> dict[type[models.Model], models.Model]:
+    station = ChargingStation.objects.create(identity="AUDIT-1")
+    user = User.objects.create_user("op")
+    evse = Evse.objects.create(station=station, evse_id=1)
+    connector = Connector.objects.create(evse=evse, connector_id=1, status="Available", status_at=T0)
+    connection = Connection.objects.create(station=station, identity="AUDIT-1", outcome="accepted")
+    txn = ChargingTransaction.objects.create(station=station, transaction_id="TX-1", started_at=T0)
+    bulk = BulkCommand.objects.create(action="Reset", request={"type": "Immediate"}, created_by=user)
+    command = Command.objects.create(station=station, action="Reset", request={"type": "Immediate"}, bulk=bulk)
+    return {
+        Evse: evse,
+        Connector: connector,
+        Connection: connection,
+        ChargingTransaction: txn,
+        BulkCommand: bulk,
+        Command: command,
+        BootRecord: BootRecord.objects.create(station=station, reason="PowerUp", vendor_name="ACME", model="M1",
+                                              status="Accepted"),
+        MessageLog: MessageLog.objects.create(station=station, connection=connection, direction="in",
+                                              message_type=2, message_id="m-1", action="Heartbeat", payload={}),
+        StatusNotificationRecord: StatusNotificationRecord.objects.create(connector=connector, status="Available",
+                                                                          timestamp=T0),
+        StationEvent: StationEvent.objects.create(
+            station=station, generated_at=T0, seq_no=0, event_id=1, timestamp=T0, trigger="Alerting",
+            actual_value="1", event_notification_type="HardWiredNotification", component={"name": "EVSE"},
+            variable={"name": "Problem"}),
+        ProtocolViolation: ProtocolViolation.objects.create(station=station, message_id="m-2", action="Heartbeat",
+                                                            violations=[], tolerated=True),
+        MeterSample: MeterSample.objects.create(station=station, transaction=txn, evse_id=1, timestamp=T0,
+                                                measurand="Energy.Active.Import.Register", value=Decimal(1), unit="Wh"),
+        TransactionEventRecord: TransactionEventRecord.objects.create(
+            transaction=txn, seq_no=0, event_type="Started", timestamp=T0, trigger_reason="Authorized"),
+        RemoteStartRequest: RemoteStartRequest.objects.create(station=station, command=command,
+                                                              id_token={"idToken": "A", "type": "Central"}),
+    }
+
+
+@pytest.fixture
+def superuser_client() -> Client:
+    client = Client()
+    client.force_login(User.objects.create_superuser("root", "", "pw"))
+    return client
+
+
+def admin_url(model: type[models.Model], view: str, *args: object) -> str:
+    return reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_{view}", args=args)
+
+
+def inlines_by_model() -> dict[type[models.Model], list[type]]:
+    found: dict[type[models.Model], list[type]] = {}
+    for model_admin in admin.site._registry.values():
+        for inline in model_admin.inlines:
+            found.setdefault(inline.model, []).append(inline)
+    return found
+
+
+def test_every_model_of_ours_is_classified_as_read_only_or_writable():
+    # A new model fails here until it is put in one list: a station-reported one must not slip in writable.
+    ours = {m for label in OUR_APPS for m in apps.get_app_config(label).get_models()}
+    assert ours == set(READ_ONLY) | set(WRITABLE)
+    assert not set(READ_ONLY) & set(WRITABLE)
+
+
+def test_every_read_only_model_is_shown_only_by_read_only_admins_and_inlines():
+    inlines = inlines_by_model()
+    for model in READ_ONLY:
+        registered = admin.site._registry.get(model)
+        assert registered is not None or model in inlines, f"{model.__name__} is not in the admin at all"
+        if registered is not None:
+            assert isinstance(registered, ReadOnlyAdmin), f"{model.__name__} is registered writable"
+        for inline in inlines.get(model, []):
+            assert issubclass(inline, ReadOnlyInline), f"{model.__name__} has a writable inline {inline.__name__}"
+    # And nothing else is declared read-only behind this test's back (it is then checked below like the rest).
+    declared = {m for m, a in admin.site._registry.items() if isinstance(a, ReadOnlyAdmin)}
+    assert declared <= set(READ_ONLY)
+
+
+def test_read_only_admins_deny_a_superuser_add_change_and_delete(superuser_client: Client):
+    root = User.objects.get(username="root")
+    request = RequestFactory().get("/admin/")
+    request.user = root
+    objects = one_of_each()
+    read_only = [(m, a) for m, a in admin.site._registry.items() if isinstance(a, ReadOnlyAdmin)]
+    assert {m for m, _ in read_only} == set(READ_ONLY) - {Evse}  # EVSEs are shown inside their station only
+    for model, model_admin in read_only:
+        obj = objects[model]
+        name = model.__name__
+        assert (model_admin.has_add_permission(request), model_admin.has_change_permission(request, obj),
+                model_admin.has_delete_permission(request, obj), model_admin.has_view_permission(request, obj)) \
+            == (False, False, False, True), name
+        assert "delete_selected" not in model_admin.get_actions(request), name
+
+        assert superuser_client.get(admin_url(model, "changelist")).status_code == 200, name
+        assert superuser_client.get(admin_url(model, "add")).status_code == 403, name
+        assert superuser_client.post(admin_url(model, "add"), {}).status_code == 403, name
+        form = superuser_client.get(admin_url(model, "change", obj.pk))
+        assert form.status_code == 200, name
+        body = form.content.decode()
+        assert 'name="_save"' not in body and 'name="_continue"' not in body, name
+        assert 'class="deletelink"' not in body, name
+        assert superuser_client.post(admin_url(model, "change", obj.pk), {}).status_code == 403, name
+        assert superuser_client.get(admin_url(model, "delete", obj.pk)).status_code == 403, name
+        assert superuser_client.post(admin_url(model, "delete", obj.pk), {"post": "yes"}).status_code == 403, name
+        assert model.objects.filter(pk=obj.pk).exists(), name
+
+
+@pytest.mark.parametrize(("parent", "child"), [
+    (ChargingStation, Evse), (ChargingTransaction, TransactionEventRecord), (BulkCommand, Command)])
+def test_read_only_inlines_offer_no_add_change_or_delete(superuser_client: Client,
+                                                         parent: type[models.Model], child: type[models.Model]):
+    objects = one_of_each()
+    owner = ChargingStation.objects.get() if parent is ChargingStation else objects[parent]
+    request = RequestFactory().get("/admin/")
+    request.user = User.objects.get(username="root")
+    inline_classes = [i for i in admin.site._registry[parent].inlines if i.model is child]
+    assert len(inline_classes) == 1
+    inline = inline_classes[0](parent, admin.site)
+    assert (inline.has_add_permission(request, owner), inline.has_change_permission(request, owner),
+            inline.has_delete_permission(request, owner), inline.can_delete) == (False, False, False, False)
+    body = superuser_client.get(admin_url(parent, "change", owner.pk)).content.decode()
+    prefix = inline.get_formset(request, owner).get_default_prefix()
+    assert f'name="{prefix}-TOTAL_FORMS"' in body  # the inline is on the page...
+    assert f'name="{prefix}-MAX_NUM_FORMS" value="0"' in body  # ...and no row can be added to it
+    assert f'name="{prefix}-0-DELETE"' not in body
+
