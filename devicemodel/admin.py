@@ -2,43 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.contrib import admin
-from django.http import HttpRequest
+
+from csms.admin import ReadOnlyAdmin, ReadOnlyInline
 
 from .models import DeviceVariable, ReportJob, StationDeviceState, VariableAttribute
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
+def _shown_value(obj: VariableAttribute) -> str:
+    return "(write-only)" if obj.is_write_only else (obj.value if obj.value is not None else "—")
 
 
-class VariableAttributeInline(admin.TabularInline):
+class VariableAttributeInline(ReadOnlyInline, admin.TabularInline):
     model = VariableAttribute
-    extra = 0
     fields = ("type", "shown_value", "mutability", "persistent", "constant", "last_action", "last_status")
     readonly_fields = fields
 
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
     @admin.display(description="value")
     def shown_value(self, obj: VariableAttribute) -> str:
-        return "(write-only)" if obj.is_write_only else (obj.value if obj.value is not None else "—")
+        return _shown_value(obj)
 
 
 @admin.register(DeviceVariable)
@@ -58,6 +40,18 @@ class DeviceVariableAdmin(ReadOnlyAdmin):
     list_select_related = ("station",)
     inlines = [VariableAttributeInline]
     exclude = ("last_report", "last_replacing_report")
+
+
+@admin.register(VariableAttribute)
+class VariableAttributeAdmin(ReadOnlyAdmin):
+    list_display = ("variable", "type", "shown_value", "mutability", "last_status", "updated_at")
+    list_select_related = ("variable",)
+    exclude = ("value",)  # shown through shown_value: a WriteOnly one is never displayed
+    readonly_fields = ("shown_value",)
+
+    @admin.display(description="value")
+    def shown_value(self, obj: VariableAttribute) -> str:
+        return _shown_value(obj)
 
 
 @admin.register(ReportJob)
