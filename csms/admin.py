@@ -7,6 +7,8 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest
 
+from .models import MessageAssembly, MessagePart
+
 
 class ReadOnlyAdmin(admin.ModelAdmin):
     """Audit records (what stations reported, what was sent to them): visible, never added, edited or deleted
@@ -37,3 +39,18 @@ class ReadOnlyInline(admin.options.InlineModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+# The multi-part assembler's parts (csms.multipart): what stations sent, read-only like every station record.
+@admin.register(MessageAssembly)
+class MessageAssemblyAdmin(ReadOnlyAdmin):
+    list_display = ("station", "kind", "request_id", "parts_received", "last_seq_no", "completed_at", "updated_at")
+    list_filter = ("kind",)
+    search_fields = ("station__identity",)
+    list_select_related = ("station",)
+
+
+@admin.register(MessagePart)
+class MessagePartAdmin(ReadOnlyAdmin):
+    list_display = ("assembly", "seq_no", "tbc", "received_at")
+    list_select_related = ("assembly__station",)

@@ -7,5 +7,6 @@ urlpatterns = [
     path("auth/token/", obtain_auth_token, name="api-token"),
     path("", include("stations.api.urls")),
     path("", include("transactions.api.urls")),
+    path("", include("devicemodel.api.urls")),
     path("", include("webhooks.api.urls")),
 ]

@@ -76,6 +76,7 @@ INSTALLED_APPS = [
     "csms",
     "stations",
     "transactions",
+    "devicemodel",
     "smartcharging",
     "webhooks",
 ]
@@ -167,6 +168,7 @@ CELERY_BEAT_SCHEDULE = {
     "stations-commands-expire-stale": {"task": "stations.commands_expire_stale", "schedule": 60.0},
     "transactions-local-lists-sync": {"task": "transactions.local_lists_sync_all", "schedule": 300.0},
     "webhooks-deliver-due": {"task": "webhooks.deliver_due", "schedule": 30.0},
+    "devicemodel-reports-expire": {"task": "devicemodel.reports_expire", "schedule": 60.0},
 }
 
 # --- Auth, i18n, static -----------------------------------------------------------------------------------------
@@ -248,6 +250,8 @@ CSMS_WEBHOOK_BACKOFF_MAX_S = env_int("CSMS_WEBHOOK_BACKOFF_MAX_S", 3600)
 CSMS_WEBHOOK_CACHE_S = env_int("CSMS_WEBHOOK_CACHE_S", 10)
 # Longest `wait` (seconds) a command POST may ask for.
 CSMS_COMMAND_MAX_WAIT_S = env_int("CSMS_COMMAND_MAX_WAIT_S", 120)
+# Device-model reports: a report job with no answer or part for this long is marked timed_out (beat job).
+CSMS_REPORT_TIMEOUT_S = env_int("CSMS_REPORT_TIMEOUT_S", 600)
 
 # Threads running the stations' database work in each daphne process (each holds one database connection).
 CSMS_DB_THREADS = env_int("CSMS_DB_THREADS", min(32, (os.cpu_count() or 1) + 4))

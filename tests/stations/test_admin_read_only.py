@@ -14,6 +14,8 @@ from django.test import Client, RequestFactory
 from django.urls import reverse
 
 from csms.admin import ReadOnlyAdmin, ReadOnlyInline
+from csms.models import MessageAssembly, MessagePart
+from devicemodel.models import DeviceVariable, ReportJob, StationDeviceState, VariableAttribute
 from stations.models import (
     BootRecord,
     BulkCommand,
@@ -45,13 +47,14 @@ T0 = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
 STATION_REPORTED = (
     BootRecord, MessageLog, StatusNotificationRecord, StationEvent, ProtocolViolation, Connection, Connector, Evse,
     MeterSample, TransactionEventRecord, ChargingTransaction,
+    MessageAssembly, MessagePart, DeviceVariable, VariableAttribute, ReportJob, StationDeviceState,
 )
 # What operators sent to stations: the command audit trail.
 SENT_TO_STATIONS = (Command, BulkCommand, RemoteStartRequest)
 READ_ONLY = STATION_REPORTED + SENT_TO_STATIONS
 # Managed by operators: stations' registration, id tokens, local lists, webhooks (and the webhooks' delivery log).
 WRITABLE = (ChargingStation, IdToken, LocalAuthList, WebhookSubscription, WebhookDelivery)
-OUR_APPS = ("csms", "stations", "transactions", "smartcharging", "webhooks")
+OUR_APPS = ("csms", "stations", "transactions", "devicemodel", "smartcharging", "webhooks")
 
 
 def one_of_each() -> dict[type[models.Model], models.Model]:
@@ -63,7 +66,15 @@ def one_of_each() -> dict[type[models.Model], models.Model]:
     txn = ChargingTransaction.objects.create(station=station, transaction_id="TX-1", started_at=T0)
     bulk = BulkCommand.objects.create(action="Reset", request={"type": "Immediate"}, created_by=user)
     command = Command.objects.create(station=station, action="Reset", request={"type": "Immediate"}, bulk=bulk)
+    assembly = MessageAssembly.objects.create(station=station, kind="NotifyReport", request_id=1)
+    variable = DeviceVariable.objects.create(station=station, component_name="C", name="v", updated_at=T0)
     return {
+        MessageAssembly: assembly,
+        MessagePart: MessagePart.objects.create(assembly=assembly, seq_no=0, tbc=False, payload={}, digest="0"),
+        DeviceVariable: variable,
+        VariableAttribute: VariableAttribute.objects.create(variable=variable, value="1", updated_at=T0),
+        ReportJob: ReportJob.objects.create(station=station, request_id=1, kind="FullInventory"),
+        StationDeviceState: StationDeviceState.objects.create(station=station),
         Evse: evse,
         Connector: connector,
         Connection: connection,
