@@ -72,7 +72,7 @@ def part_receive(
     digest = payload_digest(payload)
     assembly = _assembly_locked(station_id=station_id, kind=kind, request_id=request_id)
     was_complete = assembly.completed_at is not None
-    if has_seq_no:
+    if seq_no is not None:
         held = MessagePart.objects.filter(assembly=assembly, seq_no=seq_no).values_list("digest", flat=True).first()
     else:
         # OCPP SPEC-SILENT: parts without a seqNo cannot be told apart by number; a part identical to one held is a

@@ -11,13 +11,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.db.models import Exists, Max, OuterRef, Q
 from django.utils import timezone
 
 from csms import multipart
 from stations.commands import command_send
+from stations.commands.pipeline import Sender, sender_user
 from stations.models import ChargingStation, Command, CommandState
 
 from .models import (
@@ -117,7 +117,7 @@ def report_request(
     kind: str,
     component_criteria: list[str] | None = None,
     component_variable: list[dict[str, Any]] | None = None,
-    user: AbstractBaseUser | None = None,
+    user: Sender = None,
 ) -> ReportJob:
     """Request a report: GetBaseReport for the inventory kinds, GetReport (criteria and/or component-variables)
     for ``Criteria``. The job moves on the answer (hook), on NotifyReport parts and on completion."""
@@ -143,7 +143,7 @@ def report_request(
             kind=kind,
             component_criteria=component_criteria or [],
             component_variable=component_variable or [],
-            requested_by=user if user is not None and user.is_authenticated else None,
+            requested_by=sender_user(user),
         )
         command = command_send(station=station, action=action, payload=payload, user=user)  # may raise: rollback
         job.command = command
@@ -354,9 +354,11 @@ def reports_expire(*, timeout_s: float) -> int:
         command__state__in=[CommandState.FAILED, CommandState.TIMED_OUT, CommandState.OFFLINE],
     ).select_related("command")
     for job in failed:
+        command = job.command
+        assert command is not None  # the filter on command__state
         ended += ReportJob.objects.filter(pk=job.pk, state=ReportState.REQUESTED).update(
             state=ReportState.FAILED,
-            error=(f"the request {job.command.state}: {job.command.error_description}")[:255],
+            error=(f"the request {command.state}: {command.error_description}")[:255],
             finished_at=now,
             updated_at=now,
         )
@@ -509,7 +511,7 @@ def variable_set(
     variable: DeviceVariable,
     value: str,
     attribute_type: str = AttributeType.ACTUAL,
-    user: AbstractBaseUser | None = None,
+    user: Sender = None,
 ) -> Command:
     """Send SetVariables for one ReadWrite attribute of the stored model (the page's edit form)."""
     attribute = variable.attributes.filter(type=attribute_type).first()

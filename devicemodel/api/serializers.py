@@ -11,7 +11,10 @@ from devicemodel.models import BASE_REPORT_KINDS, DeviceVariable, ReportJob, Rep
 
 
 class AttributeSerializer(serializers.ModelSerializer):
-    value = serializers.SerializerMethodField(help_text="null for WriteOnly attributes (never stored)")
+    # Not get_value: that name is Serializer.get_value, which DRF calls to read input.
+    value = serializers.SerializerMethodField(
+        method_name="value_shown", help_text="null for WriteOnly attributes (never stored)"
+    )
 
     class Meta:
         model = VariableAttribute
@@ -29,7 +32,7 @@ class AttributeSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = fields
 
-    def get_value(self, obj: VariableAttribute) -> str | None:
+    def value_shown(self, obj: VariableAttribute) -> str | None:
         return None if obj.is_write_only else obj.value
 
 

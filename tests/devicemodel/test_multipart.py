@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from django.db import transaction
 
@@ -12,8 +14,13 @@ pytestmark = pytest.mark.django_db
 
 
 def receive(
-    station_id: int, seq_no: int | None, tbc: bool, payload: dict, kind: str = "NotifyReport", request_id: int = 7
-):
+    station_id: int,
+    seq_no: int | None,
+    tbc: bool,
+    payload: dict[str, Any],
+    kind: str = "NotifyReport",
+    request_id: int = 7,
+) -> multipart.PartOutcome:
     with transaction.atomic():
         return multipart.part_receive(
             station_id=station_id, kind=kind, request_id=request_id, seq_no=seq_no, tbc=tbc, payload=payload
