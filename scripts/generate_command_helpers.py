@@ -40,7 +40,6 @@ from __future__ import annotations
 
 from typing import Any, Literal, TypedDict, TypeVar
 
-
 from csms.ocpp import naming
 
 from ..models import BulkCommand, ChargingStation, Command
