@@ -170,6 +170,11 @@ def local_list_build_update(*, station: StationRef, full: bool, now: datetime | 
     """
     local_list = local_list_get(station=station, lock=True)
     desired = local_list_desired_entries(local_list=local_list, now=now)
+    if not desired and local_list.version == 0 and not full:
+        # Reconciling a list never sent and with nothing to hold: the CSMS does not manage this station's list, so
+        # it must not replace whatever list the station keeps (an empty Full would wipe it). An explicit Full
+        # (``full=True``: the operator empties the list on purpose) is still built.
+        return None
     if local_list.station_version is None:
         full = True
     # Version 0 means "no list" on the station (GetLocalListVersion), so real versions start at 1.
@@ -230,8 +235,14 @@ def get_local_list_version_payload() -> dict[str, Any]:
 @transaction.atomic
 def local_list_record_version(*, station: StationRef, version_number: int) -> bool:
     """Apply a GetLocalListVersionResponse. Returns whether the station holds the version we think it does;
-    if not, its version becomes unknown and the next update is Full."""
-    local_list = local_list_get(station=station, lock=True)
+    if not, its version becomes unknown and the next update is Full.
+
+    A station whose list the CSMS does not manage (no list recorded, or one never sent) keeps its own list: no
+    list is created here, so no sync sweep will ever replace the station's list with an empty one.
+    """
+    local_list = LocalAuthList.objects.select_for_update().filter(station_id=_pk(station)).first()
+    if local_list is None or local_list.version == 0:
+        return False
     if local_list.station_version == version_number:
         return True
     local_list.station_version = None

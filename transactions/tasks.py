@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from celery import shared_task
+from django.db.models import Q
 
 from stations.models import ChargingStation
 
@@ -25,7 +26,10 @@ def local_lists_sync_all_task() -> int:
     """Periodic: every online station with a local list gets what changed since its last acknowledged version."""
     station_ids = list(
         # A pending update that was never answered is superseded by the next one (its late answer is ignored).
-        LocalAuthList.objects.filter(station__is_online=True).values_list("station_id", flat=True)
+        # Only lists the CSMS manages (sent once, or holding tokens): another one is the station's own business.
+        LocalAuthList.objects.filter(Q(version__gt=0) | Q(tokens__isnull=False), station__is_online=True)
+        .values_list("station_id", flat=True)
+        .distinct()
     )
     for station_id in station_ids:
         local_list_sync_task.delay(station_id)
