@@ -7,7 +7,6 @@ schema. Field problems the schema would not name clearly (a non-number, bad JSON
 from __future__ import annotations
 
 import json
-import secrets
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -66,10 +65,9 @@ def _unlock_connector(data: Mapping[str, str]) -> tuple[str, dict[str, Any]]:
 
 
 def _request_start(data: Mapping[str, str]) -> tuple[str, dict[str, Any]]:
-    remote_start_id = _int(data, "remote_start_id")
+    # No remoteStartId: the pipeline allocates it (a RemoteStartRequest linked to the session the station reports).
     return "RequestStartTransaction", _drop_none({
         "idToken": {"idToken": _text(data, "id_token"), "type": _text(data, "id_token_type") or "Central"},
-        "remoteStartId": remote_start_id if remote_start_id is not None else secrets.randbelow(2**31 - 1) + 1,
         "evseId": _int(data, "evse_id"),
     })
 

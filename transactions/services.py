@@ -624,14 +624,27 @@ class TransactionCommandError(ValueError):
 
 def remote_start(*, station: ChargingStation, id_token: dict[str, Any], evse_id: int | None = None,
                  user: AbstractBaseUser | None = None) -> RemoteStartRequest:
-    """Ask the station to start a transaction; the transaction it reports later carries our ``remoteStartId``."""
-    with transaction.atomic():
-        request = RemoteStartRequest.objects.create(station=station, id_token=id_token, evse_id=evse_id)
-        request.command = command_helpers.request_start_transaction(
-            station, id_token=id_token, remote_start_id=request.pk, evse_id=evse_id, user=user
-        )
-        request.save(update_fields=["command"])
-    return request
+    """Ask the station to start a transaction; the transaction it reports later carries our ``remoteStartId``.
+
+    The RemoteStartRequest itself is recorded by :func:`remote_start_on_sending`, as for any door's command."""
+    command = command_helpers.request_start_transaction(
+        station, id_token=id_token, remote_start_id=0, evse_id=evse_id, user=user
+    )
+    return RemoteStartRequest.objects.get(command=command)
+
+
+def remote_start_on_sending(command: Command) -> None:
+    """Send hook of every RequestStartTransaction (dashboard, admin, API, bulk, jobs): record the remote start and
+    send its id as ``remoteStartId`` (replacing any the caller gave), so the session the station reports is linked.
+
+    # OCPP SPEC-SILENT: the spec lets the CSMS choose remoteStartId freely; this CSMS allocates it (the
+    # RemoteStartRequest's id), so two doors can never send the same id to one station.
+    """
+    payload = command.request
+    request = RemoteStartRequest.objects.create(
+        station_id=command.station_id, command=command, id_token=payload["idToken"], evse_id=payload.get("evseId")
+    )
+    command.request = {**payload, "remoteStartId": request.pk}
 
 
 def remote_start_transaction(*, request: RemoteStartRequest) -> ChargingTransaction | None:

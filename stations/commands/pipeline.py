@@ -29,7 +29,7 @@ from ..models import (
     ProtocolViolation,
     ValidationMode,
 )
-from .hooks import answer_hooks_run
+from .hooks import allocated_field, answer_hooks_run, send_hooks_run
 
 logger = logging.getLogger(__name__)
 
@@ -108,6 +108,9 @@ def command_send(
     Raises CommandValidationError (nothing stored). A station that is not connected gets an ``offline`` command.
     The outcome arrives later through :func:`command_finish`.
     """
+    allocated = allocated_field(action)
+    if allocated and isinstance(payload, dict) and allocated not in payload:
+        payload = {**payload, allocated: 0}  # a placeholder: the send hook writes the allocated id
     command_validate(action=action, payload=payload)
     with transaction.atomic():
         # The row lock orders us with connection_close: either we see the station offline, or the closing
@@ -127,7 +130,8 @@ def command_send(
             finished_at=None if online else now,
         )
         command.message_id = str(command.pk)
-        command.save(update_fields=["message_id"])
+        send_hooks_run(command)  # may rewrite command.request (an id the CSMS allocates)
+        command.save(update_fields=["message_id", "request"])
         if online:
             channel, command_id = live["channel_name"], command.pk
             transaction.on_commit(lambda: _dispatch(channel, command_id))
