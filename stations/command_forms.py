@@ -100,6 +100,16 @@ def _clear_cache(data: Mapping[str, str]) -> tuple[str, dict[str, Any]]:
     return "ClearCache", {}
 
 
+def _data_transfer(data: Mapping[str, str]) -> tuple[str, dict[str, Any]]:
+    raw = (data.get("data") or "").strip()
+    try:
+        value: Any = json.loads(raw) if raw else None
+    except json.JSONDecodeError:
+        value = raw  # not JSON: sent as a string (DataTransfer's data is "any")
+    return "DataTransfer", _drop_none({"vendorId": _text(data, "vendor_id"), "messageId": _text(data, "message_id")
+                                       or None, "data": value})
+
+
 def _generic(data: Mapping[str, str]) -> tuple[str, dict[str, Any]]:
     action = _text(data, "action")
     if action not in CSMS_TO_CS:
@@ -124,6 +134,7 @@ BUILDERS: dict[str, Callable[[Mapping[str, str]], tuple[str, dict[str, Any]]]] =
     "get-variables": _get_variables,
     "set-variables": _set_variables,
     "clear-cache": _clear_cache,
+    "data-transfer": _data_transfer,
     "generic": _generic,
 }
 
