@@ -166,6 +166,7 @@ CELERY_BEAT_SCHEDULE = {
     "stations-mark-stale-offline": {"task": "stations.mark_stale_offline", "schedule": 60.0},
     "stations-commands-expire-stale": {"task": "stations.commands_expire_stale", "schedule": 60.0},
     "transactions-local-lists-sync": {"task": "transactions.local_lists_sync_all", "schedule": 300.0},
+    "transactions-reservations-expire": {"task": "transactions.reservations_expire", "schedule": 30.0},
     "webhooks-deliver-due": {"task": "webhooks.deliver_due", "schedule": 30.0},
 }
 

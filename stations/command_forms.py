@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from csms.ocpp.actions import CSMS_TO_CS
@@ -110,6 +111,18 @@ def _data_transfer(data: Mapping[str, str]) -> tuple[str, dict[str, Any]]:
                                        or None, "data": value})
 
 
+def _reserve_now(data: Mapping[str, str]) -> tuple[str, dict[str, Any]]:
+    # No id: the pipeline allocates the reservation id (and records the Reservation).
+    minutes = _int(data, "expires_in_min") or 30
+    expiry = datetime.now(UTC) + timedelta(minutes=minutes)
+    return "ReserveNow", _drop_none({
+        "expiryDateTime": expiry.isoformat(timespec="seconds").replace("+00:00", "Z"),
+        "idToken": {"idToken": _text(data, "id_token"), "type": _text(data, "id_token_type") or "Central"},
+        "evseId": _int(data, "evse_id"),
+        "connectorType": _text(data, "connector_type") or None,
+    })
+
+
 def _generic(data: Mapping[str, str]) -> tuple[str, dict[str, Any]]:
     action = _text(data, "action")
     if action not in CSMS_TO_CS:
@@ -135,12 +148,16 @@ BUILDERS: dict[str, Callable[[Mapping[str, str]], tuple[str, dict[str, Any]]]] =
     "set-variables": _set_variables,
     "clear-cache": _clear_cache,
     "data-transfer": _data_transfer,
+    "reserve-now": _reserve_now,
     "generic": _generic,
 }
 
 TRIGGERABLE = ("BootNotification", "LogStatusNotification", "FirmwareStatusNotification", "Heartbeat", "MeterValues",
                "SignChargingStationCertificate", "SignV2GCertificate", "StatusNotification", "TransactionEvent",
                "SignCombinedCertificate", "PublishFirmwareStatusNotification")
+CONNECTOR_TYPES = ("cCCS1", "cCCS2", "cG105", "cTesla", "cType1", "cType2", "s309-1P-16A", "s309-1P-32A", "s309-3P-16A",
+                   "s309-3P-32A", "sBS1361", "sCEE-7-7", "sType2", "sType3", "Other1PhMax16A", "Other1PhOver16A",
+                   "Other3Ph", "Pan", "wInductive", "wResonant", "Undetermined", "Unknown")
 ID_TOKEN_TYPES = ("Central", "eMAID", "ISO14443", "ISO15693", "KeyCode", "Local", "MacAddress", "NoAuthorization")
 
 

@@ -24,7 +24,7 @@ from stations.commands import helpers as command_helpers
 from stations.models import ChargingStation, Command
 from webhooks import services as webhooks
 
-from . import metering
+from . import metering, reservations
 from .id_token_import import id_token_conflict
 from .models import (
     AuthorizationStatus,
@@ -583,6 +583,10 @@ def transaction_event_apply(*, station_id: int, event: dict[str, Any]) -> Transa
             rows = _sample_rows(station_id=station_id, evse_id=txn.evse_id or 0, transaction_pk=txn.pk, samples=samples)
             _samples_insert(rows)
             transaction_metering_append(txn, samples)
+        if record.reservation_id is not None:  # rare: one indexed UPDATE only when the event names a reservation
+            reservations.reservation_consume(
+                station_id=station_id, reservation_id=record.reservation_id, transaction_pk=txn.pk
+            )
         fastorm.update(txn)
         # transaction.started / .updated / .ended, sent after commit (nothing for a rolled-back event).
         webhooks.emit(f"transaction.{record.event_type.lower()}", lambda: transaction_webhook_data(txn))

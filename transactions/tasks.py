@@ -1,4 +1,5 @@
-"""Transactions jobs (Celery): keep stations' local authorization lists in sync. Idempotent, by id."""
+"""Transactions jobs (Celery): keep stations' local authorization lists in sync, expire reservations. Idempotent,
+by id."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from django.db.models import Q
 
 from stations.models import ChargingStation
 
-from . import services
+from . import reservations, services
 from .models import LocalAuthList
 
 
@@ -34,3 +35,9 @@ def local_lists_sync_all_task() -> int:
     for station_id in station_ids:
         local_list_sync_task.delay(station_id)
     return len(station_ids)
+
+
+@shared_task(name="transactions.reservations_expire", ignore_result=True)
+def reservations_expire_task() -> int:
+    """Periodic: open reservations past their expiry become expired (never one the station already ended)."""
+    return reservations.reservations_expire()

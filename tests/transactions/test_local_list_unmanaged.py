@@ -27,8 +27,11 @@ def test_get_local_list_version_to_an_unmanaged_station_never_leads_to_a_send_lo
         async with RawStation.connect(live_server_ws.ws_url, "CS-1") as st:
             await st.boot()
             await wait_online("CS-1")
-            command = await in_thread(lambda: command_send(
-                station=ChargingStation.objects.get(pk=station.pk), action="GetLocalListVersion", payload={}))
+            command = await in_thread(
+                lambda: command_send(
+                    station=ChargingStation.objects.get(pk=station.pk), action="GetLocalListVersion", payload={}
+                )
+            )
             call = await st.recv(10)
             # The station holds a list of its own (version 7), unknown to the CSMS.
             await st.send_raw(json.dumps([3, call[1], {"versionNumber": 7}]))
@@ -42,13 +45,15 @@ def test_get_local_list_version_to_an_unmanaged_station_never_leads_to_a_send_lo
                 await asyncio.sleep(0.05)
             # Reconciling now: the periodic sweep and an explicit sync of this station.
             swept = await in_thread(local_lists_sync_all_task)
-            synced = await in_thread(lambda: services.local_list_sync(
-                station=ChargingStation.objects.get(pk=station.pk)))
+            synced = await in_thread(
+                lambda: services.local_list_sync(station=ChargingStation.objects.get(pk=station.pk))
+            )
             # An empty list row (e.g. opened in the admin, never sent) is no reason to send a Full update either.
             await in_thread(lambda: services.local_list_get(station=station.pk))
             swept_again = await in_thread(local_lists_sync_all_task)
-            synced_again = await in_thread(lambda: services.local_list_sync(
-                station=ChargingStation.objects.get(pk=station.pk)))
+            synced_again = await in_thread(
+                lambda: services.local_list_sync(station=ChargingStation.objects.get(pk=station.pk))
+            )
             with pytest.raises(TimeoutError):
                 await st.recv(1)  # nothing else reaches the station
             return [call], [swept, synced, swept_again, synced_again]

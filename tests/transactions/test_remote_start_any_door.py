@@ -15,7 +15,7 @@ from stations.models import Command
 from stations.services import station_register
 from tests.api_client import api, make_user
 from tests.ocpp_client import RawStation, run
-from tests.stations.test_commands_wire import in_thread, wait_online
+from tests.stations.test_commands_wire import wait_online
 from tests.transactions.factories import tx_event
 from transactions import services
 from transactions.models import RemoteStartRequest
@@ -42,18 +42,36 @@ def test_a_remote_start_from_the_api_is_linked_to_its_session(live_server_ws, st
             await st.boot()
             await wait_online("CS-1")
             # The caller's remoteStartId (4242) is replaced by the CSMS's; a wait returns the station's answer.
-            body = {"action": "RequestStartTransaction", "wait": 10,
-                    "payload": {"idToken": CARD, "remoteStartId": 4242, "evseId": 1}}
+            body = {
+                "action": "RequestStartTransaction",
+                "wait": 10,
+                "payload": {"idToken": CARD, "remoteStartId": 4242, "evseId": 1},
+            }
             posted = asyncio.create_task(asyncio.to_thread(api, live_server_ws.http_url, "POST", path, body, token))
             call = await answer_next(st, {"status": "Accepted"})
             code, command = await posted
-            started = await st.call("TransactionEvent", tx_event(
-                "Started", 0, "2026-01-01T10:00:00Z", "TX-API", trigger="RemoteStart", id_token=CARD, evse={"id": 1},
-                info={"chargingState": "Charging", "remoteStartId": call[3]["remoteStartId"]}))
+            started = await st.call(
+                "TransactionEvent",
+                tx_event(
+                    "Started",
+                    0,
+                    "2026-01-01T10:00:00Z",
+                    "TX-API",
+                    trigger="RemoteStart",
+                    id_token=CARD,
+                    evse={"id": 1},
+                    info={"chargingState": "Charging", "remoteStartId": call[3]["remoteStartId"]},
+                ),
+            )
             # Without a remoteStartId at all (the schema requires one): the CSMS allocates it.
-            code2, second = await asyncio.to_thread(api, live_server_ws.http_url, "POST", path,
-                                                    {"action": "RequestStartTransaction", "payload": {"idToken": CARD}},
-                                                    token)
+            code2, second = await asyncio.to_thread(
+                api,
+                live_server_ws.http_url,
+                "POST",
+                path,
+                {"action": "RequestStartTransaction", "payload": {"idToken": CARD}},
+                token,
+            )
             second_call = await answer_next(st, {"status": "Rejected"})
             return (code, command, code2, second), call, started, second_call
 
@@ -76,11 +94,16 @@ def test_the_dashboard_form_records_the_remote_start(transactional_db):
     user.user_permissions.add(Permission.objects.get(content_type__app_label="stations", codename="add_command"))
     client = Client()
     client.force_login(user)
-    response = client.post("/stations/UI-1/commands/", {"form": "request-start", "id_token": "CARD",
-                                                        "id_token_type": "Central", "evse_id": "2"})
+    response = client.post(
+        "/stations/UI-1/commands/",
+        {"form": "request-start", "id_token": "CARD", "id_token_type": "Central", "evse_id": "2"},
+    )
     assert response.status_code == 200, response.content
     command = Command.objects.get()
     request = RemoteStartRequest.objects.get(command=command)
-    assert command.request == {"idToken": {"idToken": "CARD", "type": "Central"}, "evseId": 2,
-                               "remoteStartId": request.pk}
+    assert command.request == {
+        "idToken": {"idToken": "CARD", "type": "Central"},
+        "evseId": 2,
+        "remoteStartId": request.pk,
+    }
     assert (request.evse_id, request.id_token) == (2, {"idToken": "CARD", "type": "Central"})
