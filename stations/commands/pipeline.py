@@ -66,6 +66,15 @@ def command_validate(*, action: str, payload: Any) -> None:
         )
 
 
+def with_allocated_placeholder(*, action: str, payload: Any) -> Any:
+    """The payload with a placeholder for the field the CSMS allocates (its send hook writes the real id), when
+    the caller left it out: the schema requires it (remoteStartId, the reservation id)."""
+    allocated = allocated_field(action)
+    if allocated and isinstance(payload, dict) and allocated not in payload:
+        return {**payload, allocated: 0}
+    return payload
+
+
 def command_group(command_id: int) -> str:
     return f"command-{command_id}"
 
@@ -108,9 +117,7 @@ def command_send(
     Raises CommandValidationError (nothing stored). A station that is not connected gets an ``offline`` command.
     The outcome arrives later through :func:`command_finish`.
     """
-    allocated = allocated_field(action)
-    if allocated and isinstance(payload, dict) and allocated not in payload:
-        payload = {**payload, allocated: 0}  # a placeholder: the send hook writes the allocated id
+    payload = with_allocated_placeholder(action=action, payload=payload)
     command_validate(action=action, payload=payload)
     with transaction.atomic():
         # The row lock orders us with connection_close: either we see the station offline, or the closing

@@ -107,3 +107,17 @@ def test_the_dashboard_form_records_the_remote_start(transactional_db):
         "remoteStartId": request.pk,
     }
     assert (request.evse_id, request.id_token) == (2, {"idToken": "CARD", "type": "Central"})
+
+
+def test_a_bulk_remote_start_gives_each_station_its_own_remote_start_id(transactional_db):
+    from stations.commands import bulk_command_send
+    from stations.models import ChargingStation
+
+    station_register(identity="B-1")
+    station_register(identity="B-2")
+    bulk = bulk_command_send(
+        action="RequestStartTransaction", payload={"idToken": CARD}, stations=ChargingStation.objects.all()
+    )
+    commands = list(bulk.commands.order_by("station__identity"))
+    ids = [c.request["remoteStartId"] for c in commands]
+    assert ids == [RemoteStartRequest.objects.get(command=c).pk for c in commands] and len(set(ids)) == 2
