@@ -10,7 +10,7 @@ from django.db import transaction
 from django.db.models import Count, QuerySet
 
 from ..models import BulkCommand, ChargingStation, CommandState
-from .pipeline import command_send, command_validate, with_allocated_placeholder
+from .pipeline import command_send, command_validate
 
 
 def bulk_targets(
@@ -36,7 +36,6 @@ def bulk_command_send(
     user: AbstractBaseUser | None = None,
 ) -> BulkCommand:
     """Send one request to many stations as one operation: one Command per station, all linked to the bulk."""
-    payload = with_allocated_placeholder(action=action, payload=payload)
     command_validate(action=action, payload=payload)
     with transaction.atomic():
         bulk = BulkCommand.objects.create(
