@@ -158,7 +158,13 @@ def reservation_consume(*, station_id: int, reservation_id: int, transaction_pk:
 
 def reservations_expire(*, now: datetime | None = None) -> int:
     """Beat job: open reservations past their expiry become ``expired``. Idempotent; reservations the station
-    already ended (ReservationStatusUpdate), or that ended any other way, are never touched."""
+    already ended (ReservationStatusUpdate), or that ended any other way, are never touched.
+
+    It also ends as ``failed`` a requested reservation whose ReserveNow got a CALLERROR (no answer hook runs for
+    one). A timed-out ReserveNow stays requested until its expiry: the station may have reserved all the same.
+    """
     now = now or timezone.now()
+    refused = Reservation.objects.filter(state=ReservationState.REQUESTED, command__state=CommandState.FAILED)
+    _end(refused, state=ReservationState.FAILED, reason="the station refused the ReserveNow call")
     qs = Reservation.objects.filter(expires_at__lte=now)
     return _end(qs, state=ReservationState.EXPIRED, reason="expiry passed")

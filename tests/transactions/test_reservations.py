@@ -261,3 +261,16 @@ def test_dashboard_reserve_form_and_station_table(transactional_db):
     reader_client = Client()
     reader_client.force_login(reader)
     assert reader_client.post(f"/reservations/{reservation.pk}/cancel/").status_code == 403
+
+
+def test_a_reserve_now_answered_with_a_call_error_fails_at_the_next_sweep(transactional_db):
+    from stations.commands import command_finish
+
+    station = station_register(identity="ERR-1")[0]
+    ChargingStation.objects.filter(pk=station.pk).update(is_online=True, channel_name="specific.nobody!x")
+    reservation = reserve(station.pk)
+    assert reservation.state == "requested"
+    command_finish(command_id=reservation.command_id, state="failed", error_code="NotSupported")
+    assert reservations.reservations_expire() == 0  # not past its expiry
+    reservation.refresh_from_db()
+    assert (reservation.state, reservation.reason) == ("failed", "the station refused the ReserveNow call")
