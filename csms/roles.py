@@ -1,6 +1,7 @@
 """The user groups (roles), created and brought up to date after every ``migrate``.
 
-``billing`` reads everything; ``operator`` also sends commands (``stations.add_command``) and manages id tokens;
+``billing`` reads everything; ``operator`` also sends commands (``stations.add_command``) and manages id tokens and
+reservations;
 admins (``is_staff``) may do everything.
 """
 
@@ -25,11 +26,19 @@ BILLING_PERMISSIONS: dict[str, tuple[str, ...]] = {
         "view_chargingtransaction",
         "view_transactioneventrecord",
         "view_metersample",
+        "view_reservation",
     ),
 }
 OPERATOR_EXTRA_PERMISSIONS: dict[str, tuple[str, ...]] = {
     "stations": ("add_command", "add_bulkcommand"),
-    "transactions": ("add_idtoken", "change_idtoken", "delete_idtoken"),
+    "transactions": (
+        "add_idtoken",
+        "change_idtoken",
+        "delete_idtoken",
+        "add_reservation",
+        "change_reservation",
+        "delete_reservation",
+    ),
 }
 
 

@@ -167,6 +167,7 @@ CELERY_BEAT_SCHEDULE = {
     "stations-mark-stale-offline": {"task": "stations.mark_stale_offline", "schedule": 60.0},
     "stations-commands-expire-stale": {"task": "stations.commands_expire_stale", "schedule": 60.0},
     "transactions-local-lists-sync": {"task": "transactions.local_lists_sync_all", "schedule": 300.0},
+    "transactions-reservations-expire": {"task": "transactions.reservations_expire", "schedule": 30.0},
     "webhooks-deliver-due": {"task": "webhooks.deliver_due", "schedule": 30.0},
     "devicemodel-reports-expire": {"task": "devicemodel.reports_expire", "schedule": 60.0},
 }
@@ -287,6 +288,15 @@ CSMS_STALE_GRACE_S = env_int("CSMS_STALE_GRACE_S", 120)
 # the station refuses), "invalid" (status Invalid), or "accept" (status Accepted: free charging for everyone).
 # Case-insensitive.
 CSMS_UNKNOWN_ID_TOKEN_POLICY = env_choice("CSMS_UNKNOWN_ID_TOKEN_POLICY", "unknown", {"unknown", "invalid", "accept"})
+# Vendor ids whose DataTransfer is accepted and stored without a registered handler (comma-separated). Other
+# vendors without a handler (stations.datatransfer) are answered UnknownVendorId.
+CSMS_DATA_TRANSFER_ACCEPT_VENDORS = frozenset(
+    v.strip() for v in os.environ.get("CSMS_DATA_TRANSFER_ACCEPT_VENDORS", "").split(",") if v.strip()
+)
+# Modules imported at startup that register DataTransfer vendor handlers (@data_transfer_handler), comma-separated.
+CSMS_DATA_TRANSFER_MODULES = tuple(
+    m.strip() for m in os.environ.get("CSMS_DATA_TRANSFER_MODULES", "").split(",") if m.strip()
+)
 
 LOGGING = {
     "version": 1,

@@ -224,3 +224,15 @@ class BulkCommandAdmin(ReadOnlyAdmin):
         s = commands.bulk_summary(obj)
         counts = ", ".join(f"{state}: {n}" for state, n in s["by_state"].items() if n)
         return format_html("{} of {} done ({})", s["total"] - s["pending"], s["total"], counts or "none")
+
+
+from .models import DataTransferRecord  # noqa: E402 - appended apart from the block above (block P)
+
+
+@admin.register(DataTransferRecord)
+class DataTransferRecordAdmin(ReadOnlyAdmin):
+    list_display = ["received_at", "station", "vendor_id", "message_id", "status"]
+    list_filter = ["status", "vendor_id"]
+    search_fields = ["station__identity", "vendor_id", "message_id"]
+    list_select_related = ["station"]
+    readonly_fields = ["station", "vendor_id", "message_id", "data", "status", "received_at"]

@@ -8,7 +8,11 @@ class StationsConfig(AppConfig):
     def ready(self) -> None:
         from csms.metrics import collector_register
 
-        from . import handlers  # noqa: F401 - registers the OCPP handlers
+        from . import (
+            datatransfer,
+            handlers,  # noqa: F401 - registers the OCPP handlers
+        )
         from .metrics import StationsCollector
 
         collector_register(StationsCollector())
+        datatransfer.data_transfer_modules_load()

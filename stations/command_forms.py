@@ -7,8 +7,8 @@ schema. Field problems the schema would not name clearly (a non-number, bad JSON
 from __future__ import annotations
 
 import json
-import secrets
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from csms.ocpp.actions import CSMS_TO_CS
@@ -66,10 +66,9 @@ def _unlock_connector(data: Mapping[str, str]) -> tuple[str, dict[str, Any]]:
 
 
 def _request_start(data: Mapping[str, str]) -> tuple[str, dict[str, Any]]:
-    remote_start_id = _int(data, "remote_start_id")
+    # No remoteStartId: the pipeline allocates it (a RemoteStartRequest linked to the session the station reports).
     return "RequestStartTransaction", _drop_none({
         "idToken": {"idToken": _text(data, "id_token"), "type": _text(data, "id_token_type") or "Central"},
-        "remoteStartId": remote_start_id if remote_start_id is not None else secrets.randbelow(2**31 - 1) + 1,
         "evseId": _int(data, "evse_id"),
     })
 
@@ -102,6 +101,28 @@ def _clear_cache(data: Mapping[str, str]) -> tuple[str, dict[str, Any]]:
     return "ClearCache", {}
 
 
+def _data_transfer(data: Mapping[str, str]) -> tuple[str, dict[str, Any]]:
+    raw = (data.get("data") or "").strip()
+    try:
+        value: Any = json.loads(raw) if raw else None
+    except json.JSONDecodeError:
+        value = raw  # not JSON: sent as a string (DataTransfer's data is "any")
+    return "DataTransfer", _drop_none({"vendorId": _text(data, "vendor_id"), "messageId": _text(data, "message_id")
+                                       or None, "data": value})
+
+
+def _reserve_now(data: Mapping[str, str]) -> tuple[str, dict[str, Any]]:
+    # No id: the pipeline allocates the reservation id (and records the Reservation).
+    minutes = _int(data, "expires_in_min") or 30
+    expiry = datetime.now(UTC) + timedelta(minutes=minutes)
+    return "ReserveNow", _drop_none({
+        "expiryDateTime": expiry.isoformat(timespec="seconds").replace("+00:00", "Z"),
+        "idToken": {"idToken": _text(data, "id_token"), "type": _text(data, "id_token_type") or "Central"},
+        "evseId": _int(data, "evse_id"),
+        "connectorType": _text(data, "connector_type") or None,
+    })
+
+
 def _generic(data: Mapping[str, str]) -> tuple[str, dict[str, Any]]:
     action = _text(data, "action")
     if action not in CSMS_TO_CS:
@@ -126,12 +147,17 @@ BUILDERS: dict[str, Callable[[Mapping[str, str]], tuple[str, dict[str, Any]]]] =
     "get-variables": _get_variables,
     "set-variables": _set_variables,
     "clear-cache": _clear_cache,
+    "data-transfer": _data_transfer,
+    "reserve-now": _reserve_now,
     "generic": _generic,
 }
 
 TRIGGERABLE = ("BootNotification", "LogStatusNotification", "FirmwareStatusNotification", "Heartbeat", "MeterValues",
                "SignChargingStationCertificate", "SignV2GCertificate", "StatusNotification", "TransactionEvent",
                "SignCombinedCertificate", "PublishFirmwareStatusNotification")
+CONNECTOR_TYPES = ("cCCS1", "cCCS2", "cG105", "cTesla", "cType1", "cType2", "s309-1P-16A", "s309-1P-32A", "s309-3P-16A",
+                   "s309-3P-32A", "sBS1361", "sCEE-7-7", "sType2", "sType3", "Other1PhMax16A", "Other1PhOver16A",
+                   "Other3Ph", "Pan", "wInductive", "wResonant", "Undetermined", "Unknown")
 ID_TOKEN_TYPES = ("Central", "eMAID", "ISO14443", "ISO15693", "KeyCode", "Local", "MacAddress", "NoAuthorization")
 
 

@@ -1,5 +1,5 @@
-"""Handlers for the station-level CS->CSMS messages (provisioning block B, NotifyEvent). Thin: parse, one service
-call, answer."""
+"""Handlers for the station-level CS->CSMS messages (provisioning block B, NotifyEvent, DataTransfer). Thin: parse,
+one service call, answer."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from csms.ocpp.checks import require_range
 from csms.ocpp.router import CallContext, handles
 from csms.timeutil import parse_ocpp, utc_now_iso
 
-from . import services
+from . import datatransfer, services
 
 
 @handles("BootNotification")
@@ -58,3 +58,13 @@ def notify_event(ctx: CallContext, payload: dict[str, Any]) -> dict[str, Any]:
         event_data=payload["eventData"],
     )
     return {}
+
+
+@handles("DataTransfer")
+def data_transfer(ctx: CallContext, payload: dict[str, Any]) -> dict[str, Any]:
+    return datatransfer.data_transfer_receive(
+        station_id=ctx.station_id,
+        vendor_id=payload["vendorId"],
+        message_id=payload.get("messageId"),
+        data=payload.get("data"),
+    )

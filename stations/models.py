@@ -346,3 +346,21 @@ class Command(models.Model):
     @property
     def is_final(self) -> bool:
         return self.state in FINAL_COMMAND_STATES
+
+
+class DataTransferRecord(models.Model):
+    """A DataTransfer a station sent (block P) and the status the CSMS answered, whatever the message log keeps."""
+
+    station = models.ForeignKey(ChargingStation, on_delete=models.CASCADE, related_name="data_transfers")
+    vendor_id = models.CharField(max_length=255)
+    message_id = models.CharField(max_length=50, blank=True)
+    data = models.JSONField(null=True, blank=True)
+    status = models.CharField(max_length=16, help_text="Accepted, Rejected, UnknownMessageId or UnknownVendorId.")
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+        indexes = [models.Index(fields=["station", "-received_at"])]
+
+    def __str__(self) -> str:
+        return f"DataTransfer {self.vendor_id}/{self.message_id or '-'} {self.status}"

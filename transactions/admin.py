@@ -8,6 +8,7 @@ from .models import (
     LocalAuthList,
     MeterSample,
     RemoteStartRequest,
+    Reservation,
     TransactionEventRecord,
 )
 
@@ -81,3 +82,21 @@ class RemoteStartRequestAdmin(ReadOnlyAdmin):
     list_select_related = ["station", "command"]
     search_fields = ["station__identity"]
     readonly_fields = ["station", "command", "id_token", "evse_id", "created_at"]
+
+
+@admin.register(Reservation)
+class ReservationAdmin(admin.ModelAdmin):
+    """Reservations are made and ended through ReserveNow/CancelReservation (dashboard, API): read-only here."""
+
+    list_display = ["reservation_id", "station", "evse_id", "connector_type", "id_token", "expires_at", "state",
+                    "reason", "transaction"]
+    list_filter = ["state"]
+    search_fields = ["station__identity", "id_token"]
+    list_select_related = ["station", "transaction"]
+    readonly_fields = [f.name for f in Reservation._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Reservation | None = None) -> bool:
+        return False

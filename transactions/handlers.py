@@ -1,4 +1,5 @@
-"""Handlers for the authorization and transaction CS->CSMS messages (blocks C, E, and MeterValues). Thin."""
+"""Handlers for the authorization, transaction and reservation CS->CSMS messages (blocks C, E, H, MeterValues).
+Thin."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Any
 from csms.ocpp.checks import INT32_MAX, require_range, require_timestamps
 from csms.ocpp.router import CallContext, handles
 
-from . import services
+from . import reservations, services
 
 
 @handles("Authorize")
@@ -52,5 +53,13 @@ def meter_values(ctx: CallContext, payload: dict[str, Any]) -> dict[str, Any]:
     require_timestamps(payload)
     services.meter_values_record(
         station_id=ctx.station_id, evse_id=payload["evseId"], meter_values=payload["meterValue"]
+    )
+    return {}
+
+
+@handles("ReservationStatusUpdate")
+def reservation_status_update(ctx: CallContext, payload: dict[str, Any]) -> dict[str, Any]:
+    reservations.reservation_status_update(
+        station_id=ctx.station_id, reservation_id=payload["reservationId"], status=payload["reservationUpdateStatus"]
     )
     return {}

@@ -356,3 +356,69 @@ class RemoteStartRequest(models.Model):
     @property
     def remote_start_id(self) -> int:
         return self.pk
+
+
+# --- Reservations (block H) -----------------------------------------------------------------------------------
+
+
+class ReservationState(models.TextChoices):
+    REQUESTED = "requested", "requested (ReserveNow sent)"
+    ACTIVE = "active", "active (Accepted)"
+    REJECTED = "rejected", "rejected by the station"
+    FAILED = "failed", "not delivered (station offline, no answer)"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+    REMOVED = "removed", "removed by the station"
+    CONSUMED = "consumed", "consumed by a transaction"
+
+
+# A reservation in one of these states may still be used, expired or cancelled.
+OPEN_RESERVATION_STATES = (ReservationState.REQUESTED, ReservationState.ACTIVE)
+
+
+class Reservation(models.Model):
+    """A ReserveNow sent to a station, whichever door sent it. ``reservation_id`` is the ReserveNow ``id``,
+    allocated by the CSMS per station; ``reason`` is the station's word that ended it (ReserveNow status
+    Rejected/Occupied/Faulted/Unavailable, ReservationStatusUpdate Expired/Removed) or the CSMS's."""
+
+    station = models.ForeignKey("stations.ChargingStation", on_delete=models.PROTECT, related_name="reservations")
+    reservation_id = models.IntegerField(help_text="The ReserveNow id (unique per station).")
+    command = models.OneToOneField(
+        "stations.Command", null=True, blank=True, on_delete=models.PROTECT, related_name="reservation"
+    )
+    cancel_command = models.ForeignKey(
+        "stations.Command", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    evse_id = models.PositiveIntegerField(null=True, blank=True, help_text="Empty: any EVSE (with connector_type).")
+    connector_type = models.CharField(max_length=20, blank=True)
+    id_token = models.CharField(max_length=36)
+    id_token_type = models.CharField(max_length=16, choices=IdTokenType.choices)
+    group_id_token = models.CharField(max_length=36, blank=True)
+    group_id_token_type = models.CharField(max_length=16, choices=IdTokenType.choices, blank=True)
+    expires_at = models.DateTimeField()
+    state = models.CharField(max_length=10, choices=ReservationState.choices, default=ReservationState.REQUESTED)
+    reason = models.CharField(max_length=40, blank=True)
+    transaction = models.ForeignKey(
+        ChargingTransaction, null=True, blank=True, on_delete=models.SET_NULL, related_name="reservations"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["station", "reservation_id"], name="uniq_reservation_per_station")
+        ]
+        indexes = [
+            # The expiry sweep reads only open reservations.
+            models.Index(fields=["expires_at"], name="reservation_open_expiry",
+                         condition=models.Q(state__in=["requested", "active"])),
+        ]
+
+    def __str__(self) -> str:
+        return f"reservation {self.reservation_id} on {self.station_id} ({self.state})"
+
+    @property
+    def is_open(self) -> bool:
+        return self.state in OPEN_RESERVATION_STATES

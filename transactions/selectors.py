@@ -7,11 +7,11 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, TypedDict
 
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import Count, F, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from .models import ChargingTransaction, IdToken, LocalAuthList, MeterSample, TransactionEventRecord
+from .models import ChargingTransaction, IdToken, LocalAuthList, MeterSample, Reservation, TransactionEventRecord
 
 
 def transactions_all() -> QuerySet[ChargingTransaction]:
@@ -188,3 +188,20 @@ def local_list_for_station(*, station_id: int) -> LocalAuthList | None:
     return (
         LocalAuthList.objects.filter(station_id=station_id).annotate(token_count=Count("tokens")).first()
     )
+
+
+# --- Reservations ---------------------------------------------------------------------------------------------
+
+
+def reservations_all() -> QuerySet[Reservation]:
+    return Reservation.objects.select_related("station", "transaction")
+
+
+def station_reservations(*, identity: str, limit: int = 20) -> list[Reservation]:
+    """A station's latest reservations (open ones first), for its page."""
+    qs = reservations_all().filter(station__identity=identity)
+    return list(qs.order_by(F("ended_at").asc(nulls_first=True), "-created_at", "-id")[:limit])
+
+
+def reservation_detail(*, pk: int) -> Reservation | None:
+    return reservations_all().filter(pk=pk).first()

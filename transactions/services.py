@@ -24,7 +24,7 @@ from stations.commands import helpers as command_helpers
 from stations.models import ChargingStation, Command
 from webhooks import services as webhooks
 
-from . import metering
+from . import metering, reservations
 from .id_token_import import id_token_conflict
 from .models import (
     AuthorizationStatus,
@@ -170,6 +170,11 @@ def local_list_build_update(*, station: StationRef, full: bool, now: datetime | 
     """
     local_list = local_list_get(station=station, lock=True)
     desired = local_list_desired_entries(local_list=local_list, now=now)
+    if not desired and local_list.version == 0 and not full:
+        # Reconciling a list never sent and with nothing to hold: the CSMS does not manage this station's list, so
+        # it must not replace whatever list the station keeps (an empty Full would wipe it). An explicit Full
+        # (``full=True``: the operator empties the list on purpose) is still built.
+        return None
     if local_list.station_version is None:
         full = True
     # Version 0 means "no list" on the station (GetLocalListVersion), so real versions start at 1.
@@ -230,8 +235,14 @@ def get_local_list_version_payload() -> dict[str, Any]:
 @transaction.atomic
 def local_list_record_version(*, station: StationRef, version_number: int) -> bool:
     """Apply a GetLocalListVersionResponse. Returns whether the station holds the version we think it does;
-    if not, its version becomes unknown and the next update is Full."""
-    local_list = local_list_get(station=station, lock=True)
+    if not, its version becomes unknown and the next update is Full.
+
+    A station whose list the CSMS does not manage (no list recorded, or one never sent) keeps its own list: no
+    list is created here, so no sync sweep will ever replace the station's list with an empty one.
+    """
+    local_list = LocalAuthList.objects.select_for_update().filter(station_id=_pk(station)).first()
+    if local_list is None or local_list.version == 0:
+        return False
     if local_list.station_version == version_number:
         return True
     local_list.station_version = None
@@ -572,6 +583,10 @@ def transaction_event_apply(*, station_id: int, event: dict[str, Any]) -> Transa
             rows = _sample_rows(station_id=station_id, evse_id=txn.evse_id or 0, transaction_pk=txn.pk, samples=samples)
             _samples_insert(rows)
             transaction_metering_append(txn, samples)
+        if record.reservation_id is not None:  # rare: one indexed UPDATE only when the event names a reservation
+            reservations.reservation_consume(
+                station_id=station_id, reservation_id=record.reservation_id, transaction_pk=txn.pk
+            )
         fastorm.update(txn)
         # transaction.started / .updated / .ended, sent after commit (nothing for a rolled-back event).
         webhooks.emit(f"transaction.{record.event_type.lower()}", lambda: transaction_webhook_data(txn))
@@ -613,14 +628,27 @@ class TransactionCommandError(ValueError):
 
 def remote_start(*, station: ChargingStation, id_token: dict[str, Any], evse_id: int | None = None,
                  user: AbstractBaseUser | None = None) -> RemoteStartRequest:
-    """Ask the station to start a transaction; the transaction it reports later carries our ``remoteStartId``."""
-    with transaction.atomic():
-        request = RemoteStartRequest.objects.create(station=station, id_token=id_token, evse_id=evse_id)
-        request.command = command_helpers.request_start_transaction(
-            station, id_token=id_token, remote_start_id=request.pk, evse_id=evse_id, user=user
-        )
-        request.save(update_fields=["command"])
-    return request
+    """Ask the station to start a transaction; the transaction it reports later carries our ``remoteStartId``.
+
+    The RemoteStartRequest itself is recorded by :func:`remote_start_on_sending`, as for any door's command."""
+    command = command_helpers.request_start_transaction(
+        station, id_token=id_token, remote_start_id=0, evse_id=evse_id, user=user
+    )
+    return RemoteStartRequest.objects.get(command=command)
+
+
+def remote_start_on_sending(command: Command) -> None:
+    """Send hook of every RequestStartTransaction (dashboard, admin, API, bulk, jobs): record the remote start and
+    send its id as ``remoteStartId`` (replacing any the caller gave), so the session the station reports is linked.
+
+    # OCPP SPEC-SILENT: the spec lets the CSMS choose remoteStartId freely; this CSMS allocates it (the
+    # RemoteStartRequest's id), so two doors can never send the same id to one station.
+    """
+    payload = command.request
+    request = RemoteStartRequest.objects.create(
+        station_id=command.station_id, command=command, id_token=payload["idToken"], evse_id=payload.get("evseId")
+    )
+    command.request = {**payload, "remoteStartId": request.pk}
 
 
 def remote_start_transaction(*, request: RemoteStartRequest) -> ChargingTransaction | None:

@@ -1,12 +1,14 @@
-"""Transactions jobs (Celery): keep stations' local authorization lists in sync. Idempotent, by id."""
+"""Transactions jobs (Celery): keep stations' local authorization lists in sync, expire reservations. Idempotent,
+by id."""
 
 from __future__ import annotations
 
 from celery import shared_task
+from django.db.models import Q
 
 from stations.models import ChargingStation
 
-from . import services
+from . import reservations, services
 from .models import LocalAuthList
 
 
@@ -25,8 +27,17 @@ def local_lists_sync_all_task() -> int:
     """Periodic: every online station with a local list gets what changed since its last acknowledged version."""
     station_ids = list(
         # A pending update that was never answered is superseded by the next one (its late answer is ignored).
-        LocalAuthList.objects.filter(station__is_online=True).values_list("station_id", flat=True)
+        # Only lists the CSMS manages (sent once, or holding tokens): another one is the station's own business.
+        LocalAuthList.objects.filter(Q(version__gt=0) | Q(tokens__isnull=False), station__is_online=True)
+        .values_list("station_id", flat=True)
+        .distinct()
     )
     for station_id in station_ids:
         local_list_sync_task.delay(station_id)
     return len(station_ids)
+
+
+@shared_task(name="transactions.reservations_expire", ignore_result=True)
+def reservations_expire_task() -> int:
+    """Periodic: open reservations past their expiry become expired (never one the station already ended)."""
+    return reservations.reservations_expire()

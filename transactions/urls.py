@@ -9,4 +9,6 @@ urlpatterns = [
     path("id-tokens/", views.id_token_list, name="id-token-list"),
     path("id-tokens/new/", views.id_token_create, name="id-token-create"),
     path("id-tokens/<int:pk>/status/", views.id_token_set_status, name="id-token-status"),
+    path("stations/<str:identity>/reservations/", views.station_reservations, name="station-reservations"),
+    path("reservations/<int:pk>/cancel/", views.reservation_cancel, name="reservation-cancel"),
 ]

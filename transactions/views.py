@@ -1,4 +1,5 @@
-"""Operator pages for sessions and id tokens. Thin: selectors query, services change, charts compute coordinates."""
+"""Operator pages for sessions, id tokens and reservations. Thin: selectors query, services change, charts compute
+coordinates."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from django.views.decorators.http import require_POST
 
 from csms.htmx import HtmxHttpRequest
 
-from . import charts, selectors, services
+from . import charts, reservations, selectors, services
 from .models import AuthorizationStatus, IdToken, IdTokenType
 
 SESSIONS_PER_PAGE = 50
@@ -173,3 +174,35 @@ def id_token_set_status(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     if request.htmx:
         return render(request, "transactions/_id_token_row.html", {"token": token, "can_change": True})
     return redirect("id-token-list")
+
+
+# --- Reservations ---------------------------------------------------------------------------------------------
+
+
+def _station_reservations(request: HttpRequest, identity: str) -> HttpResponse:
+    return render(request, "transactions/_station_reservations.html", {
+        "identity": identity,
+        "reservations": selectors.station_reservations(identity=identity),
+        "can_cancel": request.user.has_perm("transactions.delete_reservation"),
+    })
+
+
+@login_required
+def station_reservations(request: HttpRequest, identity: str) -> HttpResponse:
+    """The station page's reservation table (loaded by htmx; refreshed after a cancel)."""
+    return _station_reservations(request, identity)
+
+
+@login_required
+@permission_required("transactions.delete_reservation", raise_exception=True)
+@require_POST
+def reservation_cancel(request: HttpRequest, pk: int) -> HttpResponse:
+    """Send CancelReservation; the row shows ``cancelled`` once the station accepts (re-read the table)."""
+    reservation = selectors.reservation_detail(pk=pk)
+    if reservation is None:
+        raise Http404("No such reservation")
+    try:
+        reservations.reservation_cancel(reservation=reservation, user=request.user)
+    except reservations.ReservationError as exc:
+        return HttpResponse(str(exc), status=409)
+    return _station_reservations(request, reservation.station.identity)

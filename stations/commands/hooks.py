@@ -1,4 +1,11 @@
-"""Answer hooks: the domain's reactions to a station's answer, per action.
+"""Send and answer hooks: the domain's part in a command, per action.
+
+Send hooks (``on_command_sending``) run in ``command_send``'s transaction once the ``Command`` row exists and
+before it is dispatched: a domain records what the command starts (a remote start, a reservation) and may write
+the id it allocates into the request (``remoteStartId``, the reservation ``id``). A failing send hook fails the
+send: nothing is stored or sent.
+
+Answer hooks: the domain's reactions to a station's answer, per action.
 
 A follow-up hangs here (e.g. the transactions app records SendLocalList results), so it happens whichever door
 sent the command: dashboard, admin, API, bulk or a Celery job. Hooks run inside ``command_finish``'s transaction,
@@ -20,7 +27,40 @@ from ..models import Command
 logger = logging.getLogger(__name__)
 
 AnswerHook = Callable[[Command], None]
+SendHook = Callable[[Command], None]
 _answer_hooks: dict[str, list[AnswerHook]] = {}
+_send_hooks: dict[str, list[SendHook]] = {}
+# action -> the request field its send hook allocates (a caller may leave it out; whatever it gives is replaced).
+_allocated_fields: dict[str, str] = {}
+
+
+def on_command_sending(action: str, *, allocates: str | None = None) -> Callable[[SendHook], SendHook]:
+    """Register ``func(command)`` to run when a command of ``action`` is recorded, before it is dispatched.
+
+    ``allocates``: a top-level integer field of the request that the hook sets (the CSMS allocates it).
+    """
+    if action not in actions.CSMS_TO_CS:
+        raise ValueError(f"{action!r} is not a CSMS->CS action")
+    if allocates:
+        _allocated_fields[action] = allocates
+
+    def register(func: SendHook) -> SendHook:
+        if func not in _send_hooks.setdefault(action, []):
+            _send_hooks[action].append(func)
+        return func
+
+    return register
+
+
+def allocated_field(action: str) -> str | None:
+    """The request field the CSMS allocates for ``action`` (filled in by its send hook), if any."""
+    return _allocated_fields.get(action)
+
+
+def send_hooks_run(command: Command) -> None:
+    """Run the send hooks of a just-recorded command (inside command_send's transaction; exceptions propagate)."""
+    for hook in _send_hooks.get(command.action, []):
+        hook(command)
 
 
 def on_command_answered(action: str) -> Callable[[AnswerHook], AnswerHook]:

@@ -29,7 +29,7 @@ from ..models import (
     ProtocolViolation,
     ValidationMode,
 )
-from .hooks import answer_hooks_run
+from .hooks import allocated_field, answer_hooks_run, send_hooks_run
 
 logger = logging.getLogger(__name__)
 
@@ -57,13 +57,23 @@ def command_validate(*, action: str, payload: Any) -> None:
         raise CommandValidationError(f"{action[:64]!r} is not an OCPP 2.0.1 action")
     if not isinstance(payload, dict):
         raise CommandValidationError(f"{action}Request payload must be a JSON object, got {type(payload).__name__}")
-    found = schemas.violations(action, "Request", payload)
+    # The field the CSMS allocates (its send hook writes it) may be left out.
+    found = schemas.violations(action, "Request", with_allocated_placeholder(action=action, payload=payload))
     if found:
         violations = [v.as_dict() for v, _ in found]
         first = violations[0]
         raise CommandValidationError(
             f"{action}Request is not schema-valid: {first['path']}: {first['message']}", violations
         )
+
+
+def with_allocated_placeholder(*, action: str, payload: Any) -> Any:
+    """The payload with a placeholder for the field the CSMS allocates (its send hook writes the real id), when
+    the caller left it out: the schema requires it (remoteStartId, the reservation id)."""
+    allocated = allocated_field(action)
+    if allocated and isinstance(payload, dict) and allocated not in payload:
+        return {**payload, allocated: 0}
+    return payload
 
 
 def command_group(command_id: int) -> str:
@@ -124,6 +134,7 @@ def command_send(
     Raises CommandValidationError (nothing stored). A station that is not connected gets an ``offline`` command.
     The outcome arrives later through :func:`command_finish`.
     """
+    payload = with_allocated_placeholder(action=action, payload=payload)
     command_validate(action=action, payload=payload)
     with transaction.atomic():
         # The row lock orders us with connection_close: either we see the station offline, or the closing
@@ -143,7 +154,8 @@ def command_send(
             finished_at=None if online else now,
         )
         command.message_id = str(command.pk)
-        command.save(update_fields=["message_id"])
+        send_hooks_run(command)  # may rewrite command.request (an id the CSMS allocates)
+        command.save(update_fields=["message_id", "request"])
         if online:
             channel, command_id = live["channel_name"], command.pk
             transaction.on_commit(lambda: _dispatch(channel, command_id))

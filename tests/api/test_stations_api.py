@@ -184,6 +184,7 @@ def test_migrate_creates_the_billing_and_operator_groups():
         ("transactions", "view_chargingtransaction"),
         ("transactions", "view_transactioneventrecord"),
         ("transactions", "view_metersample"),
+        ("transactions", "view_reservation"),
     }
     operator = set(Group.objects.get(name="operator").permissions.values_list("codename", flat=True))
     assert {"add_command", "add_idtoken", "change_idtoken", "delete_idtoken", "view_chargingtransaction"} <= operator

@@ -83,8 +83,7 @@ def test_operator_sees_every_command_form():
      "ChangeAvailability", {"operationalStatus": "Inoperative", "evse": {"id": 1, "connectorId": 2}}),
     ({"form": "unlock-connector", "evse_id": "1", "connector_id": "1"}, "UnlockConnector",
      {"evseId": 1, "connectorId": 1}),
-    ({"form": "request-start", "id_token": "CARD", "id_token_type": "Central", "remote_start_id": "7"},
-     "RequestStartTransaction", {"idToken": {"idToken": "CARD", "type": "Central"}, "remoteStartId": 7}),
+    # request-start: tests/transactions/test_remote_start_any_door.py (the pipeline allocates remoteStartId)
     ({"form": "request-stop", "transaction_id": "TX-9"}, "RequestStopTransaction", {"transactionId": "TX-9"}),
     ({"form": "trigger-message", "requested_message": "Heartbeat"}, "TriggerMessage",
      {"requestedMessage": "Heartbeat"}),

@@ -1,17 +1,21 @@
-"""API representations of transactions, their events and meter values, and id tokens (snake_case, Wh, UTC)."""
+"""API representations of transactions, their events and meter values, id tokens and reservations (snake_case,
+Wh, UTC)."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from django.utils import timezone
 from rest_framework import serializers
 
+from stations.models import ChargingStation
 from transactions import id_token_import
 from transactions.models import (
     AuthorizationStatus,
     ChargingTransaction,
     IdToken,
     IdTokenType,
+    Reservation,
     TransactionEventRecord,
 )
 
@@ -194,3 +198,44 @@ class IdTokenImportSerializer(serializers.Serializer):
 class IdTokenImportResultSerializer(serializers.Serializer):
     created = serializers.IntegerField()
     updated = serializers.IntegerField()
+
+
+# --- Reservations ---------------------------------------------------------------------------------------------
+
+CONNECTOR_TYPES = (
+    "cCCS1", "cCCS2", "cG105", "cTesla", "cType1", "cType2", "s309-1P-16A", "s309-1P-32A", "s309-3P-16A",
+    "s309-3P-32A", "sBS1361", "sCEE-7-7", "sType2", "sType3", "Other1PhMax16A", "Other1PhOver16A", "Other3Ph", "Pan",
+    "wInductive", "wResonant", "Undetermined", "Unknown",
+)  # fmt: skip
+
+
+class ReservationSerializer(serializers.ModelSerializer):
+    station = serializers.CharField(source="station.identity", read_only=True)
+    transaction = serializers.PrimaryKeyRelatedField(read_only=True, help_text="The session that consumed it.")
+    command = serializers.PrimaryKeyRelatedField(read_only=True, help_text="The ReserveNow command.")
+    cancel_command = serializers.PrimaryKeyRelatedField(read_only=True, help_text="The CancelReservation command.")
+
+    class Meta:
+        model = Reservation
+        fields = [
+            "id", "reservation_id", "station", "evse_id", "connector_type", "id_token", "id_token_type",
+            "group_id_token", "group_id_token_type", "expires_at", "state", "reason", "transaction", "command",
+            "cancel_command", "created_at", "updated_at", "ended_at",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+
+class ReservationCreateSerializer(serializers.Serializer):
+    station = serializers.SlugRelatedField(slug_field="identity", queryset=ChargingStation.objects.all())
+    evse_id = serializers.IntegerField(required=False, allow_null=True, min_value=1)
+    connector_type = serializers.ChoiceField(choices=CONNECTOR_TYPES, required=False, allow_blank=True)
+    id_token = serializers.CharField(max_length=36)
+    id_token_type = serializers.ChoiceField(choices=IdTokenType.choices, default=IdTokenType.CENTRAL)
+    group_id_token = serializers.CharField(max_length=36, required=False, allow_blank=True)
+    group_id_token_type = serializers.ChoiceField(choices=IdTokenType.choices, required=False, allow_blank=True)
+    expires_at = serializers.DateTimeField()
+
+    def validate_expires_at(self, value: Any) -> Any:
+        if value <= timezone.now():
+            raise serializers.ValidationError("must be in the future")
+        return value

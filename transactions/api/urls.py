@@ -6,6 +6,7 @@ from . import views
 router = SimpleRouter()
 router.register("transactions", views.TransactionViewSet, basename="transaction")
 router.register("id-tokens", views.IdTokenViewSet, basename="id-token")
+router.register("reservations", views.ReservationViewSet, basename="reservation")
 
 urlpatterns = [
     path("transactions/export.csv", views.CdrExportView.as_view(fmt="csv"), name="transaction-export-csv"),

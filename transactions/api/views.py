@@ -1,4 +1,5 @@
-"""REST endpoints for transactions (read-only), CDR export and id tokens. Queries come from ``selectors``."""
+"""REST endpoints for transactions (read-only), CDR export, id tokens and reservations. Queries come from
+``selectors``."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from django.http import StreamingHttpResponse
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework import status, viewsets
+from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.filters import OrderingFilter
@@ -27,8 +28,9 @@ from rest_framework.views import APIView
 
 from csms.api_filters import UtcIsoDateTimeFilter, strict_boolean_filter
 from csms.api_permissions import ModelPermissions
-from transactions import cdr, id_token_import, selectors
-from transactions.models import ChargingTransaction, IdToken, IdTokenType
+from stations.commands import CommandValidationError
+from transactions import cdr, id_token_import, reservations, selectors
+from transactions.models import ChargingTransaction, IdToken, IdTokenType, Reservation, ReservationState
 
 from .serializers import (
     CdrQuerySerializer,
@@ -36,6 +38,8 @@ from .serializers import (
     IdTokenImportSerializer,
     IdTokenSerializer,
     MeterValueSerializer,
+    ReservationCreateSerializer,
+    ReservationSerializer,
     TransactionEventSerializer,
     TransactionSerializer,
 )
@@ -207,3 +211,63 @@ class IdTokenViewSet(viewsets.ModelViewSet):
             body = {"detail": "nothing imported: fix the rows listed", "errors": result.errors}
             return Response(body, status=status.HTTP_400_BAD_REQUEST)
         return Response({"created": result.created, "updated": result.updated})
+
+
+class ReservationFilter(django_filters.FilterSet):
+    station = django_filters.CharFilter(field_name="station__identity", help_text="station identity")
+    state = django_filters.ChoiceFilter(choices=ReservationState.choices)
+
+    class Meta:
+        model = Reservation
+        fields = ["station", "state"]
+
+
+class ReservationViewSet(
+    mixins.CreateModelMixin, mixins.DestroyModelMixin, viewsets.ReadOnlyModelViewSet
+):
+    """Reservations. ``POST`` sends ReserveNow (201, state ``requested``; the station's answer moves it on);
+    ``DELETE`` sends CancelReservation (202; ``cancelled`` once the station accepts). Reading needs
+    ``transactions.view_reservation``, POST ``add_reservation``, DELETE ``delete_reservation`` (operators)."""
+
+    permission_classes = [ModelPermissions]
+    serializer_class = ReservationSerializer
+    filterset_class = ReservationFilter
+    filter_backends = [DjangoFilterBackend, OrderingFilter]
+    ordering_fields = ["created_at", "expires_at", "id"]
+    ordering = ["-created_at", "-id"]
+    lookup_value_regex = r"\d+"
+
+    def get_queryset(self) -> Any:
+        return selectors.reservations_all()
+
+    @extend_schema(request=ReservationCreateSerializer, responses={201: ReservationSerializer})
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        params = ReservationCreateSerializer(data=request.data)
+        params.is_valid(raise_exception=True)
+        data = params.validated_data
+        try:
+            reservation = reservations.reservation_create(
+                station=data["station"],
+                id_token=data["id_token"],
+                id_token_type=data["id_token_type"],
+                expires_at=data["expires_at"],
+                evse_id=data.get("evse_id"),
+                connector_type=data.get("connector_type", ""),
+                group_id_token=data.get("group_id_token", ""),
+                group_id_token_type=data.get("group_id_token_type", ""),
+                user=request.user,
+            )
+        except CommandValidationError as exc:
+            raise ValidationError(exc.as_dict()) from exc
+        reservation = selectors.reservation_detail(pk=reservation.pk)
+        return Response(ReservationSerializer(reservation).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(responses={202: ReservationSerializer, 409: OpenApiResponse(description="already ended")})
+    def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        reservation = self.get_object()
+        try:
+            reservations.reservation_cancel(reservation=reservation, user=request.user)
+        except reservations.ReservationError as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+        reservation = selectors.reservation_detail(pk=reservation.pk)
+        return Response(ReservationSerializer(reservation).data, status=status.HTTP_202_ACCEPTED)
