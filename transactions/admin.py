@@ -85,7 +85,7 @@ class RemoteStartRequestAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Reservation)
-class ReservationAdmin(admin.ModelAdmin):
+class ReservationAdmin(ReadOnlyAdmin):
     """Reservations are made and ended through ReserveNow/CancelReservation (dashboard, API): read-only here."""
 
     list_display = ["reservation_id", "station", "evse_id", "connector_type", "id_token", "expires_at", "state",
@@ -94,9 +94,3 @@ class ReservationAdmin(admin.ModelAdmin):
     search_fields = ["station__identity", "id_token"]
     list_select_related = ["station", "transaction"]
     readonly_fields = [f.name for f in Reservation._meta.fields]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Reservation | None = None) -> bool:
-        return False

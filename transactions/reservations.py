@@ -11,13 +11,13 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
 from csms.timeutil import format_ocpp, parse_ocpp
 from stations.commands import command_send
+from stations.commands.pipeline import Sender
 from stations.models import ChargingStation, Command, CommandState
 
 from .models import OPEN_RESERVATION_STATES, IdTokenType, Reservation, ReservationState
@@ -42,7 +42,7 @@ def reservation_create(
     connector_type: str = "",
     group_id_token: str = "",
     group_id_token_type: str = "",
-    user: AbstractBaseUser | None = None,
+    user: Sender = None,
 ) -> Reservation:
     """Send ReserveNow; the reservation is ``requested`` until the station answers (or ``failed`` when offline).
 
@@ -108,7 +108,7 @@ def reservation_on_reserve_answered(command: Command) -> None:
         _end(qs, state=ReservationState.REJECTED, reason=status)
 
 
-def reservation_cancel(*, reservation: Reservation, user: AbstractBaseUser | None = None) -> Command:
+def reservation_cancel(*, reservation: Reservation, user: Sender = None) -> Command:
     """Send CancelReservation; the reservation becomes ``cancelled`` when the station accepts."""
     if not reservation.is_open:
         raise ReservationError(f"reservation {reservation.reservation_id} is {reservation.state}: nothing to cancel")

@@ -11,7 +11,6 @@ from datetime import datetime
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.db.models import Max, Q
 from django.db.models.functions import Lower
@@ -21,6 +20,7 @@ from csms import fastorm
 from csms.timeutil import format_ocpp, parse_ocpp
 from stations.commands import command_send
 from stations.commands import helpers as command_helpers
+from stations.commands.pipeline import Sender
 from stations.models import ChargingStation, Command
 from webhooks import services as webhooks
 
@@ -627,7 +627,7 @@ class TransactionCommandError(ValueError):
 
 
 def remote_start(*, station: ChargingStation, id_token: dict[str, Any], evse_id: int | None = None,
-                 user: AbstractBaseUser | None = None) -> RemoteStartRequest:
+                 user: Sender = None) -> RemoteStartRequest:
     """Ask the station to start a transaction; the transaction it reports later carries our ``remoteStartId``.
 
     The RemoteStartRequest itself is recorded by :func:`remote_start_on_sending`, as for any door's command."""
@@ -658,7 +658,7 @@ def remote_start_transaction(*, request: RemoteStartRequest) -> ChargingTransact
     return selectors.transaction_by_remote_start_id(request.station_id, request.pk)
 
 
-def remote_stop(*, txn: ChargingTransaction, user: AbstractBaseUser | None = None) -> Command:
+def remote_stop(*, txn: ChargingTransaction, user: Sender = None) -> Command:
     """Ask the station to stop one of its transactions (RequestStopTransaction)."""
     if not txn.is_active:
         raise TransactionCommandError(f"transaction {txn.transaction_id} has already ended")
@@ -666,7 +666,7 @@ def remote_stop(*, txn: ChargingTransaction, user: AbstractBaseUser | None = Non
 
 
 def local_list_sync(*, station: ChargingStation, full: bool = False,
-                    user: AbstractBaseUser | None = None) -> Command | None:
+                    user: Sender = None) -> Command | None:
     """Send the station the update that brings its local list to the desired state (None: nothing to send)."""
     with transaction.atomic():
         payload = local_list_build_update(station=station, full=full)

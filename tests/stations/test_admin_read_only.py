@@ -23,6 +23,7 @@ from stations.models import (
     Command,
     Connection,
     Connector,
+    DataTransferRecord,
     Evse,
     MessageLog,
     ProtocolViolation,
@@ -35,6 +36,7 @@ from transactions.models import (
     LocalAuthList,
     MeterSample,
     RemoteStartRequest,
+    Reservation,
     TransactionEventRecord,
 )
 from webhooks.models import WebhookDelivery, WebhookSubscription
@@ -47,10 +49,10 @@ T0 = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
 STATION_REPORTED = (
     BootRecord, MessageLog, StatusNotificationRecord, StationEvent, ProtocolViolation, Connection, Connector, Evse,
     MeterSample, TransactionEventRecord, ChargingTransaction,
-    MessageAssembly, MessagePart, DeviceVariable, VariableAttribute, ReportJob, StationDeviceState,
+    MessageAssembly, MessagePart, DeviceVariable, VariableAttribute, ReportJob, StationDeviceState, DataTransferRecord,
 )
 # What operators sent to stations: the command audit trail.
-SENT_TO_STATIONS = (Command, BulkCommand, RemoteStartRequest)
+SENT_TO_STATIONS = (Command, BulkCommand, RemoteStartRequest, Reservation)
 READ_ONLY = STATION_REPORTED + SENT_TO_STATIONS
 # Managed by operators: stations' registration, id tokens, local lists, webhooks (and the webhooks' delivery log).
 WRITABLE = (ChargingStation, IdToken, LocalAuthList, WebhookSubscription, WebhookDelivery)
@@ -99,6 +101,10 @@ def one_of_each() -> dict[type[models.Model], models.Model]:
             transaction=txn, seq_no=0, event_type="Started", timestamp=T0, trigger_reason="Authorized"),
         RemoteStartRequest: RemoteStartRequest.objects.create(station=station, command=command,
                                                               id_token={"idToken": "A", "type": "Central"}),
+        Reservation: Reservation.objects.create(
+            station=station, reservation_id=1, id_token="A", id_token_type="Central", expires_at=T0),
+        DataTransferRecord: DataTransferRecord.objects.create(
+            station=station, vendor_id="com.example", status="Accepted"),
     }
 
 

@@ -15,7 +15,7 @@ from rest_framework.authtoken.models import Token
 
 from csms.roles import roles_ensure
 from csms.timeutil import format_ocpp
-from stations.models import ChargingStation, Command
+from stations.models import ChargingStation
 from stations.services import station_register
 from tests.api_client import api
 from tests.ocpp_client import RawStation, run
@@ -119,6 +119,7 @@ def test_reservation_from_the_api_is_consumed_by_a_session(live_server_ws, stati
     }
     assert started[0] == 3
     reservation = Reservation.objects.select_related("transaction").get()
+    assert reservation.transaction is not None
     assert reservation.state == "consumed" and reservation.transaction.transaction_id == "TX-RES"
     # Billing reads; it may not reserve.
     code, listed = api(
@@ -224,6 +225,7 @@ def test_refusals_end_the_reservation_with_their_reason_and_cancel(live_server_w
     assert seen["delete"] == (202, "active")
     assert seen["cancel"][2:] == ["CancelReservation", {"reservationId": 5}]
     cancelled = Reservation.objects.get(pk=seen["generic"])
+    assert cancelled.cancel_command is not None
     assert cancelled.cancel_command.response == {"status": "Accepted"} and cancelled.reason == "cancelled"
     # An ended reservation is never re-opened: a late Accepted or the expiry job leaves it alone.
     assert reservations.reservations_expire(now=timezone.now() + timedelta(days=36500)) == 0
@@ -234,7 +236,7 @@ def test_reservation_to_an_offline_station_fails_at_once_and_ids_are_per_station
     two = station_register(identity="OFF-2")[0]
     first = reserve(one.pk)
     assert (first.state, first.reason, first.reservation_id) == ("failed", "station not connected", 1)
-    assert Command.objects.get(pk=first.command_id).request["id"] == 1
+    assert first.command is not None and first.command.request["id"] == 1
     assert reserve(one.pk).reservation_id == 2 and reserve(two.pk).reservation_id == 1
 
 
@@ -270,6 +272,7 @@ def test_a_reserve_now_answered_with_a_call_error_fails_at_the_next_sweep(transa
     ChargingStation.objects.filter(pk=station.pk).update(is_online=True, channel_name="specific.nobody!x")
     reservation = reserve(station.pk)
     assert reservation.state == "requested"
+    assert reservation.command_id is not None
     command_finish(command_id=reservation.command_id, state="failed", error_code="NotSupported")
     assert reservations.reservations_expire() == 0  # not past its expiry
     reservation.refresh_from_db()

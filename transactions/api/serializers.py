@@ -8,7 +8,7 @@ from typing import Any
 from django.utils import timezone
 from rest_framework import serializers
 
-from stations.models import ChargingStation
+from stations.models import ChargingStation, Command
 from transactions import id_token_import
 from transactions.models import (
     AuthorizationStatus,
@@ -211,9 +211,15 @@ CONNECTOR_TYPES = (
 
 class ReservationSerializer(serializers.ModelSerializer):
     station = serializers.CharField(source="station.identity", read_only=True)
-    transaction = serializers.PrimaryKeyRelatedField(read_only=True, help_text="The session that consumed it.")
-    command = serializers.PrimaryKeyRelatedField(read_only=True, help_text="The ReserveNow command.")
-    cancel_command = serializers.PrimaryKeyRelatedField(read_only=True, help_text="The CancelReservation command.")
+    transaction: serializers.PrimaryKeyRelatedField[ChargingTransaction] = serializers.PrimaryKeyRelatedField(
+        read_only=True, help_text="The session that consumed it."
+    )
+    command: serializers.PrimaryKeyRelatedField[Command] = serializers.PrimaryKeyRelatedField(
+        read_only=True, help_text="The ReserveNow command."
+    )
+    cancel_command: serializers.PrimaryKeyRelatedField[Command] = serializers.PrimaryKeyRelatedField(
+        read_only=True, help_text="The CancelReservation command."
+    )
 
     class Meta:
         model = Reservation

@@ -259,8 +259,8 @@ class ReservationViewSet(
             )
         except CommandValidationError as exc:
             raise ValidationError(exc.as_dict()) from exc
-        reservation = selectors.reservation_detail(pk=reservation.pk)
-        return Response(ReservationSerializer(reservation).data, status=status.HTTP_201_CREATED)
+        return Response(ReservationSerializer(selectors.reservation_detail(pk=reservation.pk)).data,
+                        status=status.HTTP_201_CREATED)
 
     @extend_schema(responses={202: ReservationSerializer, 409: OpenApiResponse(description="already ended")})
     def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
