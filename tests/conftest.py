@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import socket
 import subprocess
@@ -35,11 +36,16 @@ def test_database_url() -> str:
 
 @dataclass
 class LiveServer:
-    """A daphne process serving the CSMS on the test database, as users run it."""
+    """A daphne process serving the CSMS on the test database, as users run it.
+
+    Its log file is shared by every test using the process: a test gets a ``view`` whose ``log`` starts where the
+    file stood when the test took it (see ``csms_server``).
+    """
 
     port: int
     process: subprocess.Popen[bytes]
     log_path: Path
+    log_start: int = 0  # byte offset in the log file where this view's log begins
 
     @property
     def http_url(self) -> str:
@@ -50,7 +56,14 @@ class LiveServer:
         return f"ws://127.0.0.1:{self.port}"
 
     def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
+        """What the server logged since this view was taken (the whole log for the session's own object)."""
+        with self.log_path.open("rb") as log:
+            log.seek(self.log_start)
+            return log.read().decode(errors="replace")
+
+    def view(self) -> LiveServer:
+        """The same server, with a log that starts now."""
+        return dataclasses.replace(self, log_start=self.log_path.stat().st_size)
 
     def stop(self) -> None:
         self.process.terminate()
@@ -169,8 +182,20 @@ def wait_until_connections_closed(timeout_s: float = 10) -> None:
 
 @pytest.fixture
 def csms_server(live_servers: Callable[..., LiveServer], transactional_db: None) -> Iterator[Callable[..., LiveServer]]:
-    """``csms_server(name, **env)``: a live server with extra settings, for one test on the test database."""
-    yield live_servers
+    """``csms_server(name, **env)``: a live server with extra settings, for one test on the test database.
+
+    The test gets its own view of each server, taken the first time it asks for it: ``log()`` then holds only
+    what the server logged during this test, not what earlier tests made it write.
+    """
+    views: dict[tuple[str, tuple[tuple[str, str], ...]], LiveServer] = {}
+
+    def get(name: str = "default", **env: str) -> LiveServer:
+        key = (name, tuple(sorted(env.items())))
+        if key not in views:
+            views[key] = live_servers(name, **env).view()
+        return views[key]
+
+    yield get
     wait_until_connections_closed()
 
 

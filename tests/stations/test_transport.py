@@ -182,6 +182,7 @@ def test_handler_exception_is_internal_error_and_connection_kept(live_server_ws,
     [reply] = exchange(live_server_ws, "CS-1", [json.dumps([2, "ie1", "StatusNotification", bad])])
     assert reply[:3] == [4, "ie1", "InternalError"]
     assert reply[3] == "Internal error: OverflowError"
+    # Only what the server logged during this test (csms_server gives each test its own view of the log).
     assert "Traceback" in live_server_ws.log()
 
 
