@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import os
 import socket
@@ -12,6 +13,7 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.conf import settings
@@ -159,6 +161,29 @@ def wait_until(predicate: Callable[[], object], timeout_s: float = 5, interval_s
         if time.monotonic() >= deadline:
             return False
         time.sleep(interval_s)
+
+
+async def in_thread(func: Callable[..., Any], *args: Any) -> Any:
+    """ORM work from a scenario: in a thread, closing its connection (the test database is dropped at the end)."""
+
+    def call() -> Any:
+        try:
+            return func(*args)
+        finally:
+            connection.close()
+
+    return await asyncio.to_thread(call)
+
+
+async def wait_until_async(predicate: Callable[[], object], timeout_s: float = 5, interval_s: float = 0.05) -> bool:
+    """``wait_until`` from inside a scenario's event loop: the (ORM) predicate runs in a thread."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        if await in_thread(predicate):
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        await asyncio.sleep(interval_s)
 
 
 def wait_until_connections_closed(timeout_s: float = 10) -> None:

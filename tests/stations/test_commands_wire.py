@@ -8,42 +8,16 @@ import time
 from typing import Any
 
 import pytest
-from django.db import connection
 
-from stations.models import ChargingStation, Command, CommandState, MessageLog
+from stations.models import Command, CommandState, MessageLog
 from tests.api_client import api, make_user
 from tests.conftest import wait_until
 from tests.ocpp_client import RawStation, run
+from tests.stations.helpers import wait_online
 
 pytestmark = pytest.mark.live
 
 RESET = {"action": "Reset", "payload": {"type": "Immediate"}}
-
-
-async def in_thread(func: Any, *args: Any) -> Any:
-    """ORM work from a scenario: in a thread, closing its connection (the test database is dropped at the end)."""
-
-    def call() -> Any:
-        try:
-            return func(*args)
-        finally:
-            connection.close()
-
-    return await asyncio.to_thread(call)
-
-
-async def wait_online(identity: str, timeout_s: float = 10) -> None:
-    """Until the consumer has stored its channel name (commands need no BootNotification)."""
-
-    def online() -> bool:
-        return ChargingStation.objects.filter(identity=identity, is_online=True).exclude(channel_name="").exists()
-
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if await in_thread(online):
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"{identity} did not come online")
 
 
 async def post(server: Any, identity: str, body: dict[str, Any], token: str) -> tuple[int, Any]:

@@ -10,24 +10,11 @@ import pytest
 from stations.models import ChargingStation, Connector, MessageLog, ProtocolViolation, StatusNotificationRecord
 from tests.conftest import wait_until
 from tests.ocpp_client import RawStation, run
+from tests.stations.helpers import exchange
 
 pytestmark = pytest.mark.live
 
 STATUS = {"timestamp": "2026-01-01T10:00:00Z", "connectorStatus": "Available", "evseId": 1, "connectorId": 1}
-
-
-def exchange(server, identity: str, frames: list[str], boot: bool = True) -> list[list]:
-    async def scenario() -> list[list]:
-        async with RawStation.connect(server.ws_url, identity) as st:
-            if boot:
-                assert (await st.boot())[0] == 3
-            replies = [await st.call_raw(f) for f in frames]
-            # The connection survives every error: a Heartbeat still works afterwards.
-            after = await st.call("Heartbeat", {}, message_id="alive")
-            assert after[0] == 3 and after[1] == "alive"
-            return replies
-
-    return run(scenario())
 
 
 def test_unreadable_frame_is_rpc_framework_error_with_id_minus_one(live_server_ws, station_factory):
