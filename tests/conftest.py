@@ -1,8 +1,9 @@
-"""Shared fixtures: live daphne servers on the test database, stations, a real OCPP client."""
+"""Shared fixtures: live daphne servers on the test database, the ASGI app in process, stations, waiting helpers."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import os
 import socket
@@ -17,7 +18,9 @@ from typing import Any
 
 import pytest
 from django.conf import settings
-from django.db import connection
+from django.db import connection, connections
+
+from tests.ocpp_client import AsgiStation, RawStation
 
 ROOT = Path(__file__).resolve().parent.parent
 LOG_DIR = ROOT / "var" / "test-logs"
@@ -66,6 +69,10 @@ class LiveServer:
     def view(self) -> LiveServer:
         """The same server, with a log that starts now."""
         return dataclasses.replace(self, log_start=self.log_path.stat().st_size)
+
+    def station(self, identity: str, **kwargs: Any) -> contextlib.AbstractAsyncContextManager[RawStation]:
+        """``async with server.station(identity) as st``: a station on a real socket."""
+        return RawStation.connect(self.ws_url, identity, **kwargs)
 
     def stop(self) -> None:
         self.process.terminate()
@@ -228,6 +235,35 @@ def csms_server(live_servers: Callable[..., LiveServer], transactional_db: None)
 def live_server_ws(csms_server: Callable[..., LiveServer]) -> LiveServer:
     """The default live server (unknown stations rejected, strict validation, full message log)."""
     return csms_server()
+
+
+@dataclass
+class AsgiServer:
+    """The CSMS's ASGI application (``csms.asgi.application``) run in the test process: no daphne, no socket."""
+
+    application: Any
+
+    def station(self, identity: str, **kwargs: Any) -> contextlib.AbstractAsyncContextManager[AsgiStation]:
+        """``async with server.station(identity) as st``: a station connected through a WebsocketCommunicator."""
+        return AsgiStation.connect(self.application, identity, **kwargs)
+
+
+@pytest.fixture
+def asgi_server(transactional_db: None, settings: Any) -> Iterator[AsgiServer]:
+    """The real ASGI app and station consumer on the test database (PostgreSQL), for tests that check only what a
+    station is answered. Transactional: the consumer's database work runs in its own threads and must see the
+    rows the test created (and the test the rows it wrote)."""
+    from csms.asgi import application
+
+    # Log rows committed with their frame, before the consumer reads the next one: nothing is left to write in the
+    # background when the test's event loop ends (the live servers flush every 20 ms instead).
+    settings.CSMS_MESSAGE_LOG_FLUSH_MS = 0
+    # The consumer's worker threads then close their connection after each call, as on the live servers: none is
+    # left open when the test database is dropped.
+    db_settings = connections["default"].settings_dict
+    conn_max_age, db_settings["CONN_MAX_AGE"] = db_settings["CONN_MAX_AGE"], 0
+    yield AsgiServer(application)
+    db_settings["CONN_MAX_AGE"] = conn_max_age
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Station scenarios shared by the wire-level test modules."""
+"""Station scenarios shared by the wire-level test modules (live servers or the ASGI app in process)."""
 
 from __future__ import annotations
 
@@ -6,15 +6,15 @@ from typing import Any
 
 from stations.models import ChargingStation
 from tests.conftest import wait_until_async
-from tests.ocpp_client import RawStation, run
+from tests.ocpp_client import run
 
 
 def exchange(server: Any, identity: str, frames: list[str], boot: bool = True) -> list[list[Any]]:
-    """Send ``frames`` one by one on one connection of ``identity`` to a ``LiveServer`` and return their replies;
-    the connection must still answer a Heartbeat afterwards."""
+    """Send ``frames`` one by one on one connection of ``identity`` (a ``LiveServer`` or an ``AsgiServer``) and
+    return their replies; the connection must still answer a Heartbeat afterwards."""
 
     async def scenario() -> list[list[Any]]:
-        async with RawStation.connect(server.ws_url, identity) as st:
+        async with server.station(identity) as st:
             if boot:
                 assert (await st.boot())[0] == 3
             replies = [await st.call_raw(f) for f in frames]
