@@ -155,6 +155,9 @@ def live_servers(django_db_setup: None, django_db_blocker: object) -> Iterator[C
         return servers[key]
 
     yield get
+    # Signal every server first, then wait: each takes a second or more to shut down (reactor, log flush).
+    for server in servers.values():
+        server.process.terminate()
     for server in servers.values():
         server.stop()
 
