@@ -1,7 +1,10 @@
-"""Shared fixtures: live daphne servers on the test database, stations, a real OCPP client."""
+"""Shared fixtures: live daphne servers on the test database, the ASGI app in process, stations, waiting helpers."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import dataclasses
 import os
 import socket
 import subprocess
@@ -11,10 +14,13 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.conf import settings
-from django.db import connection
+from django.db import connection, connections
+
+from tests.ocpp_client import AsgiStation, RawStation
 
 ROOT = Path(__file__).resolve().parent.parent
 LOG_DIR = ROOT / "var" / "test-logs"
@@ -35,11 +41,16 @@ def test_database_url() -> str:
 
 @dataclass
 class LiveServer:
-    """A daphne process serving the CSMS on the test database, as users run it."""
+    """A daphne process serving the CSMS on the test database, as users run it.
+
+    Its log file is shared by every test using the process: a test gets a ``view`` whose ``log`` starts where the
+    file stood when the test took it (see ``csms_server``).
+    """
 
     port: int
     process: subprocess.Popen[bytes]
     log_path: Path
+    log_start: int = 0  # byte offset in the log file where this view's log begins
 
     @property
     def http_url(self) -> str:
@@ -50,7 +61,18 @@ class LiveServer:
         return f"ws://127.0.0.1:{self.port}"
 
     def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
+        """What the server logged since this view was taken (the whole log for the session's own object)."""
+        with self.log_path.open("rb") as log:
+            log.seek(self.log_start)
+            return log.read().decode(errors="replace")
+
+    def view(self) -> LiveServer:
+        """The same server, with a log that starts now."""
+        return dataclasses.replace(self, log_start=self.log_path.stat().st_size)
+
+    def station(self, identity: str, **kwargs: Any) -> contextlib.AbstractAsyncContextManager[RawStation]:
+        """``async with server.station(identity) as st``: a station on a real socket."""
+        return RawStation.connect(self.ws_url, identity, **kwargs)
 
     def stop(self) -> None:
         self.process.terminate()
@@ -133,6 +155,9 @@ def live_servers(django_db_setup: None, django_db_blocker: object) -> Iterator[C
         return servers[key]
 
     yield get
+    # Signal every server first, then wait: each takes a second or more to shut down (reactor, log flush).
+    for server in servers.values():
+        server.process.terminate()
     for server in servers.values():
         server.stop()
 
@@ -146,6 +171,29 @@ def wait_until(predicate: Callable[[], object], timeout_s: float = 5, interval_s
         if time.monotonic() >= deadline:
             return False
         time.sleep(interval_s)
+
+
+async def in_thread(func: Callable[..., Any], *args: Any) -> Any:
+    """ORM work from a scenario: in a thread, closing its connection (the test database is dropped at the end)."""
+
+    def call() -> Any:
+        try:
+            return func(*args)
+        finally:
+            connection.close()
+
+    return await asyncio.to_thread(call)
+
+
+async def wait_until_async(predicate: Callable[[], object], timeout_s: float = 5, interval_s: float = 0.05) -> bool:
+    """``wait_until`` from inside a scenario's event loop: the (ORM) predicate runs in a thread."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        if await in_thread(predicate):
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        await asyncio.sleep(interval_s)
 
 
 def wait_until_connections_closed(timeout_s: float = 10) -> None:
@@ -169,8 +217,20 @@ def wait_until_connections_closed(timeout_s: float = 10) -> None:
 
 @pytest.fixture
 def csms_server(live_servers: Callable[..., LiveServer], transactional_db: None) -> Iterator[Callable[..., LiveServer]]:
-    """``csms_server(name, **env)``: a live server with extra settings, for one test on the test database."""
-    yield live_servers
+    """``csms_server(name, **env)``: a live server with extra settings, for one test on the test database.
+
+    The test gets its own view of each server, taken the first time it asks for it: ``log()`` then holds only
+    what the server logged during this test, not what earlier tests made it write.
+    """
+    views: dict[tuple[str, tuple[tuple[str, str], ...]], LiveServer] = {}
+
+    def get(name: str = "default", **env: str) -> LiveServer:
+        key = (name, tuple(sorted(env.items())))
+        if key not in views:
+            views[key] = live_servers(name, **env).view()
+        return views[key]
+
+    yield get
     wait_until_connections_closed()
 
 
@@ -178,6 +238,35 @@ def csms_server(live_servers: Callable[..., LiveServer], transactional_db: None)
 def live_server_ws(csms_server: Callable[..., LiveServer]) -> LiveServer:
     """The default live server (unknown stations rejected, strict validation, full message log)."""
     return csms_server()
+
+
+@dataclass
+class AsgiServer:
+    """The CSMS's ASGI application (``csms.asgi.application``) run in the test process: no daphne, no socket."""
+
+    application: Any
+
+    def station(self, identity: str, **kwargs: Any) -> contextlib.AbstractAsyncContextManager[AsgiStation]:
+        """``async with server.station(identity) as st``: a station connected through a WebsocketCommunicator."""
+        return AsgiStation.connect(self.application, identity, **kwargs)
+
+
+@pytest.fixture
+def asgi_server(transactional_db: None, settings: Any) -> Iterator[AsgiServer]:
+    """The real ASGI app and station consumer on the test database (PostgreSQL), for tests that check only what a
+    station is answered. Transactional: the consumer's database work runs in its own threads and must see the
+    rows the test created (and the test the rows it wrote)."""
+    from csms.asgi import application
+
+    # Log rows committed with their frame, before the consumer reads the next one: nothing is left to write in the
+    # background when the test's event loop ends (the live servers flush every 20 ms instead).
+    settings.CSMS_MESSAGE_LOG_FLUSH_MS = 0
+    # The consumer's worker threads then close their connection after each call, as on the live servers: none is
+    # left open when the test database is dropped.
+    db_settings = connections["default"].settings_dict
+    conn_max_age, db_settings["CONN_MAX_AGE"] = db_settings["CONN_MAX_AGE"], 0
+    yield AsgiServer(application)
+    db_settings["CONN_MAX_AGE"] = conn_max_age
 
 
 @pytest.fixture

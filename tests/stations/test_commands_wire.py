@@ -8,42 +8,16 @@ import time
 from typing import Any
 
 import pytest
-from django.db import connection
 
-from stations.models import ChargingStation, Command, CommandState, MessageLog
+from stations.models import Command, CommandState, MessageLog
 from tests.api_client import api, make_user
-from tests.conftest import wait_until
+from tests.conftest import wait_until, wait_until_async
 from tests.ocpp_client import RawStation, run
+from tests.stations.helpers import wait_online
 
 pytestmark = pytest.mark.live
 
 RESET = {"action": "Reset", "payload": {"type": "Immediate"}}
-
-
-async def in_thread(func: Any, *args: Any) -> Any:
-    """ORM work from a scenario: in a thread, closing its connection (the test database is dropped at the end)."""
-
-    def call() -> Any:
-        try:
-            return func(*args)
-        finally:
-            connection.close()
-
-    return await asyncio.to_thread(call)
-
-
-async def wait_online(identity: str, timeout_s: float = 10) -> None:
-    """Until the consumer has stored its channel name (commands need no BootNotification)."""
-
-    def online() -> bool:
-        return ChargingStation.objects.filter(identity=identity, is_online=True).exclude(channel_name="").exists()
-
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if await in_thread(online):
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"{identity} did not come online")
 
 
 async def post(server: Any, identity: str, body: dict[str, Any], token: str) -> tuple[int, Any]:
@@ -194,7 +168,9 @@ def test_disconnect_while_pending_is_failed(two_servers, station_factory):
             # A second command waits in the outbox behind the unanswered first one.
             code, queued = await post(server_a, "CS-1", {"action": "ClearCache", "payload": {}}, token)
             assert (code, queued["state"]) == (202, "queued")
-            await asyncio.sleep(0.3)  # let it reach the consumer's outbox
+            # Let it reach the consumer's outbox. A fixed pause: taking a command up leaves no trace to wait for, and
+            # the command ends the same way if the close comes first (connection_close fails it as never sent).
+            await asyncio.sleep(0.3)
             await st.close()
             return await request
 
@@ -206,9 +182,7 @@ def test_disconnect_while_pending_is_failed(two_servers, station_factory):
         "description": "connection closed before the station answered",
         "details": None,
     }
-    deadline = time.monotonic() + 10
-    while Command.objects.filter(state__in=["queued", "sent"]).exists() and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_until(lambda: not Command.objects.filter(state__in=["queued", "sent"]).exists(), timeout_s=10)
     rows = Command.objects.order_by("pk").values_list("action", "state", "sent_at", "error_description")
     assert [(a, s, sent is not None, e) for a, s, sent, e in rows] == [
         ("Reset", "failed", True, "connection closed before the station answered"),
@@ -234,7 +208,8 @@ def test_commands_to_one_station_go_one_at_a_time_in_order(two_servers, station_
             seen = []
             for reply in answers:
                 frame = await st.recv()
-                # Nothing else arrives while this CALL is unanswered (OCPP-J: one outstanding CALL).
+                # Nothing else arrives while this CALL is unanswered (OCPP-J: one outstanding CALL). A fixed wait:
+                # the absence of a frame has no event to wait for.
                 with pytest.raises(TimeoutError):
                     await st.recv(timeout=0.7)
                 await st.send_raw(json.dumps([3, frame[1], reply]))
@@ -250,9 +225,7 @@ def test_commands_to_one_station_go_one_at_a_time_in_order(two_servers, station_
         [2, str(ids[1]), "GetLocalListVersion"],
         [2, str(ids[2]), "Reset"],
     ]
-    deadline = time.monotonic() + 10
-    while Command.objects.exclude(state=CommandState.ANSWERED).exists() and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_until(lambda: not Command.objects.exclude(state=CommandState.ANSWERED).exists(), timeout_s=10)
     code, body = api(server_a.http_url, "GET", f"/api/v1/commands/{ids[1]}/", token=token)
     assert code == 200
     assert (body["state"], body["response"]) == ("answered", {"versionNumber": 7})
@@ -289,6 +262,7 @@ def test_invalid_payload_is_400_with_the_violations_and_nothing_is_stored_or_sen
                 await post(live_server_ws, "CS-1", {"action": "BootNotification", "payload": {}}, token),
                 await post(live_server_ws, "CS-1", {"action": "MakeCoffee", "payload": {}}, token),
             ]
+            # Nothing was sent: a fixed wait, the absence of a frame has no event to wait for.
             with pytest.raises(TimeoutError):
                 await st.recv(timeout=1)
             return results
@@ -322,7 +296,9 @@ def test_bulk_command_to_50_stations_on_two_processes_returns_50_results(two_ser
         station_factory(identity)
     _, token = make_user(perms=("add_command",))
 
-    async def station(identity: str, index: int, ready: asyncio.Event, seen: asyncio.Event, go: asyncio.Event) -> list:
+    async def station(
+        identity: str, index: int, ready: asyncio.Event, seen: asyncio.Event, go: asyncio.Event, recorded: asyncio.Event
+    ) -> list:
         server = server_b if index % 2 else server_a
         async with RawStation.connect(server.ws_url, identity) as st:
             assert (await st.boot())[0] == 3  # boot done: the consumer's channel name is stored
@@ -331,14 +307,19 @@ def test_bulk_command_to_50_stations_on_two_processes_returns_50_results(two_ser
             seen.set()
             await go.wait()  # hold the answer: the bulk is visibly in progress meanwhile
             await st.send_raw(json.dumps([3, frame[1], {"status": "Accepted"}]))
-            await asyncio.sleep(0.5)  # let the CSMS record the answer before the socket closes
+            await recorded.wait()  # the CSMS recorded the answers before the sockets close
             return frame
 
+    def all_answered() -> bool:
+        return Command.objects.filter(state=CommandState.ANSWERED).count() == len(identities)
+
     async def scenario() -> tuple[tuple[int, Any], tuple[int, Any], list[list[Any]]]:
-        go = asyncio.Event()
+        go, recorded = asyncio.Event(), asyncio.Event()
         readies = [asyncio.Event() for _ in identities]
         seens = [asyncio.Event() for _ in identities]
-        tasks = [asyncio.create_task(station(i, n, readies[n], seens[n], go)) for n, i in enumerate(identities)]
+        tasks = [
+            asyncio.create_task(station(i, n, readies[n], seens[n], go, recorded)) for n, i in enumerate(identities)
+        ]
         await asyncio.wait_for(asyncio.gather(*(r.wait() for r in readies)), 30)
         body = {"action": "ChangeAvailability", "payload": {"operationalStatus": "Inoperative"}}
         created = await asyncio.to_thread(
@@ -349,6 +330,8 @@ def test_bulk_command_to_50_stations_on_two_processes_returns_50_results(two_ser
             api, server_b.http_url, "GET", f"/api/v1/bulk-commands/{created[1]['id']}/", None, token
         )
         go.set()
+        await wait_until_async(all_answered, timeout_s=10)  # the summary below says which were not, if any
+        recorded.set()
         frames = await asyncio.gather(*tasks)
         return created, progress, frames
 
@@ -358,12 +341,14 @@ def test_bulk_command_to_50_stations_on_two_processes_returns_50_results(two_ser
     assert code == 202, created
     assert created["summary"]["total"] == 50
     assert {f[2] for f in frames} == {"ChangeAvailability"}
-    deadline = time.monotonic() + 20
-    while True:
+    bulk: dict[str, Any] = {}
+
+    def bulk_done() -> bool:
+        nonlocal code, bulk
         code, bulk = api(server_b.http_url, "GET", f"/api/v1/bulk-commands/{created['id']}/", token=token)
-        if bulk["summary"]["done"] or time.monotonic() > deadline:
-            break
-        time.sleep(0.2)
+        return bulk["summary"]["done"]
+
+    wait_until(bulk_done, timeout_s=20, interval_s=0.2)
     assert code == 200
     assert bulk["summary"]["by_state"]["answered"] == 50, [r for r in bulk["results"] if r["state"] != "answered"]
     assert bulk["summary"] == {

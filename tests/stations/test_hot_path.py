@@ -16,7 +16,7 @@ from stations.message_log import rows_write
 from stations.models import Connector, MessageLog
 from tests.conftest import wait_until
 from tests.ocpp_client import RawStation, run
-from tests.stations.test_transport import exchange
+from tests.stations.helpers import exchange
 
 pytestmark = pytest.mark.live
 

@@ -105,6 +105,7 @@ def test_wrong_or_missing_password_is_refused_and_logged(live_server_ws, station
     assert handshake_status(live_server_ws, "CS-1", headers=headers) == 403
     connection = Connection.objects.get()
     assert (connection.outcome, connection.reason, connection.identity) == ("refused", reason, "CS-1")
+    # The log holds only what the server wrote during this test (csms_server gives each test its own view).
     assert "wrong password" in live_server_ws.log() or reason != "wrong password"
 
 

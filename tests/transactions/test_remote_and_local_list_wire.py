@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 
 from stations.models import ChargingStation, Command
+from tests.conftest import in_thread
 from tests.ocpp_client import RawStation, run
-from tests.stations.test_commands_wire import in_thread, wait_online
+from tests.stations.helpers import wait_online
 from tests.transactions.factories import meter_value, sampled, tx_event
 from transactions import services
 from transactions.models import ChargingTransaction, IdToken, LocalAuthList, RemoteStartRequest
