@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from websockets.exceptions import InvalidStatus
 
@@ -11,7 +13,9 @@ from tests.ocpp_client import RawStation, basic_auth, run
 pytestmark = pytest.mark.live
 
 
-def test_a_view_of_the_log_holds_only_what_was_logged_after_it_was_taken(live_server_ws: LiveServer, station_factory):
+def test_a_view_of_the_log_holds_only_what_was_logged_after_it_was_taken(
+    live_server_ws: LiveServer, station_factory: Any
+) -> None:
     station_factory("CS-1", password="s3cret-Passw0rd")
 
     async def refused_handshake() -> None:

@@ -14,9 +14,10 @@ from devicemodel import services
 from devicemodel.models import DeviceVariable, ReportJob, VariableAttribute
 from stations.models import ChargingStation
 from tests.api_client import api, make_user
+from tests.conftest import in_thread
 from tests.devicemodel.factories import notify_report, report_entry
 from tests.ocpp_client import RawStation, run
-from tests.stations.test_commands_wire import in_thread, wait_online
+from tests.stations.helpers import wait_online
 
 pytestmark = pytest.mark.live
 

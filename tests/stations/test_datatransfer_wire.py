@@ -11,8 +11,9 @@ import pytest
 from stations import command_forms, datatransfer
 from stations.commands import command_send
 from stations.models import ChargingStation, Command, DataTransferRecord
+from tests.conftest import in_thread
 from tests.ocpp_client import RawStation, run
-from tests.stations.test_commands_wire import in_thread, wait_online
+from tests.stations.helpers import wait_online
 
 pytestmark = pytest.mark.live
 

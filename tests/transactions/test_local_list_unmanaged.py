@@ -9,8 +9,9 @@ import pytest
 
 from stations.commands import command_send
 from stations.models import ChargingStation, Command
+from tests.conftest import in_thread
 from tests.ocpp_client import RawStation, run
-from tests.stations.test_commands_wire import in_thread, wait_online
+from tests.stations.helpers import wait_online
 from transactions import services
 from transactions.models import LocalAuthList
 from transactions.tasks import local_lists_sync_all_task

@@ -15,7 +15,7 @@ from stations.models import Command
 from stations.services import station_register
 from tests.api_client import api, make_user
 from tests.ocpp_client import RawStation, run
-from tests.stations.test_commands_wire import wait_online
+from tests.stations.helpers import wait_online
 from tests.transactions.factories import tx_event
 from transactions import services
 from transactions.models import RemoteStartRequest

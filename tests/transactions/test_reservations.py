@@ -18,8 +18,9 @@ from csms.timeutil import format_ocpp
 from stations.models import ChargingStation
 from stations.services import station_register
 from tests.api_client import api
+from tests.conftest import in_thread
 from tests.ocpp_client import RawStation, run
-from tests.stations.test_commands_wire import in_thread, wait_online
+from tests.stations.helpers import wait_online
 from tests.transactions.factories import tx_event
 from transactions import reservations
 from transactions.models import Reservation
