@@ -8,4 +8,5 @@ urlpatterns = [
     path("", include("stations.api.urls")),
     path("", include("transactions.api.urls")),
     path("", include("webhooks.api.urls")),
+    path("", include("security.api.urls")),
 ]

@@ -19,7 +19,9 @@ BILLING_PERMISSIONS: dict[str, tuple[str, ...]] = {
         "view_connector",
         "view_command",
         "view_bulkcommand",
+        "view_stationevent",
     ),
+    "security": ("view_securityevent",),
     "transactions": (
         "view_idtoken",
         "view_chargingtransaction",
@@ -30,6 +32,7 @@ BILLING_PERMISSIONS: dict[str, tuple[str, ...]] = {
 OPERATOR_EXTRA_PERMISSIONS: dict[str, tuple[str, ...]] = {
     "stations": ("add_command", "add_bulkcommand"),
     "transactions": ("add_idtoken", "change_idtoken", "delete_idtoken"),
+    "security": ("change_securityevent",),  # acknowledging critical events
 }
 
 

@@ -16,5 +16,6 @@ urlpatterns = [
     path("readyz", views.readyz, name="readyz"),
     path("metrics", metrics.metrics, name="metrics"),
     path("", include("transactions.urls")),
+    path("", include("security.urls")),
     path("", include("stations.urls")),
 ]

@@ -10,10 +10,12 @@ from typing import Any
 
 from django.conf import settings
 
-from csms.dbpool import db
+from csms.dbpool import auth, db
 from csms.looplocal import per_loop
 from csms.ocpp import frames, router
 from csms.ocpp.consumer import SUBPROTOCOL, CallTimeout, ConnectionLost, OcppConsumer
+from security.flusher import refusals_flush_soon
+from security.limiter import limiter
 
 from . import calls, commands, connections, message_log
 from .live import publish_station_changed
@@ -79,6 +81,15 @@ class StationConsumer(OcppConsumer):
     _last_seen_written = 0.0
 
     async def handshake(self, authorization: str | None) -> str:
+        host = connections.client_host(self.remote_addr)
+        if authorization is not None and limiter().address_blocked(host):
+            # An address over its failure limit trying a password: refused before any database work (a flood).
+            connections.handshake_refusal_count(
+                identity=self.identity, address=host, station_id=None, reason=connections.THROTTLED, throttled=True
+            )
+            self._connect_result = connections.ConnectResult(None, connections.THROTTLED, auth_refused=True)
+            refusals_flush_soon()
+            return connections.THROTTLED
         # One trip to the database for the decision and its record (a boot storm queues thousands of these).
         result = await db(connections.station_connect)(
             identity=self.identity,
@@ -87,6 +98,17 @@ class StationConsumer(OcppConsumer):
             subprotocol=SUBPROTOCOL,
             channel_name=self.channel_name,
         )
+        if result.check is not None:  # a legacy slow hash: checked in the auth threads, then one more trip
+            verdict = await auth(connections.password_verify)(check=result.check)
+            result = await db(connections.station_connect_checked)(
+                check=result.check,
+                verdict=verdict,
+                remote_addr=self.remote_addr,
+                subprotocol=SUBPROTOCOL,
+                channel_name=self.channel_name,
+            )
+        if result.auth_refused:
+            refusals_flush_soon()
         self._connect_result = result
         if result.opened is not None:
             self.station_id = result.opened.station_id

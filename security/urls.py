@@ -1,0 +1,7 @@
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("security/events/<int:pk>/acknowledge/", views.acknowledge, name="security-event-acknowledge"),
+]
