@@ -6,6 +6,8 @@ from .models import WebhookDelivery, WebhookSubscription
 
 
 class WebhookSubscriptionForm(forms.ModelForm):
+    url = forms.URLField(max_length=500, assume_scheme="https")
+
     class Meta:
         model = WebhookSubscription
         fields = ["url", "secret", "events", "active", "description"]
