@@ -174,6 +174,12 @@ def url_refusal(url: str) -> str:
     if host == "localhost" or host.endswith(".localhost"):
         return f"{host} is a loopback name; refused (CSMS_WEBHOOK_ALLOW_PRIVATE_URLS=1 allows it)"
     try:
+        if _address_refused(host):  # a literal address: no lookup needed
+            return f"{host} is not a public address; refused (CSMS_WEBHOOK_ALLOW_PRIVATE_URLS=1 allows it)"
+        return ""
+    except ValueError:
+        pass  # a name
+    try:
         port = parts.port or (443 if parts.scheme == "https" else 80)
         _checked_addresses(host, port)
     except PrivateAddressRefused as exc:
@@ -206,11 +212,15 @@ def _guarded_connection(
 
 
 class _GuardedHTTPConnection(http.client.HTTPConnection):
-    _create_connection = staticmethod(_guarded_connection)
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._create_connection = _guarded_connection  # http.client's hook for opening the socket
 
 
 class _GuardedHTTPSConnection(http.client.HTTPSConnection):
-    _create_connection = staticmethod(_guarded_connection)
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._create_connection = _guarded_connection
 
 
 class _GuardedHTTPHandler(urllib.request.HTTPHandler):
@@ -235,6 +245,10 @@ def _post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int | None, s
             return response.status, ""
     except urllib.error.HTTPError as exc:
         return exc.code, f"HTTP {exc.code}"
+    except urllib.error.URLError as exc:
+        if isinstance(exc.reason, PrivateAddressRefused):
+            return None, f"PrivateAddressRefused: {exc.reason}"[:1000]
+        return None, f"{type(exc).__name__}: {exc}"[:1000]
     except (OSError, ValueError) as exc:
         return None, f"{type(exc).__name__}: {exc}"[:1000]
 
