@@ -26,3 +26,8 @@ def open_alerts(*, identity: str | None = None) -> QuerySet[SecurityEvent]:
 def station_events(*, identity: str) -> QuerySet[StationEvent]:
     """The station's NotifyEvent events (stored by stations.services.station_events_record), newest first."""
     return StationEvent.objects.filter(station__identity=identity).order_by("-timestamp", "-id")
+
+
+def recent_events() -> QuerySet[SecurityEvent]:
+    """Every station's security events, newest first (the security page)."""
+    return SecurityEvent.objects.order_by("-timestamp", "-id")

@@ -143,18 +143,20 @@ def test_feed_alerts_and_acknowledging():
     assert 'data-testid="security-feed"' in page and "InvalidTLSVersion" in page and "Door / Problem" in page
     assert 'data-testid="station-security-alerts"' in page and "log wiped" in page
     assert "Acknowledge" not in page  # no permission
-    overview = as_viewer.get("/").content.decode()
-    assert 'data-testid="security-alerts"' in overview and "SecurityLogWasCleared" in overview
-    assert "InvalidTLSVersion" not in overview  # not critical: no alert
+    security = as_viewer.get("/security/").content.decode()
+    assert 'data-testid="security-alerts"' in security and "SecurityLogWasCleared" in security
+    alerts_part = security.split('data-testid="recent-security-events"')[0]
+    assert "InvalidTLSVersion" not in alerts_part and "InvalidTLSVersion" in security  # not critical: no alert
+    assert 'href="/security/"' in as_viewer.get("/").content.decode()  # linked from every page's nav
 
     alert = SecurityEvent.objects.get(type="SecurityLogWasCleared")
     assert as_viewer.post(f"/security/events/{alert.pk}/acknowledge/").status_code == 403
-    assert "Acknowledge" in as_operator.get("/").content.decode()
+    assert "Acknowledge" in as_operator.get("/security/").content.decode()
     response = as_operator.post(f"/security/events/{alert.pk}/acknowledge/", {"next": "/stations/CS-F/"})
     assert response.status_code == 302 and response["Location"] == "/stations/CS-F/"
     alert.refresh_from_db()
     assert alert.acknowledged_at is not None and alert.acknowledged_by == operator
-    assert 'data-testid="security-alerts"' not in as_viewer.get("/").content.decode()
+    assert 'data-testid="no-security-alerts"' in as_viewer.get("/security/").content.decode()
     page = as_viewer.get("/stations/CS-F/").content.decode()
     assert 'data-testid="station-security-alerts"' not in page and "SecurityLogWasCleared" in page  # still in feed
     response = as_operator.post(f"/security/events/{alert.pk}/acknowledge/", HTTP_HX_REQUEST="true")
