@@ -9,6 +9,12 @@ Rules (``CSMS_AUTH_MAX_FAILURES`` = N failures within ``CSMS_AUTH_FAILURE_WINDOW
    address the failures come from (the limiter cannot tell them apart; lower nothing, wait out the window).
 3. A correct password clears its (identity, address) pair.
 
+What gets written stays bounded whatever the flood (addresses may be spoofed with X-Forwarded-For where daphne
+trusts proxy headers): a refused handshake is logged in the connection log only while its identity is under the
+limit; beyond, refusals are only counted (RefusalCounter) per window, under the identity with the address ``*`` once
+the identity is over its limit, and under the address with the identity ``*`` when the address is refused before
+its identity was looked up (unless the limiter already knows that identity from its failures).
+
 In memory, not Redis: the check runs on every handshake and a daphne process sees its own attempts (with W web
 processes an attacker gets at most W x N checks per window); the embedded default has no Redis.
 """
@@ -49,18 +55,30 @@ class FailureLimiter:
         with self._lock:
             return self._full(self._by_address.get(address), self._clock())
 
-    def refuse_unchecked(self, *, identity: str, address: str) -> bool:
-        """Rules 1 and 2: refuse without checking the password."""
+    def refuse_unchecked(self, *, identity: str, address: str) -> str:
+        """Rules 1 and 2: refuse without checking the password: ``"address"`` or ``"identity"`` (the rule), or ""."""
         if self.max_failures <= 0:
-            return False
+            return ""
         now = self._clock()
         with self._lock:
             if self._full(self._by_address.get(address), now):
-                return True
+                return "address"
             if self._full(self._by_identity.get(identity), now):
                 last = self._pairs.get((identity, address))
-                return last is not None and now - last < self.window_s
-        return False
+                if last is not None and now - last < self.window_s:
+                    return "identity"
+        return ""
+
+    def identity_over_limit(self, identity: str) -> bool:
+        if self.max_failures <= 0:
+            return False
+        with self._lock:
+            return self._full(self._by_identity.get(identity), self._clock())
+
+    def knows_identity(self, identity: str) -> bool:
+        """It has failures on record (failures are only recorded for registered stations)."""
+        with self._lock:
+            return identity in self._by_identity
 
     def record_failure(self, *, identity: str, address: str) -> None:
         if self.max_failures <= 0:
@@ -88,6 +106,8 @@ class FailureLimiter:
         for pair in [p for p, last in self._pairs.items() if now - last >= self.window_s]:
             del self._pairs[pair]
 
+
+ANY = "*"  # the identity or address column of an aggregated row that counts many
 
 _limiter: FailureLimiter | None = None
 _limiter_lock = threading.Lock()

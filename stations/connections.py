@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from csms import fastorm
 from security import hashers
-from security.limiter import limiter, refusals
+from security.limiter import ANY, limiter, refusals
 from security.models import CsmsSecurityEventType
 from webhooks import services as webhooks
 
@@ -56,7 +56,7 @@ class HandshakeResult:
     reason: str = ""
     # Set when the password check failed (or was skipped by the limiter): the refusal is counted.
     auth_station_id: int | None = None
-    throttled: bool = False
+    throttled: str = ""  # the limiter rule that refused it unchecked ("address", "identity")
     check: PasswordCheck | None = None
 
     @property
@@ -104,8 +104,9 @@ def station_handshake(*, identity: str, authorization: str | None, address: str 
         logger.info("registered unknown station %s as %s", identity, station.registration_status)
         return HandshakeResult(station)
     if station.requires_password:
-        if limiter().refuse_unchecked(identity=identity, address=address):
-            return HandshakeResult(None, THROTTLED, auth_station_id=station.pk, throttled=True)
+        rule = limiter().refuse_unchecked(identity=identity, address=address)
+        if rule:
+            return HandshakeResult(None, THROTTLED, auth_station_id=station.pk, throttled=rule)
         reason = ""
         if credentials is None:
             reason = "missing HTTP Basic credentials"
@@ -127,15 +128,16 @@ def station_handshake(*, identity: str, authorization: str | None, address: str 
 @dataclass(frozen=True, slots=True)
 class PasswordVerdict:
     ok: bool
-    throttled: bool = False
+    throttled: str = ""
     upgraded_hash: str = ""  # the password re-hashed with the station hasher, to store (legacy hash upgrade)
 
 
 def password_verify(*, check: PasswordCheck) -> PasswordVerdict:
     """Verify a slow hash in an auth thread (csms.dbpool.auth): no database. The limiter is asked again here, at
     the last moment, so that a flood queued behind the first failures is refused without hashing."""
-    if limiter().refuse_unchecked(identity=check.identity, address=check.address):
-        return PasswordVerdict(False, throttled=True)
+    rule = limiter().refuse_unchecked(identity=check.identity, address=check.address)
+    if rule:
+        return PasswordVerdict(False, throttled=rule)
     upgraded: list[str] = []
     ok = check_password(check.password, check.encoded, upgraded.append, preferred=hashers.ALGORITHM)
     if not ok:
@@ -269,31 +271,36 @@ class ConnectResult:
 
 
 def handshake_refusal_count(
-    *, identity: str, address: str, station_id: int | None, reason: str, throttled: bool
+    *, identity: str, address: str, station_id: int | None, reason: str, throttled: bool, logged: bool
 ) -> None:
-    """Count a refused password handshake (security.limiter.refusals, written aggregated by the flusher)."""
+    """Count a refused password handshake (security.limiter.refusals, written aggregated by the flusher); pass
+    ``"*"`` (limiter.ANY) as the identity or address that is not to be told apart (see security/limiter.py)."""
     refusals.add(
         identity=identity,
         address=address,
         type=CsmsSecurityEventType.HANDSHAKE_THROTTLED if throttled else CsmsSecurityEventType.HANDSHAKE_REFUSED,
         station_id=station_id,
-        reason=reason,
+        reason=reason if logged else f"{reason} (counted only: too many failures)",
         at=timezone.now(),
     )
 
 
 def _refuse(*, identity: str, remote_addr: str, result: HandshakeResult) -> ConnectResult:
     counted = result.auth_station_id is not None
+    # Past the identity's limit (or refused unchecked), refusals are only counted: a flood, even from spoofed
+    # addresses, writes no connection-log row per attempt.
+    logged = not (counted and (result.throttled or limiter().identity_over_limit(identity)))
     if counted:
+        address = client_host(remote_addr)
         handshake_refusal_count(
             identity=identity,
-            address=client_host(remote_addr),
+            address=address if logged or result.throttled == "address" else ANY,
             station_id=result.auth_station_id,
             reason=result.reason,
-            throttled=result.throttled,
+            throttled=bool(result.throttled),
+            logged=logged,
         )
-    # Attempts refused by the limiter are only counted: a flood must not write a connection-log row per attempt.
-    if not result.throttled:
+    if logged:
         connection_refused(identity=identity, station=result.station, reason=result.reason, remote_addr=remote_addr)
     return ConnectResult(None, result.reason, auth_refused=counted)
 

@@ -15,7 +15,7 @@ from csms.looplocal import per_loop
 from csms.ocpp import frames, router
 from csms.ocpp.consumer import SUBPROTOCOL, CallTimeout, ConnectionLost, OcppConsumer
 from security.flusher import refusals_flush_soon
-from security.limiter import limiter
+from security.limiter import ANY, limiter
 
 from . import calls, commands, connections, message_log
 from .live import publish_station_changed
@@ -84,8 +84,14 @@ class StationConsumer(OcppConsumer):
         host = connections.client_host(self.remote_addr)
         if authorization is not None and limiter().address_blocked(host):
             # An address over its failure limit trying a password: refused before any database work (a flood).
+            known = limiter().knows_identity(self.identity)  # else unbounded: any name could be sent
             connections.handshake_refusal_count(
-                identity=self.identity, address=host, station_id=None, reason=connections.THROTTLED, throttled=True
+                identity=self.identity if known else ANY,
+                address=host,
+                station_id=None,
+                reason=connections.THROTTLED,
+                throttled=True,
+                logged=False,
             )
             self._connect_result = connections.ConnectResult(None, connections.THROTTLED, auth_refused=True)
             refusals_flush_soon()

@@ -82,11 +82,12 @@ def test_flood_of_wrong_passwords(csms_server, station_factory):
     assert wait_until(lambda: counted() >= FLOOD + 1, timeout_s=15)
     rows = SecurityEvent.objects.filter(identity="CS-FLOOD", source=SecurityEventSource.CSMS)
     assert rows.count() <= 6  # {refused, throttled} x at most 2 windows (+ the window of the later attempt)
-    assert {r.remote_addr for r in rows} == {"127.0.0.2"}
+    assert {r.remote_addr for r in rows} <= {"127.0.0.2", "*"}
     assert set(rows.values_list("type", flat=True)) == {"CsmsRefusedHandshake", "CsmsThrottledHandshake"}
-    assert all(r.station_id is not None for r in rows.filter(type="CsmsRefusedHandshake"))
+    assert all(r.station_id is not None for r in rows)
+    # Logged one by one only while the identity was under its limit (a few more may race past it).
     refused_logged = Connection.objects.filter(identity="CS-FLOOD", outcome="refused").count()
-    assert 10 <= refused_logged < FLOOD // 2
+    assert 9 <= refused_logged < FLOOD // 4
     assert Connection.objects.filter(identity="CS-FLOOD", outcome="accepted").count() == 1
 
 

@@ -92,7 +92,7 @@ def test_limiter_address_rule():
         assert not lim.address_blocked("10.0.0.9")
         lim.record_failure(identity=f"CS-{i}", address="10.0.0.9")  # any identities
     assert lim.address_blocked("10.0.0.9")
-    assert lim.refuse_unchecked(identity="CS-other", address="10.0.0.9")
+    assert lim.refuse_unchecked(identity="CS-other", address="10.0.0.9") == "address"
     assert not lim.address_blocked("10.0.0.10")
     clock.now += 61  # the window slides: failures older than it no longer count
     assert not lim.address_blocked("10.0.0.9")
@@ -104,7 +104,8 @@ def test_limiter_identity_rule_never_locks_out_other_addresses():
     for address in ("10.0.0.1", "10.0.0.2", "10.0.0.3"):
         lim.record_failure(identity="CS-X", address=address)
     # The identity is over its limit: addresses that failed for it are refused unchecked ...
-    assert lim.refuse_unchecked(identity="CS-X", address="10.0.0.1")
+    assert lim.refuse_unchecked(identity="CS-X", address="10.0.0.1") == "identity"
+    assert lim.identity_over_limit("CS-X") and lim.knows_identity("CS-X") and not lim.knows_identity("CS-Y")
     # ... any other address (the station's own) is still checked, and other identities are not concerned.
     assert not lim.refuse_unchecked(identity="CS-X", address="192.0.2.7")
     assert not lim.refuse_unchecked(identity="CS-Y", address="10.0.0.1")
@@ -139,13 +140,20 @@ def test_wrong_password_refusals_are_limited_and_aggregated(settings):
             identity="CS-A", authorization=auth, remote_addr="10.2.2.2:4000", subprotocol="ocpp2.0.1", channel_name=""
         )
         assert result.opened is None and result.auth_refused
-    # Three checked and logged, then refused unchecked and only counted.
-    assert Connection.objects.filter(identity="CS-A", outcome="refused").count() == 3
+    # Two checked and logged; the third (checked) takes the identity over its limit: counted only, under the
+    # address "*"; then refused unchecked (the address is over its limit too) and counted under the address.
+    assert Connection.objects.filter(identity="CS-A", outcome="refused").count() == 2
     handshake_refusals_record(counts=limiter_module.refusals.take())
-    rows = {e.type: e for e in SecurityEvent.objects.filter(identity="CS-A", source=SecurityEventSource.CSMS)}
-    assert rows["CsmsRefusedHandshake"].count == 3 and rows["CsmsThrottledHandshake"].count == 2
-    assert rows["CsmsThrottledHandshake"].remote_addr == "10.2.2.2"
-    assert rows["CsmsThrottledHandshake"].station.identity == "CS-A"
+    rows = {
+        (e.type, e.remote_addr): e
+        for e in SecurityEvent.objects.filter(identity="CS-A", source=SecurityEventSource.CSMS)
+    }
+    assert {key: e.count for key, e in rows.items()} == {
+        ("CsmsRefusedHandshake", "10.2.2.2"): 2,
+        ("CsmsRefusedHandshake", "*"): 1,
+        ("CsmsThrottledHandshake", "10.2.2.2"): 2,
+    }
+    assert all(e.station.identity == "CS-A" for e in rows.values())
     # The correct password from the station's own address still connects.
     good = "Basic " + base64.b64encode(f"CS-A:{SECRET}".encode()).decode()
     result = station_connect(
@@ -168,3 +176,31 @@ def test_refusal_counts_add_up_in_one_row_per_window():
     row = SecurityEvent.objects.get(identity="CS-Z")
     assert row.count == 5 and row.station is None and row.timestamp == datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
     assert not counter.take()
+
+
+def test_a_flood_from_ever_new_addresses_writes_a_bounded_number_of_rows(settings):
+    """Addresses can be spoofed where daphne trusts X-Forwarded-For: past the identity's limit nothing is written
+    per attempt, and the counts go to one row for the identity."""
+    settings.CSMS_AUTH_MAX_FAILURES = 3
+    import base64
+
+    from security import limiter as limiter_module
+
+    limiter_module._limiter = None
+    station_register(identity="CS-B", password=SECRET)
+    auth = "Basic " + base64.b64encode(b"CS-B:wrong-password-0000").decode()
+    for i in range(50):
+        result = station_connect(
+            identity="CS-B",
+            authorization=auth,
+            remote_addr=f"10.7.{i}.1:4000",
+            subprotocol="ocpp2.0.1",
+            channel_name="",
+        )
+        assert result.opened is None
+    assert Connection.objects.filter(identity="CS-B").count() == 2
+    handshake_refusals_record(counts=limiter_module.refusals.take())
+    rows = SecurityEvent.objects.filter(identity="CS-B")
+    assert rows.count() <= 4 and sum(r.count for r in rows) == 50
+    assert rows.get(remote_addr="*").count >= 47
+    limiter_module._limiter = None
