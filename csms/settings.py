@@ -276,8 +276,8 @@ CSMS_AUTH_MAX_FAILURES = env_int("CSMS_AUTH_MAX_FAILURES", 10)
 CSMS_AUTH_FAILURE_WINDOW_S = env_int("CSMS_AUTH_FAILURE_WINDOW_S", 60)
 # Threads verifying slow (legacy PBKDF2) station password hashes, apart from the station path's database threads.
 CSMS_AUTH_THREADS = env_int("CSMS_AUTH_THREADS", 2)
-# Refused handshakes are counted in memory and written as aggregated security events at most this often.
-CSMS_SECURITY_EVENT_FLUSH_S = env_int("CSMS_SECURITY_EVENT_FLUSH_S", 2)
+# Refused handshakes are counted in memory and written as aggregated security events at most this many ms later.
+CSMS_SECURITY_EVENT_FLUSH_MS = env_int("CSMS_SECURITY_EVENT_FLUSH_MS", 2000)
 # Shortest station password accepted when one is set (OCPP's BasicAuthPassword is 16 to 40 characters).
 CSMS_STATION_PASSWORD_MIN_LENGTH = env_int("CSMS_STATION_PASSWORD_MIN_LENGTH", 16)
 

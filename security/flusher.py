@@ -1,6 +1,6 @@
 """Writes the refused handshakes counted in memory (security.limiter.refusals) as aggregated security events, at
-most every ``CSMS_SECURITY_EVENT_FLUSH_S`` seconds, from a task of the event loop (a crash loses at most that
-window of counts; station data is never held back)."""
+most ``CSMS_SECURITY_EVENT_FLUSH_MS`` later, from a task of the event loop (a crash loses at most that window of
+counts; station data is never held back)."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ class _Flusher:
 
     async def _run(self) -> None:
         while refusals:
-            await asyncio.sleep(settings.CSMS_SECURITY_EVENT_FLUSH_S)
+            await asyncio.sleep(settings.CSMS_SECURITY_EVENT_FLUSH_MS / 1000)
             counts = refusals.take()
             if not counts:
                 continue

@@ -46,7 +46,7 @@ async def attempt(server: Any, identity: str, password: str, local: str = "127.0
 
 
 def test_flood_of_wrong_passwords(csms_server, station_factory):
-    server = csms_server("security-flood", CSMS_AUTH_MAX_FAILURES="10", CSMS_SECURITY_EVENT_FLUSH_S="1")
+    server = csms_server("security-flood", CSMS_AUTH_MAX_FAILURES="10", CSMS_SECURITY_EVENT_FLUSH_MS="100")
     station_factory("CS-FLOOD", password=SECRET)
     station_factory("CS-OK", password=OTHER_SECRET)
 
