@@ -260,7 +260,8 @@ CSMS_DB_THREADS = env_int("CSMS_DB_THREADS", min(32, (os.cpu_count() or 1) + 4))
 
 # --- Security (security/) -----------------------------------------------------------------------------------------
 # Security event types raised as alerts (UI) and flagged critical in the security.event webhook. Default: the
-# types the OCPP 2.0.1 security events list (Part 2, Appendices) marks critical.
+# types the OCPP 2.0.1 security events list (Part 2, Appendices, its "Critical" column) marks critical; that
+# appendix is not in the shared ocpp-docs (the list was checked against implementations that transcribe it).
 CSMS_CRITICAL_SECURITY_EVENTS = frozenset(
     t.strip()
     for t in os.environ.get(

@@ -112,7 +112,7 @@ def station_handshake(*, identity: str, authorization: str | None, address: str 
             reason = "missing HTTP Basic credentials"
         elif credentials[0] != identity:
             reason = "Basic auth user does not match the identity"
-        elif not hashers.is_fast(station.password_hash):
+        elif station.password_hash and not hashers.is_fast(station.password_hash):
             # A legacy slow hash (~0.5 s of CPU): verified in the auth threads, never in a database thread.
             check = PasswordCheck(station.pk, identity, address, credentials[1], station.password_hash)
             return HandshakeResult(None, check=check)
