@@ -9,4 +9,5 @@ urlpatterns = [
     path("", include("transactions.api.urls")),
     path("", include("devicemodel.api.urls")),
     path("", include("webhooks.api.urls")),
+    path("", include("security.api.urls")),
 ]

@@ -49,3 +49,27 @@ def db(func: Callable[P, R]) -> Callable[P, Awaitable[R]]:
         return result
 
     return call
+
+
+_auth_pool: ThreadPoolExecutor | None = None
+
+
+def auth_pool() -> ThreadPoolExecutor:
+    """``CSMS_AUTH_THREADS`` threads for slow password checks (CPU, no database): a flood of them queues here,
+    never in front of other stations' database work."""
+    global _auth_pool
+    if _auth_pool is None:
+        _auth_pool = ThreadPoolExecutor(max_workers=settings.CSMS_AUTH_THREADS, thread_name_prefix="csms-auth")
+    return _auth_pool
+
+
+def auth(func: Callable[P, R]) -> Callable[P, Awaitable[R]]:
+    """``await auth(func)(*args, **kwargs)``: run CPU-bound code without database access in the auth threads."""
+
+    async def call(*args: P.args, **kwargs: P.kwargs) -> R:
+        result: R = await asyncio.get_running_loop().run_in_executor(
+            auth_pool(), functools.partial(func, *args, **kwargs)
+        )
+        return result
+
+    return call

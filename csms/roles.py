@@ -20,7 +20,9 @@ BILLING_PERMISSIONS: dict[str, tuple[str, ...]] = {
         "view_connector",
         "view_command",
         "view_bulkcommand",
+        "view_stationevent",
     ),
+    "security": ("view_securityevent",),
     "transactions": (
         "view_idtoken",
         "view_chargingtransaction",
@@ -39,6 +41,7 @@ OPERATOR_EXTRA_PERMISSIONS: dict[str, tuple[str, ...]] = {
         "change_reservation",
         "delete_reservation",
     ),
+    "security": ("change_securityevent",),  # acknowledging critical events
 }
 
 

@@ -77,6 +77,7 @@ INSTALLED_APPS = [
     "stations",
     "transactions",
     "devicemodel",
+    "security",
     "smartcharging",
     "webhooks",
 ]
@@ -180,6 +181,8 @@ PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
     "django.contrib.auth.hashers.Argon2PasswordHasher",
     "django.contrib.auth.hashers.ScryptPasswordHasher",
+    # Station passwords only (long random machine secrets; see security/hashers.py), never users'.
+    "security.hashers.StationPasswordHasher",
 ]
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -249,6 +252,9 @@ CSMS_WEBHOOK_MAX_ATTEMPTS = env_int("CSMS_WEBHOOK_MAX_ATTEMPTS", 10)
 CSMS_WEBHOOK_BACKOFF_S = env_int("CSMS_WEBHOOK_BACKOFF_S", 30)
 CSMS_WEBHOOK_BACKOFF_MAX_S = env_int("CSMS_WEBHOOK_BACKOFF_MAX_S", 3600)
 CSMS_WEBHOOK_CACHE_S = env_int("CSMS_WEBHOOK_CACHE_S", 10)
+# Webhook URLs on loopback, private, link-local, multicast or reserved addresses are refused (when saved and again
+# at each delivery, after resolving the host) unless this is on: a webhook must not become a way into the LAN.
+CSMS_WEBHOOK_ALLOW_PRIVATE_URLS = env_bool("CSMS_WEBHOOK_ALLOW_PRIVATE_URLS", False)
 # Longest `wait` (seconds) a command POST may ask for.
 CSMS_COMMAND_MAX_WAIT_S = env_int("CSMS_COMMAND_MAX_WAIT_S", 120)
 # Device-model reports: a report job with no answer or part for this long is marked timed_out (beat job).
@@ -256,6 +262,30 @@ CSMS_REPORT_TIMEOUT_S = env_int("CSMS_REPORT_TIMEOUT_S", 600)
 
 # Threads running the stations' database work in each daphne process (each holds one database connection).
 CSMS_DB_THREADS = env_int("CSMS_DB_THREADS", min(32, (os.cpu_count() or 1) + 4))
+
+# --- Security (security/) -----------------------------------------------------------------------------------------
+# Security event types raised as alerts (UI) and flagged critical in the security.event webhook. Default: the
+# types the OCPP 2.0.1 security events list (Part 2, Appendices, its "Critical" column) marks critical; that
+# appendix is not in the shared ocpp-docs (the list was checked against implementations that transcribe it).
+CSMS_CRITICAL_SECURITY_EVENTS = frozenset(
+    t.strip()
+    for t in os.environ.get(
+        "CSMS_CRITICAL_SECURITY_EVENTS",
+        "FirmwareUpdated,SettingSystemTime,StartupOfTheDevice,ResetOrReboot,SecurityLogWasCleared,"
+        "MemoryExhaustion,TamperDetectionActivated",
+    ).split(",")
+    if t.strip()
+)
+# Handshake failure limiter (per daphne process): an address with this many password failures within the window
+# is refused unchecked; so is an address that already failed for an identity having this many failures. 0: off.
+CSMS_AUTH_MAX_FAILURES = env_int("CSMS_AUTH_MAX_FAILURES", 10)
+CSMS_AUTH_FAILURE_WINDOW_S = env_int("CSMS_AUTH_FAILURE_WINDOW_S", 60)
+# Threads verifying slow (legacy PBKDF2) station password hashes, apart from the station path's database threads.
+CSMS_AUTH_THREADS = env_int("CSMS_AUTH_THREADS", 2)
+# Refused handshakes are counted in memory and written as aggregated security events at most this many ms later.
+CSMS_SECURITY_EVENT_FLUSH_MS = env_int("CSMS_SECURITY_EVENT_FLUSH_MS", 2000)
+# Shortest station password accepted when one is set (OCPP's BasicAuthPassword is 16 to 40 characters).
+CSMS_STATION_PASSWORD_MIN_LENGTH = env_int("CSMS_STATION_PASSWORD_MIN_LENGTH", 16)
 
 # --- OCPP ---------------------------------------------------------------------------------------------------------
 # What happens to a station identity the CSMS does not know: refuse the handshake, register it as Pending

@@ -17,6 +17,13 @@ os.environ.setdefault("CSMS_CHANNEL_PREFIX", "csmstest-" + uuid.uuid4().hex[:10]
 os.environ.setdefault("CSMS_LAST_SEEN_RESOLUTION_S", "0")
 # Jobs run in process during tests (the servers under test too): no worker to start, nothing left in Redis.
 os.environ.setdefault("CELERY_TASK_ALWAYS_EAGER", "1")
+# The webhook tests deliver to a receiver on 127.0.0.1 (tests/security override this to check the refusal).
+os.environ.setdefault("CSMS_WEBHOOK_ALLOW_PRIVATE_URLS", "1")
+# Refused-handshake counts written within 20 ms on the live servers, before the test's tables are truncated (as the
+# message log: a late write racing the TRUNCATE deadlocks it).
+os.environ.setdefault("CSMS_SECURITY_EVENT_FLUSH_MS", "20")
+# The suite's fixtures use short station passwords; tests/security checks the minimum length.
+os.environ.setdefault("CSMS_STATION_PASSWORD_MIN_LENGTH", "1")
 
 from .settings import *  # noqa: E402,F403
 

@@ -17,5 +17,6 @@ urlpatterns = [
     path("metrics", metrics.metrics, name="metrics"),
     path("", include("transactions.urls")),
     path("", include("devicemodel.urls")),
+    path("", include("security.urls")),
     path("", include("stations.urls")),
 ]

@@ -13,6 +13,7 @@ from django.utils.html import format_html
 
 from csms.admin import ReadOnlyAdmin, ReadOnlyInline
 from csms.ocpp.actions import CSMS_TO_CS
+from security.hashers import password_policy_check
 
 from . import commands
 from .models import (
@@ -41,6 +42,15 @@ class ChargingStationForm(forms.ModelForm):
     class Meta:
         model = ChargingStation
         fields = ["identity", "description", "registration_status", "security_profile", "validation_mode"]
+
+    def clean_password(self) -> str:
+        password: str = self.cleaned_data.get("password") or ""
+        if password:
+            try:
+                password_policy_check(password)
+            except ValueError as exc:
+                raise forms.ValidationError(str(exc)) from exc
+        return password
 
     def save(self, commit: bool = True) -> ChargingStation:
         station = super().save(commit=False)

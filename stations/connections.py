@@ -12,10 +12,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.contrib.auth.hashers import check_password, make_password
 from django.db import transaction
 from django.utils import timezone
 
 from csms import fastorm
+from security import hashers
+from security.limiter import ANY, limiter, refusals
+from security.models import CsmsSecurityEventType
 from webhooks import services as webhooks
 
 from .commands import CONNECTION_CLOSED, command_finish
@@ -32,14 +36,37 @@ STATION_FOR_UPDATE = fastorm.CompiledGet(
 )
 
 
+THROTTLED = "too many failed attempts: refused unchecked"
+
+
+@dataclass(frozen=True, slots=True)
+class PasswordCheck:
+    """A password to verify off the database threads (a legacy slow hash): ``password_verify``."""
+
+    station_id: int
+    identity: str
+    address: str
+    password: str
+    encoded: str
+
+
 @dataclass(frozen=True, slots=True)
 class HandshakeResult:
     station: ChargingStation | None
     reason: str = ""
+    # Set when the password check failed (or was skipped by the limiter): the refusal is counted.
+    auth_station_id: int | None = None
+    throttled: str = ""  # the limiter rule that refused it unchecked ("address", "identity")
+    check: PasswordCheck | None = None
 
     @property
     def ok(self) -> bool:
         return self.station is not None
+
+
+def client_host(remote_addr: str) -> str:
+    """``"10.0.0.7:51234"`` -> ``"10.0.0.7"`` (``"::1:51234"`` -> ``"::1"``): failures are counted per host."""
+    return remote_addr.rpartition(":")[0] or remote_addr
 
 
 def parse_basic_auth(header: str | None) -> tuple[str, str] | None:
@@ -57,8 +84,9 @@ def parse_basic_auth(header: str | None) -> tuple[str, str] | None:
     return (user, password) if sep else None
 
 
-def station_handshake(*, identity: str, authorization: str | None) -> HandshakeResult:
-    """Decide whether a station may connect: identity rules, password, unknown-station policy."""
+def station_handshake(*, identity: str, authorization: str | None, address: str = "") -> HandshakeResult:
+    """Decide whether a station may connect: identity rules, password (with the failure limiter of
+    security/limiter.py, consulted before any hashing), unknown-station policy."""
     if not identity or len(identity) > 48:
         return HandshakeResult(None, "identity must be 1 to 48 characters")
     if ":" in identity:
@@ -76,14 +104,48 @@ def station_handshake(*, identity: str, authorization: str | None) -> HandshakeR
         logger.info("registered unknown station %s as %s", identity, station.registration_status)
         return HandshakeResult(station)
     if station.requires_password:
+        rule = limiter().refuse_unchecked(identity=identity, address=address)
+        if rule:
+            return HandshakeResult(None, THROTTLED, auth_station_id=station.pk, throttled=rule)
+        reason = ""
         if credentials is None:
-            return HandshakeResult(None, "missing HTTP Basic credentials")
-        user, password = credentials
-        if user != identity:
-            return HandshakeResult(None, "Basic auth user does not match the identity")
-        if not station.check_password(password):
-            return HandshakeResult(None, "wrong password")
+            reason = "missing HTTP Basic credentials"
+        elif credentials[0] != identity:
+            reason = "Basic auth user does not match the identity"
+        elif station.password_hash and not hashers.is_fast(station.password_hash):
+            # A legacy slow hash (~0.5 s of CPU): verified in the auth threads, never in a database thread.
+            check = PasswordCheck(station.pk, identity, address, credentials[1], station.password_hash)
+            return HandshakeResult(None, check=check)
+        elif not station.check_password(credentials[1]):  # microseconds: not worth a hop to another thread
+            reason = "wrong password"
+        if reason:
+            limiter().record_failure(identity=identity, address=address)
+            return HandshakeResult(None, reason, auth_station_id=station.pk)
+        limiter().record_success(identity=identity, address=address)
     return HandshakeResult(station)
+
+
+@dataclass(frozen=True, slots=True)
+class PasswordVerdict:
+    ok: bool
+    throttled: str = ""
+    upgraded_hash: str = ""  # the password re-hashed with the station hasher, to store (legacy hash upgrade)
+
+
+def password_verify(*, check: PasswordCheck) -> PasswordVerdict:
+    """Verify a slow hash in an auth thread (csms.dbpool.auth): no database. The limiter is asked again here, at
+    the last moment, so that a flood queued behind the first failures is refused without hashing."""
+    rule = limiter().refuse_unchecked(identity=check.identity, address=check.address)
+    if rule:
+        return PasswordVerdict(False, throttled=rule)
+    upgraded: list[str] = []
+    ok = check_password(check.password, check.encoded, upgraded.append, preferred=hashers.ALGORITHM)
+    if not ok:
+        limiter().record_failure(identity=check.identity, address=check.address)
+        return PasswordVerdict(False)
+    limiter().record_success(identity=check.identity, address=check.address)
+    new_hash = make_password(upgraded[0], hasher=hashers.ALGORITHM) if upgraded else ""
+    return PasswordVerdict(True, upgraded_hash=new_hash)
 
 
 def connection_refused(
@@ -202,24 +264,81 @@ def connections_close(*, closes: list[tuple[int, int | None]]) -> None:
 
 @dataclass(frozen=True, slots=True)
 class ConnectResult:
-    opened: OpenedConnection | None  # None: refused (and recorded as such)
+    opened: OpenedConnection | None  # None: refused (and recorded as such), or a password check to make first
     reason: str = ""
+    check: PasswordCheck | None = None
+    auth_refused: bool = False  # a refused password: counted for the aggregated security events
+
+
+def handshake_refusal_count(
+    *, identity: str, address: str, station_id: int | None, reason: str, throttled: bool, logged: bool
+) -> None:
+    """Count a refused password handshake (security.limiter.refusals, written aggregated by the flusher); pass
+    ``"*"`` (limiter.ANY) as the identity or address that is not to be told apart (see security/limiter.py)."""
+    refusals.add(
+        identity=identity,
+        address=address,
+        type=CsmsSecurityEventType.HANDSHAKE_THROTTLED if throttled else CsmsSecurityEventType.HANDSHAKE_REFUSED,
+        station_id=station_id,
+        reason=reason if logged else f"{reason} (counted only: too many failures)",
+        at=timezone.now(),
+    )
+
+
+def _refuse(*, identity: str, remote_addr: str, result: HandshakeResult) -> ConnectResult:
+    counted = result.auth_station_id is not None
+    # Past the identity's limit (or refused unchecked), refusals are only counted: a flood, even from spoofed
+    # addresses, writes no connection-log row per attempt.
+    logged = not (counted and (result.throttled or limiter().identity_over_limit(identity)))
+    if counted:
+        address = client_host(remote_addr)
+        handshake_refusal_count(
+            identity=identity,
+            address=address if logged or result.throttled == "address" else ANY,
+            station_id=result.auth_station_id,
+            reason=result.reason,
+            throttled=bool(result.throttled),
+            logged=logged,
+        )
+    if logged:
+        connection_refused(identity=identity, station=result.station, reason=result.reason, remote_addr=remote_addr)
+    return ConnectResult(None, result.reason, auth_refused=counted)
 
 
 def station_connect(
     *, identity: str, authorization: str | None, remote_addr: str, subprotocol: str, channel_name: str
 ) -> ConnectResult:
-    """A station's WebSocket handshake in one call: decide, then record the opened (or refused) connection."""
-    result = station_handshake(identity=identity, authorization=authorization)
+    """A station's WebSocket handshake in one call: decide, then record the opened (or refused) connection. A
+    password under a legacy slow hash comes back as ``check``: ``password_verify`` it off the database threads,
+    then finish with ``station_connect_checked``."""
+    result = station_handshake(identity=identity, authorization=authorization, address=client_host(remote_addr))
+    if result.check is not None:
+        return ConnectResult(None, check=result.check)
     if not result.ok:
-        connection_refused(identity=identity, station=result.station, reason=result.reason, remote_addr=remote_addr)
-        return ConnectResult(None, result.reason)
+        return _refuse(identity=identity, remote_addr=remote_addr, result=result)
     assert result.station is not None
     opened = connection_open(
         station_id=result.station.pk, remote_addr=remote_addr, subprotocol=subprotocol, channel_name=channel_name
     )
     return ConnectResult(opened)
 
+
+def station_connect_checked(
+    *, check: PasswordCheck, verdict: PasswordVerdict, remote_addr: str, subprotocol: str, channel_name: str
+) -> ConnectResult:
+    """The end of a handshake whose password ``password_verify`` checked: store the upgraded hash, open or refuse."""
+    if not verdict.ok:
+        reason = THROTTLED if verdict.throttled else "wrong password"
+        result = HandshakeResult(None, reason, auth_station_id=check.station_id, throttled=verdict.throttled)
+        return _refuse(identity=check.identity, remote_addr=remote_addr, result=result)
+    if verdict.upgraded_hash:  # unless the password was changed meanwhile
+        ChargingStation.objects.filter(pk=check.station_id, password_hash=check.encoded).update(
+            password_hash=verdict.upgraded_hash
+        )
+    opened = connection_open(
+        station_id=check.station_id, remote_addr=remote_addr, subprotocol=subprotocol, channel_name=channel_name
+    )
+    return ConnectResult(opened)
 
 
 def stations_mark_stale_offline(*, now: datetime | None = None) -> int:

@@ -4,16 +4,20 @@ commands, message log, live updates)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 from django.conf import settings
 
-from csms.dbpool import db
+from csms.dbpool import auth, db
 from csms.looplocal import per_loop
 from csms.ocpp import frames, router
 from csms.ocpp.consumer import SUBPROTOCOL, CallTimeout, ConnectionLost, OcppConsumer
+from security.flusher import refusals_flush_soon
+from security.limiter import ANY, limiter
 
 from . import calls, commands, connections, message_log
 from .live import publish_station_changed
@@ -75,10 +79,59 @@ class _CloseRecorder:
 _close_recorder = per_loop(_CloseRecorder)
 
 
+class _IdentityGate:
+    """One per event loop: at most PER_IDENTITY handshakes of one identity in the database threads at a time, the
+    others wait here, in the event loop. A flood against one station then holds two of the threads that carry every
+    other station, and the attempts that waited meet the failure limiter's verdict before any database work."""
+
+    PER_IDENTITY = 2  # a station has one connection; two let a reconnect overlap a handshake still finishing
+
+    def __init__(self) -> None:
+        self._gates: dict[str, tuple[asyncio.Semaphore, int]] = {}
+
+    @contextlib.asynccontextmanager
+    async def hold(self, identity: str) -> AsyncIterator[None]:
+        gate, users = self._gates.get(identity, (None, 0))
+        if gate is None:
+            gate = asyncio.Semaphore(self.PER_IDENTITY)
+        self._gates[identity] = (gate, users + 1)
+        try:
+            async with gate:
+                yield
+        finally:
+            gate, users = self._gates[identity]
+            if users <= 1:
+                del self._gates[identity]
+            else:
+                self._gates[identity] = (gate, users - 1)
+
+
+_identity_gate = per_loop(_IdentityGate)
+
+
 class StationConsumer(OcppConsumer):
     _last_seen_written = 0.0
 
     async def handshake(self, authorization: str | None) -> str:
+        async with _identity_gate().hold(self.identity):
+            return await self._handshake(authorization)
+
+    async def _handshake(self, authorization: str | None) -> str:
+        host = connections.client_host(self.remote_addr)
+        if authorization is not None and limiter().address_blocked(host):
+            # An address over its failure limit trying a password: refused before any database work (a flood).
+            known = limiter().knows_identity(self.identity)  # else unbounded: any name could be sent
+            connections.handshake_refusal_count(
+                identity=self.identity if known else ANY,
+                address=host,
+                station_id=None,
+                reason=connections.THROTTLED,
+                throttled=True,
+                logged=False,
+            )
+            self._connect_result = connections.ConnectResult(None, connections.THROTTLED, auth_refused=True)
+            refusals_flush_soon()
+            return connections.THROTTLED
         # One trip to the database for the decision and its record (a boot storm queues thousands of these).
         result = await db(connections.station_connect)(
             identity=self.identity,
@@ -87,6 +140,17 @@ class StationConsumer(OcppConsumer):
             subprotocol=SUBPROTOCOL,
             channel_name=self.channel_name,
         )
+        if result.check is not None:  # a legacy slow hash: checked in the auth threads, then one more trip
+            verdict = await auth(connections.password_verify)(check=result.check)
+            result = await db(connections.station_connect_checked)(
+                check=result.check,
+                verdict=verdict,
+                remote_addr=self.remote_addr,
+                subprotocol=SUBPROTOCOL,
+                channel_name=self.channel_name,
+            )
+        if result.auth_refused:
+            refusals_flush_soon()
         self._connect_result = result
         if result.opened is not None:
             self.station_id = result.opened.station_id

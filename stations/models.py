@@ -8,6 +8,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from security.hashers import ALGORITHM as STATION_PASSWORD_HASHER
+
 
 class RegistrationStatus(models.TextChoices):
     ACCEPTED = "Accepted"
@@ -70,12 +72,20 @@ class ChargingStation(models.Model):
         return self.identity
 
     def set_password(self, raw_password: str | None) -> None:
-        self.password_hash = make_password(raw_password) if raw_password else ""
+        # A fast salted hash suited to long random machine secrets (security/hashers.py explains why).
+        self.password_hash = make_password(raw_password, hasher=STATION_PASSWORD_HASHER) if raw_password else ""
 
     def check_password(self, raw_password: str) -> bool:
+        """Verify; a correct password under a legacy (PBKDF2) hash is re-hashed and saved at once."""
         if not self.password_hash:
             return False
-        return check_password(raw_password, self.password_hash)
+
+        def upgrade(raw: str) -> None:
+            self.set_password(raw)
+            if self.pk:
+                ChargingStation.objects.filter(pk=self.pk).update(password_hash=self.password_hash)
+
+        return check_password(raw_password, self.password_hash, upgrade, preferred=STATION_PASSWORD_HASHER)
 
     @property
     def requires_password(self) -> bool:

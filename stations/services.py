@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from csms import fastorm
 from csms.timeutil import parse_ocpp
+from security.hashers import password_policy_check
 from webhooks import services as webhooks
 
 from .connections import STATION_FOR_UPDATE
@@ -43,6 +44,8 @@ def station_register(
     """Create or update a station (``manage.py addstation``). A password implies at least security profile 1."""
     if not identity or len(identity) > 48 or ":" in identity:
         raise ValueError("identity must be 1 to 48 characters without ':'")
+    if password:
+        password_policy_check(password)
     station, created = ChargingStation.objects.get_or_create(identity=identity)
     if password:
         station.set_password(password)
@@ -65,6 +68,8 @@ def station_update(*, station: ChargingStation, password: str | None = None, **f
     ``description``); a given ``password`` is stored hashed ("" removes it). Profiles 1 and 2 need a password."""
     for name, value in fields.items():
         setattr(station, name, value)
+    if password:
+        password_policy_check(password)
     if password is not None:
         station.set_password(password)
     if station.security_profile in (SecurityProfile.BASIC, SecurityProfile.BASIC_TLS) and not station.password_hash:

@@ -13,6 +13,7 @@ class WebhookEvent(models.TextChoices):
     STATION_DISCONNECTED = "station.disconnected"
     STATION_STATUS_CHANGED = "station.status_changed"
     COMMAND_FINISHED = "command.finished"
+    SECURITY_EVENT = "security.event"
 
 
 class WebhookSubscription(models.Model):

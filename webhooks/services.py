@@ -16,15 +16,19 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import http.client
+import ipaddress
 import json
 import logging
 import secrets
+import socket
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.cache import cache
@@ -126,16 +130,125 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
         return None  # a redirect is an answer, not a delivery
 
 
+# --- Private addresses ----------------------------------------------------------------------------------------
+# A receiver URL on a loopback, private, link-local, multicast or reserved address would let whoever manages
+# webhooks make the CSMS send requests into its own network; refused unless CSMS_WEBHOOK_ALLOW_PRIVATE_URLS.
+
+
+class PrivateAddressRefused(OSError):
+    """The receiver's host is (or resolves to) an address webhooks may not reach."""
+
+
+def _address_refused(address: str) -> bool:
+    ip = ipaddress.ip_address(address.split("%", 1)[0])  # drop an IPv6 zone
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return not ip.is_global or ip.is_multicast or ip.is_reserved
+
+
+def _resolve(host: str, port: int) -> list[tuple[Any, ...]]:
+    return socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+
+
+def _checked_addresses(host: str, port: int) -> list[tuple[Any, ...]]:
+    """Resolve ``host``; raise PrivateAddressRefused when any of its addresses is not public."""
+    infos = _resolve(host, port)
+    refused = sorted({str(info[4][0]) for info in infos if _address_refused(str(info[4][0]))})
+    if refused:
+        raise PrivateAddressRefused(
+            f"{host} resolves to a non-public address ({', '.join(refused)}); refused "
+            "(CSMS_WEBHOOK_ALLOW_PRIVATE_URLS=1 allows it)"
+        )
+    return infos
+
+
+def url_refusal(url: str) -> str:
+    """Why webhooks may not be sent to ``url`` ("" when they may): its host is, or resolves to, a non-public
+    address. A name that does not resolve (yet) passes here; every delivery checks again (DNS may change)."""
+    if settings.CSMS_WEBHOOK_ALLOW_PRIVATE_URLS:
+        return ""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if not host:
+        return "the URL has no host"
+    if host == "localhost" or host.endswith(".localhost"):
+        return f"{host} is a loopback name; refused (CSMS_WEBHOOK_ALLOW_PRIVATE_URLS=1 allows it)"
+    try:
+        if _address_refused(host):  # a literal address: no lookup needed
+            return f"{host} is not a public address; refused (CSMS_WEBHOOK_ALLOW_PRIVATE_URLS=1 allows it)"
+        return ""
+    except ValueError:
+        pass  # a name
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        _checked_addresses(host, port)
+    except PrivateAddressRefused as exc:
+        return str(exc)
+    except (OSError, ValueError):
+        return ""
+    return ""
+
+
+def _guarded_connection(
+    address: tuple[str, int], timeout: Any = socket._GLOBAL_DEFAULT_TIMEOUT, source_address: Any = None
+) -> socket.socket:
+    """socket.create_connection that connects only to the addresses it checked (no second lookup that DNS
+    rebinding could answer differently)."""
+    host, port = address
+    error: OSError | None = None
+    for family, kind, proto, _, sockaddr in _checked_addresses(host, port):
+        sock = socket.socket(family, kind, proto)
+        try:
+            if timeout is not socket._GLOBAL_DEFAULT_TIMEOUT:
+                sock.settimeout(timeout)
+            if source_address:
+                sock.bind(source_address)
+            sock.connect(sockaddr)
+            return sock
+        except OSError as exc:
+            sock.close()
+            error = exc
+    raise error or OSError(f"{host} has no address")
+
+
+class _GuardedHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._create_connection = _guarded_connection  # http.client's hook for opening the socket
+
+
+class _GuardedHTTPSConnection(http.client.HTTPSConnection):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._create_connection = _guarded_connection
+
+
+class _GuardedHTTPHandler(urllib.request.HTTPHandler):
+    def http_open(self, req: urllib.request.Request) -> Any:
+        return self.do_open(_GuardedHTTPConnection, req)
+
+
+class _GuardedHTTPSHandler(urllib.request.HTTPSHandler):
+    def https_open(self, req: urllib.request.Request) -> Any:
+        return self.do_open(_GuardedHTTPSConnection, req, context=self._context)  # type: ignore[attr-defined]
+
+
 _opener = urllib.request.build_opener(_NoRedirect)
+_guarded_opener = urllib.request.build_opener(_NoRedirect, _GuardedHTTPHandler, _GuardedHTTPSHandler)
 
 
 def _post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int | None, str]:
     request = urllib.request.Request(url, data=body, method="POST", headers=headers)
+    opener = _opener if settings.CSMS_WEBHOOK_ALLOW_PRIVATE_URLS else _guarded_opener
     try:
-        with _opener.open(request, timeout=settings.CSMS_WEBHOOK_TIMEOUT_S) as response:
+        with opener.open(request, timeout=settings.CSMS_WEBHOOK_TIMEOUT_S) as response:
             return response.status, ""
     except urllib.error.HTTPError as exc:
         return exc.code, f"HTTP {exc.code}"
+    except urllib.error.URLError as exc:
+        if isinstance(exc.reason, PrivateAddressRefused):
+            return None, f"PrivateAddressRefused: {exc.reason}"[:1000]
+        return None, f"{type(exc).__name__}: {exc}"[:1000]
     except (OSError, ValueError) as exc:
         return None, f"{type(exc).__name__}: {exc}"[:1000]
 

@@ -9,6 +9,7 @@ from django.db import IntegrityError, transaction
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from security.hashers import password_policy_check
 from stations import commands, services
 from stations.models import BulkCommand, ChargingStation, Command, Connector, Evse, SecurityProfile
 
@@ -209,6 +210,11 @@ class StationSerializer(serializers.ModelSerializer):
             has_password = bool(self.instance and self.instance.password_hash)
         if profile in (SecurityProfile.BASIC, SecurityProfile.BASIC_TLS) and not has_password:
             raise serializers.ValidationError({"password": [f"security profile {profile} needs a password"]})
+        if attrs.get("password"):
+            try:
+                password_policy_check(attrs["password"])
+            except ValueError as exc:
+                raise serializers.ValidationError({"password": [str(exc)]}) from exc
         return attrs
 
     def create(self, validated_data: dict[str, Any]) -> ChargingStation:

@@ -86,7 +86,7 @@ def test_url_encoded_identity_is_decoded(csms_server):
 
 def test_station_with_password_connects_with_correct_basic_auth(live_server_ws, station_factory):
     station = station_factory("CS-1", password="s3cret-Passw0rd")
-    assert station.password_hash.startswith("pbkdf2_sha256$") and "s3cret" not in station.password_hash
+    assert station.password_hash.startswith("station_sha256$") and "s3cret" not in station.password_hash
     assert handshake_status(live_server_ws, "CS-1", headers=basic_auth("CS-1", "s3cret-Passw0rd")) == 101
 
 

@@ -29,6 +29,9 @@ class WebhookSubscriptionSerializer(serializers.ModelSerializer):
     def validate_url(self, value: str) -> str:
         if not value.lower().startswith(("http://", "https://")):
             raise serializers.ValidationError("must be an http:// or https:// URL")
+        refusal = services.url_refusal(value)
+        if refusal:
+            raise serializers.ValidationError(refusal)
         return value
 
     def to_representation(self, instance: WebhookSubscription) -> dict[str, Any]:

@@ -1,0 +1,41 @@
+"""The security page (every station's unacknowledged critical events, the latest security events) and acknowledging
+a critical event (it leaves the alerts)."""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required, permission_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_POST
+
+from . import selectors, services
+from .templatetags.security_tags import can_acknowledge
+
+ALERTS_SHOWN = 200
+RECENT_SHOWN = 100
+
+
+@login_required
+def alerts(request: HttpRequest) -> HttpResponse:
+    return render(
+        request,
+        "security/alerts.html",
+        {
+            "alerts": list(selectors.open_alerts()[:ALERTS_SHOWN]),
+            "recent": list(selectors.recent_events()[:RECENT_SHOWN]),
+            "can_ack": can_acknowledge(request),
+        },
+    )
+
+
+@require_POST
+@login_required
+@permission_required("security.change_securityevent", raise_exception=True)
+def acknowledge(request: HttpRequest, pk: int) -> HttpResponse:
+    services.security_event_acknowledge(event_id=pk, user=request.user)
+    if request.headers.get("HX-Request"):
+        return HttpResponse("")  # htmx removes the alert
+    back = request.POST.get("next", "")
+    ok = url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()})
+    return redirect(back if ok else "security-alerts")
