@@ -26,12 +26,15 @@ from typing import Any
 
 import websockets
 from websockets.exceptions import InvalidStatus
+from websockets.typing import Subprotocol
 
 from bench.servers import PostgresDatabase, Server, _wait_ready, base_env, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "Zq4-w9Lr2Hc8Tn6Vb1Xe"
 LEGIT_SECRET = "Pm7-k2Qs9Wd4Yh1Jf6Ua"
+
+OCPP = [Subprotocol("ocpp2.0.1")]
 
 
 def _auth(identity: str, password: str) -> dict[str, str]:
@@ -43,7 +46,7 @@ def _auth(identity: str, password: str) -> dict[str, str]:
 async def _attempt(url: str, identity: str, password: str, local: str, timeout_s: float) -> str:
     try:
         ws = await websockets.connect(
-            f"{url}/ocpp/{identity}", subprotocols=["ocpp2.0.1"], additional_headers=_auth(identity, password),
+            f"{url}/ocpp/{identity}", subprotocols=OCPP, additional_headers=_auth(identity, password),
             open_timeout=timeout_s, local_addr=(local, 0),
         )  # fmt: skip
     except InvalidStatus as exc:
@@ -66,7 +69,7 @@ async def _legit_round(url: str) -> float:
 
 async def _legit_exchange(url: str) -> None:
     async with websockets.connect(
-        f"{url}/ocpp/CS-LEGIT", subprotocols=["ocpp2.0.1"], additional_headers=_auth("CS-LEGIT", LEGIT_SECRET),
+        f"{url}/ocpp/CS-LEGIT", subprotocols=OCPP, additional_headers=_auth("CS-LEGIT", LEGIT_SECRET),
         open_timeout=60,
     ) as ws:  # fmt: skip
         boot = {"reason": "PowerUp", "chargingStation": {"vendorName": "ACME", "model": "Bench"}}
@@ -81,7 +84,7 @@ async def _scenario(url: str, flood: int) -> dict[str, Any]:
     started = time.perf_counter()
     tasks = [asyncio.create_task(_attempt(url, "CS-FLOOD", f"wrong-{i}", "127.0.0.2", 60)) for i in range(flood)]
     await asyncio.sleep(0.2)  # the flood is under way
-    during = []
+    during: list[float] = []
     while not all(t.done() for t in tasks) and len(during) < 50:
         # Its own event loop (a thread): the flood's 1,000 client sockets must not delay it on the client side.
         during.append(await asyncio.to_thread(asyncio.run, _legit_round(url)))
@@ -117,11 +120,11 @@ def main() -> None:
         env = base_env() | {"DATABASE_URL": database.url, "CSMS_MESSAGE_LOG": "errors"}
         run = {"cwd": args.root, "env": env, "check": True, "timeout": 300}
         python = [sys.executable, "manage.py"]
-        subprocess.run([*python, "migrate", "--noinput", "-v0"], **run)  # type: ignore[call-overload]
-        subprocess.run([*python, "addstation", "CS-FLOOD", "--password", SECRET], **run, stdout=subprocess.DEVNULL)  # type: ignore[call-overload]
+        subprocess.run([*python, "migrate", "--noinput", "-v0"], **run)
+        subprocess.run([*python, "addstation", "CS-FLOOD", "--password", SECRET], **run, stdout=subprocess.DEVNULL)
         subprocess.run(
             [*python, "addstation", "CS-LEGIT", "--password", LEGIT_SECRET], **run, stdout=subprocess.DEVNULL
-        )  # type: ignore[call-overload]
+        )
         port = free_port()
         log_path = ROOT / "var" / "bench-logs" / f"flood-{args.label}-{port}.log"
         log_path.parent.mkdir(parents=True, exist_ok=True)

@@ -24,7 +24,10 @@ class StationPasswordHasher(BasePasswordHasher):
     algorithm = ALGORITHM
 
     def encode(self, password: str, salt: str) -> str:
-        self._check_encode_args(password, salt)
+        if password is None:  # what Django's hashers check (their helper for it is private)
+            raise TypeError("password must be provided")
+        if not salt or "$" in salt:
+            raise ValueError("salt must be provided and cannot contain $")
         digest = hmac.new(salt.encode(), password.encode(), hashlib.sha256).hexdigest()
         return f"{self.algorithm}${salt}${digest}"
 
@@ -37,7 +40,7 @@ class StationPasswordHasher(BasePasswordHasher):
         decoded = self.decode(encoded)
         return hmac.compare_digest(encoded.encode(), self.encode(password, decoded["salt"]).encode())
 
-    def safe_summary(self, encoded: str) -> dict[str, Any]:
+    def safe_summary(self, encoded: str) -> dict[Any, Any]:
         decoded = self.decode(encoded)
         return {
             _("algorithm"): decoded["algorithm"],

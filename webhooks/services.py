@@ -189,8 +189,12 @@ def url_refusal(url: str) -> str:
     return ""
 
 
+# http.client's "no timeout given" sentinel, which create_connection receives (private in the socket module).
+_NO_TIMEOUT_GIVEN: Any = socket._GLOBAL_DEFAULT_TIMEOUT  # type: ignore[attr-defined]
+
+
 def _guarded_connection(
-    address: tuple[str, int], timeout: Any = socket._GLOBAL_DEFAULT_TIMEOUT, source_address: Any = None
+    address: tuple[str, int], timeout: Any = _NO_TIMEOUT_GIVEN, source_address: Any = None
 ) -> socket.socket:
     """socket.create_connection that connects only to the addresses it checked (no second lookup that DNS
     rebinding could answer differently)."""
@@ -199,7 +203,7 @@ def _guarded_connection(
     for family, kind, proto, _, sockaddr in _checked_addresses(host, port):
         sock = socket.socket(family, kind, proto)
         try:
-            if timeout is not socket._GLOBAL_DEFAULT_TIMEOUT:
+            if timeout is not _NO_TIMEOUT_GIVEN:
                 sock.settimeout(timeout)
             if source_address:
                 sock.bind(source_address)

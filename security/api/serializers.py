@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.contrib.auth.models import User
 from rest_framework import serializers
 
 from security.models import SecurityEvent
@@ -10,7 +11,9 @@ from stations.models import StationEvent
 
 class SecurityEventSerializer(serializers.ModelSerializer):
     station = serializers.CharField(source="identity", read_only=True, help_text="station identity")
-    acknowledged_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    acknowledged_by: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True
+    )
 
     class Meta:
         model = SecurityEvent

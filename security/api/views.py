@@ -7,6 +7,7 @@ from typing import Any
 import django_filters
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
+from django_filters.rest_framework import DjangoFilterBackend
 from rest_framework import generics
 from rest_framework.filters import OrderingFilter
 from rest_framework.request import Request
@@ -33,7 +34,7 @@ class SecurityEventFilter(django_filters.FilterSet):
 
 class _StationFeed(generics.ListAPIView):
     permission_classes = [ModelPermissions]
-    filter_backends = [django_filters.rest_framework.DjangoFilterBackend, OrderingFilter]
+    filter_backends = [DjangoFilterBackend, OrderingFilter]
     ordering_fields = ["timestamp", "id"]
 
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:

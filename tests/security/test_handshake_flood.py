@@ -16,6 +16,7 @@ import websockets
 from django.contrib.auth.hashers import make_password
 from django.db.models import Sum
 from websockets.exceptions import InvalidStatus
+from websockets.typing import Subprotocol
 
 from security.models import SecurityEvent, SecurityEventSource
 from stations.models import ChargingStation, Connection
@@ -34,7 +35,7 @@ async def attempt(server: Any, identity: str, password: str, local: str = "127.0
     try:
         ws = await websockets.connect(
             f"{server.ws_url}/ocpp/{identity}",
-            subprotocols=[SUBPROTOCOL],
+            subprotocols=[Subprotocol(SUBPROTOCOL)],
             additional_headers=basic_auth(identity, password),
             open_timeout=60,
             local_addr=(local, 0),

@@ -169,6 +169,7 @@ def test_admin_is_read_only():
     client = Client()
     client.force_login(admin)
     event = SecurityEvent.objects.first()
+    assert event is not None
     assert client.get("/admin/security/securityevent/").status_code == 200
     assert client.get("/admin/security/securityevent/add/").status_code == 403
     change = client.get(f"/admin/security/securityevent/{event.pk}/change/")
