@@ -26,4 +26,3 @@ os.environ.setdefault("CSMS_SECURITY_EVENT_FLUSH_MS", "20")
 os.environ.setdefault("CSMS_STATION_PASSWORD_MIN_LENGTH", "1")
 
 from .settings import *  # noqa: E402,F403
-

@@ -56,21 +56,26 @@ def _reset(data: Mapping[str, str]) -> tuple[str, dict[str, Any]]:
 
 
 def _change_availability(data: Mapping[str, str]) -> tuple[str, dict[str, Any]]:
-    return "ChangeAvailability", _drop_none({"operationalStatus": _text(data, "operational_status"),
-                                             "evse": _evse(data)})
+    return "ChangeAvailability", _drop_none(
+        {"operationalStatus": _text(data, "operational_status"), "evse": _evse(data)}
+    )
 
 
 def _unlock_connector(data: Mapping[str, str]) -> tuple[str, dict[str, Any]]:
-    return "UnlockConnector", {"evseId": _int(data, "evse_id", required=True),
-                               "connectorId": _int(data, "connector_id", required=True)}
+    return "UnlockConnector", {
+        "evseId": _int(data, "evse_id", required=True),
+        "connectorId": _int(data, "connector_id", required=True),
+    }
 
 
 def _request_start(data: Mapping[str, str]) -> tuple[str, dict[str, Any]]:
     # No remoteStartId: the pipeline allocates it (a RemoteStartRequest linked to the session the station reports).
-    return "RequestStartTransaction", _drop_none({
-        "idToken": {"idToken": _text(data, "id_token"), "type": _text(data, "id_token_type") or "Central"},
-        "evseId": _int(data, "evse_id"),
-    })
+    return "RequestStartTransaction", _drop_none(
+        {
+            "idToken": {"idToken": _text(data, "id_token"), "type": _text(data, "id_token_type") or "Central"},
+            "evseId": _int(data, "evse_id"),
+        }
+    )
 
 
 def _request_stop(data: Mapping[str, str]) -> tuple[str, dict[str, Any]]:
@@ -107,20 +112,23 @@ def _data_transfer(data: Mapping[str, str]) -> tuple[str, dict[str, Any]]:
         value: Any = json.loads(raw) if raw else None
     except json.JSONDecodeError:
         value = raw  # not JSON: sent as a string (DataTransfer's data is "any")
-    return "DataTransfer", _drop_none({"vendorId": _text(data, "vendor_id"), "messageId": _text(data, "message_id")
-                                       or None, "data": value})
+    return "DataTransfer", _drop_none(
+        {"vendorId": _text(data, "vendor_id"), "messageId": _text(data, "message_id") or None, "data": value}
+    )
 
 
 def _reserve_now(data: Mapping[str, str]) -> tuple[str, dict[str, Any]]:
     # No id: the pipeline allocates the reservation id (and records the Reservation).
     minutes = _int(data, "expires_in_min") or 30
     expiry = datetime.now(UTC) + timedelta(minutes=minutes)
-    return "ReserveNow", _drop_none({
-        "expiryDateTime": expiry.isoformat(timespec="seconds").replace("+00:00", "Z"),
-        "idToken": {"idToken": _text(data, "id_token"), "type": _text(data, "id_token_type") or "Central"},
-        "evseId": _int(data, "evse_id"),
-        "connectorType": _text(data, "connector_type") or None,
-    })
+    return "ReserveNow", _drop_none(
+        {
+            "expiryDateTime": expiry.isoformat(timespec="seconds").replace("+00:00", "Z"),
+            "idToken": {"idToken": _text(data, "id_token"), "type": _text(data, "id_token_type") or "Central"},
+            "evseId": _int(data, "evse_id"),
+            "connectorType": _text(data, "connector_type") or None,
+        }
+    )
 
 
 def _generic(data: Mapping[str, str]) -> tuple[str, dict[str, Any]]:
@@ -152,12 +160,43 @@ BUILDERS: dict[str, Callable[[Mapping[str, str]], tuple[str, dict[str, Any]]]] =
     "generic": _generic,
 }
 
-TRIGGERABLE = ("BootNotification", "LogStatusNotification", "FirmwareStatusNotification", "Heartbeat", "MeterValues",
-               "SignChargingStationCertificate", "SignV2GCertificate", "StatusNotification", "TransactionEvent",
-               "SignCombinedCertificate", "PublishFirmwareStatusNotification")
-CONNECTOR_TYPES = ("cCCS1", "cCCS2", "cG105", "cTesla", "cType1", "cType2", "s309-1P-16A", "s309-1P-32A", "s309-3P-16A",
-                   "s309-3P-32A", "sBS1361", "sCEE-7-7", "sType2", "sType3", "Other1PhMax16A", "Other1PhOver16A",
-                   "Other3Ph", "Pan", "wInductive", "wResonant", "Undetermined", "Unknown")
+TRIGGERABLE = (
+    "BootNotification",
+    "LogStatusNotification",
+    "FirmwareStatusNotification",
+    "Heartbeat",
+    "MeterValues",
+    "SignChargingStationCertificate",
+    "SignV2GCertificate",
+    "StatusNotification",
+    "TransactionEvent",
+    "SignCombinedCertificate",
+    "PublishFirmwareStatusNotification",
+)
+CONNECTOR_TYPES = (
+    "cCCS1",
+    "cCCS2",
+    "cG105",
+    "cTesla",
+    "cType1",
+    "cType2",
+    "s309-1P-16A",
+    "s309-1P-32A",
+    "s309-3P-16A",
+    "s309-3P-32A",
+    "sBS1361",
+    "sCEE-7-7",
+    "sType2",
+    "sType3",
+    "Other1PhMax16A",
+    "Other1PhOver16A",
+    "Other3Ph",
+    "Pan",
+    "wInductive",
+    "wResonant",
+    "Undetermined",
+    "Unknown",
+)
 ID_TOKEN_TYPES = ("Central", "eMAID", "ISO14443", "ISO15693", "KeyCode", "Local", "MacAddress", "NoAuthorization")
 
 

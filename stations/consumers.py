@@ -34,8 +34,11 @@ CLOSE_REPLACED = 4001  # private-use close code: a newer connection of the same 
 
 
 def _session_starts_or_ends(call: frames.Call) -> bool:
-    return (call.action == "TransactionEvent" and isinstance(call.payload, dict)
-            and call.payload.get("eventType") in LIVE_TRANSACTION_EVENTS)
+    return (
+        call.action == "TransactionEvent"
+        and isinstance(call.payload, dict)
+        and call.payload.get("eventType") in LIVE_TRANSACTION_EVENTS
+    )
 
 
 class _CloseRecorder:

@@ -32,10 +32,15 @@ class StationsCollector(Collector):
         yield connectors
 
         since = timezone.now() - timedelta(minutes=5)
-        errors = GaugeMetricFamily("csms_ocpp_errors_5m", "CALLERRORs in the message log, last 5 minutes",
-                                   labels=["code"])
-        for by_code in (MessageLog.objects.filter(created_at__gte=since, direction="out").exclude(error_code="")
-                    .values("error_code").annotate(n=Count("pk")).order_by("error_code")):
+        errors = GaugeMetricFamily(
+            "csms_ocpp_errors_5m", "CALLERRORs in the message log, last 5 minutes", labels=["code"]
+        )
+        for by_code in (
+            MessageLog.objects.filter(created_at__gte=since, direction="out")
+            .exclude(error_code="")
+            .values("error_code")
+            .annotate(n=Count("pk"))
+            .order_by("error_code")
+        ):
             errors.add_metric([by_code["error_code"]], by_code["n"])
         yield errors
-

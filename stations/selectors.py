@@ -23,11 +23,13 @@ def _faulted_connector() -> Exists:
 
 def station_counts() -> StationCounts:
     row = ChargingStation.objects.aggregate(
-        total=Count("pk"), online=Count("pk", filter=Q(is_online=True)),
+        total=Count("pk"),
+        online=Count("pk", filter=Q(is_online=True)),
     )
     faulted = ChargingStation.objects.filter(_faulted_connector()).count()
-    return StationCounts(total=row["total"], online=row["online"], offline=row["total"] - row["online"],
-                         faulted=faulted)
+    return StationCounts(
+        total=row["total"], online=row["online"], offline=row["total"] - row["online"], faulted=faulted
+    )
 
 
 def station_list(*, search: str = "", online: bool | None = None) -> QuerySet[ChargingStation]:
@@ -62,8 +64,9 @@ def station_connections(*, station: ChargingStation, limit: int = 20) -> QuerySe
     return Connection.objects.filter(station=station).order_by("-connected_at", "-id")[:limit]
 
 
-def message_log(*, identity: str = "", action: str = "", direction: str = "", errors_only: bool = False
-                ) -> QuerySet[MessageLog]:
+def message_log(
+    *, identity: str = "", action: str = "", direction: str = "", errors_only: bool = False
+) -> QuerySet[MessageLog]:
     qs = MessageLog.objects.select_related("station").order_by("-created_at", "-id")
     if identity:
         qs = qs.filter(station__identity=identity)

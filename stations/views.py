@@ -21,10 +21,16 @@ from .models import ChargingStation, Direction, MessageLog
 def overview(request: HttpRequest) -> HttpResponse:
     search = request.GET.get("q", "").strip()
     page = Paginator(selectors.station_list(search=search), 50).get_page(request.GET.get("page"))
-    return render(request, "stations/overview.html", {
-        "counts": selectors.station_counts(), "figures": txn_selectors.overview_figures(),
-        "page": page, "search": search,
-    })
+    return render(
+        request,
+        "stations/overview.html",
+        {
+            "counts": selectors.station_counts(),
+            "figures": txn_selectors.overview_figures(),
+            "page": page,
+            "search": search,
+        },
+    )
 
 
 @login_required
@@ -33,18 +39,22 @@ def station_detail(request: HttpRequest, identity: str) -> HttpResponse:
         station = selectors.station_detail(identity=identity)
     except ChargingStation.DoesNotExist:
         raise Http404(f"No station {identity}") from None
-    return render(request, "stations/detail.html", {
-        "station": station,
-        "messages_log": selectors.station_recent_messages(station=station),
-        "connections": selectors.station_connections(station=station),
-        "commands": selectors.station_recent_commands(station=station),
-        "can_command": request.user.has_perm("stations.add_command"),
-        "csms_actions": command_forms.csms_actions(),
-        "triggerable": command_forms.TRIGGERABLE,
-        "id_token_types": command_forms.ID_TOKEN_TYPES,
-        "active_sessions": list(txn_selectors.active_transactions(station_id=station.pk)[:20]),
-        "local_list": txn_selectors.local_list_for_station(station_id=station.pk),
-    })
+    return render(
+        request,
+        "stations/detail.html",
+        {
+            "station": station,
+            "messages_log": selectors.station_recent_messages(station=station),
+            "connections": selectors.station_connections(station=station),
+            "commands": selectors.station_recent_commands(station=station),
+            "can_command": request.user.has_perm("stations.add_command"),
+            "csms_actions": command_forms.csms_actions(),
+            "triggerable": command_forms.TRIGGERABLE,
+            "id_token_types": command_forms.ID_TOKEN_TYPES,
+            "active_sessions": list(txn_selectors.active_transactions(station_id=station.pk)[:20]),
+            "local_list": txn_selectors.local_list_for_station(station_id=station.pk),
+        },
+    )
 
 
 def _station_or_404(identity: str) -> ChargingStation:
@@ -66,13 +76,15 @@ def command_create(request: HttpRequest, identity: str) -> HttpResponse:
         command = commands.command_send(station=station, action=action, payload=payload, user=request.user)
     except (command_forms.CommandFormError, commands.CommandValidationError) as exc:
         violations = getattr(exc, "violations", [])
-        response = render(request, "stations/_command_errors.html",
-                          {"message": exc.message, "violations": violations}, status=422)
+        response = render(
+            request, "stations/_command_errors.html", {"message": exc.message, "violations": violations}, status=422
+        )
         response["HX-Retarget"] = f"#errors-{form}" if form in command_forms.BUILDERS else "#errors-generic"
         response["HX-Reswap"] = "innerHTML"
         return response
-    return render(request, "stations/_command_row.html",
-                  {"command": selectors.command_for_row(pk=command.pk), "fresh": True})
+    return render(
+        request, "stations/_command_row.html", {"command": selectors.command_for_row(pk=command.pk), "fresh": True}
+    )
 
 
 @login_required
@@ -99,8 +111,9 @@ def message_log(request: HtmxHttpRequest) -> HttpResponse:
     partial = request.htmx and not request.htmx.history_restore_request  # a history restore needs the page
     template = "stations/_message_rows.html" if partial else "stations/messages.html"
     filters = {"identity": identity, "action": action, "direction": direction, "errors_only": errors_only}
-    return render(request, template, {"page": page, "filters": filters | {"tail": tail},
-                                      "directions": Direction.choices})
+    return render(
+        request, template, {"page": page, "filters": filters | {"tail": tail}, "directions": Direction.choices}
+    )
 
 
 # Frames sharing a message id (a CALL and its answer) are looked for this close in time: the (station, created_at)
@@ -119,8 +132,12 @@ def message_detail(request: HttpRequest, pk: int) -> HttpResponse:
             MessageLog.objects.filter(
                 station_id=message.station_id,
                 message_id=message.message_id,
-                created_at__range=(message.created_at - RELATED_FRAMES_WINDOW,
-                                   message.created_at + RELATED_FRAMES_WINDOW),
-            ).exclude(pk=message.pk).order_by("created_at", "id")[:10]
+                created_at__range=(
+                    message.created_at - RELATED_FRAMES_WINDOW,
+                    message.created_at + RELATED_FRAMES_WINDOW,
+                ),
+            )
+            .exclude(pk=message.pk)
+            .order_by("created_at", "id")[:10]
         )
     return render(request, "stations/message_detail.html", {"message": message, "related": related})

@@ -23,8 +23,9 @@ def test_embedded_mode_serves_an_accepted_station_end_to_end(tmp_path: Path) -> 
     env |= {"DJANGO_SETTINGS_MODULE": "csms.settings", "CSMS_VAR_DIR": str(tmp_path), "CSMS_ADMIN_PASSWORD": "pw"}
 
     def manage(*args: str) -> str:
-        return subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True,
-                              capture_output=True, text=True).stdout
+        return subprocess.run(
+            [sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True, capture_output=True, text=True
+        ).stdout
 
     manage("migrate", "--noinput")
     assert "Created admin user 'admin'" in manage("ensure_admin")
@@ -33,8 +34,23 @@ def test_embedded_mode_serves_an_accepted_station_end_to_end(tmp_path: Path) -> 
     port = free_port()
     log_path = tmp_path / "daphne.log"
     process = subprocess.Popen(
-        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "--websocket_timeout", "-1",
-         "csms.asgi:application"], cwd=ROOT, env=env, stdout=log_path.open("wb"), stderr=subprocess.STDOUT)
+        [
+            sys.executable,
+            "-m",
+            "daphne",
+            "-b",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "--websocket_timeout",
+            "-1",
+            "csms.asgi:application",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log_path.open("wb"),
+        stderr=subprocess.STDOUT,
+    )
     server = LiveServer(port, process, log_path)
     try:
         wait_for_health(server)
@@ -52,4 +68,5 @@ def test_embedded_mode_serves_an_accepted_station_end_to_end(tmp_path: Path) -> 
     db = sqlite3.connect(tmp_path / "csms.sqlite3")
     assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
     assert db.execute("SELECT boot_status, vendor_name FROM stations_chargingstation").fetchall() == [
-        ("Accepted", "ACME")]
+        ("Accepted", "ACME")
+    ]

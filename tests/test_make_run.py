@@ -30,15 +30,19 @@ LEAKY_ENV = ("DATABASE_URL", "REDIS_URL", "VIRTUAL_ENV", "PYTHONPATH", "MAKEFLAG
 
 def clean_env() -> dict[str, str]:
     return {
-        k: v for k, v in os.environ.items()
+        k: v
+        for k, v in os.environ.items()
         if k not in LEAKY_ENV and not k.startswith(("CSMS_", "DJANGO_", "CELERY_", "PYTEST_"))
     } | {"CSMS_ADMIN_PASSWORD": "demo-password", "PYTHONUNBUFFERED": "1"}
 
 
 def clone_head(dest: Path) -> None:
     """The checkout's HEAD commit (whichever branch or worktree), without uncommitted changes."""
-    for args in (["init", "-q", str(dest)], ["-C", str(dest), "fetch", "-q", "--depth", "1", str(ROOT), "HEAD"],
-                 ["-C", str(dest), "checkout", "-q", "--detach", "FETCH_HEAD"]):
+    for args in (
+        ["init", "-q", str(dest)],
+        ["-C", str(dest), "fetch", "-q", "--depth", "1", str(ROOT), "HEAD"],
+        ["-C", str(dest), "checkout", "-q", "--detach", "FETCH_HEAD"],
+    ):
         subprocess.run(["git", *args], check=True, capture_output=True, timeout=120)
 
 
@@ -88,8 +92,14 @@ def test_make_run_in_a_fresh_clone_serves_the_simulator_demo(tmp_path: Path) -> 
     log = tmp_path / "make-run.log"
     started = time.monotonic()
     with log.open("wb") as out:  # the child keeps its own copy of the file
-        process = subprocess.Popen(["make", "run", "HOST=127.0.0.1", f"PORT={port}"], cwd=clone, env=env,
-                                   stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        process = subprocess.Popen(
+            ["make", "run", "HOST=127.0.0.1", f"PORT={port}"],
+            cwd=clone,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     try:
         wait_healthy(url, process, log, STARTUP_TIMEOUT_S)
         startup_s = time.monotonic() - started
@@ -102,16 +112,32 @@ def test_make_run_in_a_fresh_clone_serves_the_simulator_demo(tmp_path: Path) -> 
         python = str(clone / ".venv" / "bin" / "python")
 
         def manage(*args: str, timeout_s: float = 60) -> str:
-            done = subprocess.run([python, "manage.py", *args], cwd=clone, env=env, capture_output=True, text=True,
-                                  timeout=timeout_s)
+            done = subprocess.run(
+                [python, "manage.py", *args], cwd=clone, env=env, capture_output=True, text=True, timeout=timeout_s
+            )
             assert done.returncode == 0, f"manage.py {' '.join(args)}:\n{done.stdout}\n{done.stderr}"
             return done.stdout
 
         assert manage("addstation", "DEMO-00001") == "Registered station DEMO-00001 (security profile 0, Accepted)\n"
         # One station, one EVSE, 6 s: exactly one session (Started, 3 x Updated + MeterValues every 1 s, Ended);
         # a second would not fit before the deadline.
-        simulated = manage("simulate", "--url", f"ws://127.0.0.1:{port}", "--stations", "1", "--evses", "1",
-                           "--prefix", "DEMO", "--duration", "6", "--session-every", "1", "--meter-interval", "1")
+        simulated = manage(
+            "simulate",
+            "--url",
+            f"ws://127.0.0.1:{port}",
+            "--stations",
+            "1",
+            "--evses",
+            "1",
+            "--prefix",
+            "DEMO",
+            "--duration",
+            "6",
+            "--session-every",
+            "1",
+            "--meter-interval",
+            "1",
+        )
         assert simulated.splitlines() == [
             f"1 stations x 1 EVSEs -> ws://127.0.0.1:{port} for 6.0 s",
             "done: 12 CALLs answered, errors: none, CSMS requests answered: 0",
@@ -119,21 +145,27 @@ def test_make_run_in_a_fresh_clone_serves_the_simulator_demo(tmp_path: Path) -> 
 
         db = clone / "var" / "csms.sqlite3"
         assert rows(db, "SELECT identity, boot_status, vendor_name, model FROM stations_chargingstation") == [
-            ("DEMO-00001", "Accepted", "CSMS-bench", "SimStation")]
+            ("DEMO-00001", "Accepted", "CSMS-bench", "SimStation")
+        ]
         assert rows(db, "SELECT reason, status FROM stations_bootrecord") == [("PowerUp", "Accepted")]
         # The CSMS's answer as it went out on the wire (the log is written in batches: give it a moment).
-        answer_sql = ("SELECT a.payload FROM stations_messagelog c JOIN stations_messagelog a "
-                      "ON a.message_id = c.message_id AND a.direction = 'out' AND a.message_type = 3 "
-                      "WHERE c.action = 'BootNotification' AND c.direction = 'in' AND c.message_type = 2")
+        answer_sql = (
+            "SELECT a.payload FROM stations_messagelog c JOIN stations_messagelog a "
+            "ON a.message_id = c.message_id AND a.direction = 'out' AND a.message_type = 3 "
+            "WHERE c.action = 'BootNotification' AND c.direction = 'in' AND c.message_type = 2"
+        )
         deadline = time.monotonic() + 10
         while not rows(db, answer_sql) and time.monotonic() < deadline:
             time.sleep(0.2)
         [(answer,)] = rows(db, answer_sql)
         assert {k: v for k, v in json.loads(answer).items() if k != "currentTime"} == {
-            "status": "Accepted", "interval": 300}
+            "status": "Accepted",
+            "interval": 300,
+        }
         # Readings 3.1, 6.1, 9.2 Wh (11 kW for 3 x 1 s, rounded by the simulator) after 0 at the start.
         assert rows(db, "SELECT is_active, event_count, energy_wh FROM transactions_chargingtransaction") == [
-            (0, 5, 9.2)]
+            (0, 5, 9.2)
+        ]
         print(f"make run: /healthz after {startup_s:.0f} s; whole test {time.monotonic() - started:.0f} s")
     finally:
         stop_group(process)

@@ -14,8 +14,9 @@ from tests.conftest import ROOT
 
 def _import_settings(**env: str) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if k not in {"DEBUG", "SECRET_KEY", "CSMS_ENV"}}
-    return subprocess.run([sys.executable, "-c", "import csms.settings"], cwd=ROOT, env=clean | env,
-                          capture_output=True, text=True)
+    return subprocess.run(
+        [sys.executable, "-c", "import csms.settings"], cwd=ROOT, env=clean | env, capture_output=True, text=True
+    )
 
 
 def test_production_refuses_debug():
@@ -88,8 +89,7 @@ def test_call_error_descriptions_are_capped_at_255():
 
 
 def test_lenient_validation_repairs_tolerable_violations_without_touching_the_input():
-    payload = {"reason": "PowerUp", "extra": 1,
-               "chargingStation": {"vendorName": "V" * 60, "model": "M", "junk": True}}
+    payload = {"reason": "PowerUp", "extra": 1, "chargingStation": {"vendorName": "V" * 60, "model": "M", "junk": True}}
     repaired, found = schemas.validate_lenient("BootNotification", "Request", payload)
     assert repaired == {"reason": "PowerUp", "chargingStation": {"vendorName": "V" * 50, "model": "M"}}
     assert sorted(v.keyword for v in found) == ["additionalProperties", "additionalProperties", "maxLength"]

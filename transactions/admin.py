@@ -88,8 +88,17 @@ class RemoteStartRequestAdmin(ReadOnlyAdmin):
 class ReservationAdmin(ReadOnlyAdmin):
     """Reservations are made and ended through ReserveNow/CancelReservation (dashboard, API): read-only here."""
 
-    list_display = ["reservation_id", "station", "evse_id", "connector_type", "id_token", "expires_at", "state",
-                    "reason", "transaction"]
+    list_display = [
+        "reservation_id",
+        "station",
+        "evse_id",
+        "connector_type",
+        "id_token",
+        "expires_at",
+        "state",
+        "reason",
+        "transaction",
+    ]
     list_filter = ["state"]
     search_fields = ["station__identity", "id_token"]
     list_select_related = ["station", "transaction"]

@@ -75,8 +75,9 @@ def _overall(rows: Iterable[Mapping[str, Any]], measurand: str) -> list[tuple[da
         if "" in phases:
             out.append((at, phases[""]))
         else:
-            out.append((at, sum((v for p, v in phases.items() if p in ("L1", "L2", "L3", "L1-N", "L2-N", "L3-N")),
-                                Decimal(0))))
+            out.append(
+                (at, sum((v for p, v in phases.items() if p in ("L1", "L2", "L3", "L1-N", "L2-N", "L3-N")), Decimal(0)))
+            )
     return out
 
 
@@ -118,9 +119,11 @@ def session_chart(rows: Iterable[Mapping[str, Any]]) -> Chart:
         scale(chart.energy, [(at, (v - first) / 1000) for at, v in energy])
     for i in range(5):
         frac = Decimal(i) / 4
-        chart.y_ticks.append({
-            "y": chart.bottom_y - float(frac) * plot_h,
-            "power": chart.power.max_value * frac,
-            "energy": chart.energy.max_value * frac,
-        })
+        chart.y_ticks.append(
+            {
+                "y": chart.bottom_y - float(frac) * plot_h,
+                "power": chart.power.max_value * frac,
+                "energy": chart.energy.max_value * frac,
+            }
+        )
     return chart

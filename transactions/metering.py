@@ -269,7 +269,10 @@ class MeteringState:
     def to_json(self) -> dict[str, list[str]]:
         return {
             _series_id(*key): [
-                ends.first[0].isoformat(), str(ends.first[1]), ends.last[0].isoformat(), str(ends.last[1]),
+                ends.first[0].isoformat(),
+                str(ends.first[1]),
+                ends.last[0].isoformat(),
+                str(ends.last[1]),
                 str(ends.peak),
             ]  # fmt: skip
             for key, ends in sorted(self.series.items())

@@ -412,8 +412,11 @@ class Reservation(models.Model):
         ]
         indexes = [
             # The expiry sweep reads only open reservations.
-            models.Index(fields=["expires_at"], name="reservation_open_expiry",
-                         condition=models.Q(state__in=["requested", "active"])),
+            models.Index(
+                fields=["expires_at"],
+                name="reservation_open_expiry",
+                condition=models.Q(state__in=["requested", "active"]),
+            ),
         ]
 
     def __str__(self) -> str:

@@ -30,8 +30,9 @@ def id_token_saved(sender: type[IdToken], instance: IdToken, created: bool, **kw
 
 
 @receiver(m2m_changed, sender=LocalAuthList.tokens.through)
-def local_list_tokens_changed(sender: Any, instance: Any, action: str, reverse: bool, pk_set: set[int] | None,
-                              **kwargs: Any) -> None:
+def local_list_tokens_changed(
+    sender: Any, instance: Any, action: str, reverse: bool, pk_set: set[int] | None, **kwargs: Any
+) -> None:
     if action not in {"post_add", "post_remove", "post_clear"}:
         return
     if reverse:  # token.local_lists.add(...): pk_set holds LocalAuthList ids

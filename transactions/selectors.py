@@ -126,8 +126,9 @@ def overview_figures(*, now: datetime | None = None) -> OverviewFigures:
     midnight = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     today = ChargingTransaction.objects.filter(started_at__gte=midnight, started_at__lt=midnight + timedelta(days=1))
     energy = today.aggregate(energy=Sum("energy_wh"))["energy"]
-    return OverviewFigures(active_sessions=active["n"], power_now_w=active["power"] or Decimal(0),
-                           energy_today_wh=energy or Decimal(0))
+    return OverviewFigures(
+        active_sessions=active["n"], power_now_w=active["power"] or Decimal(0), energy_today_wh=energy or Decimal(0)
+    )
 
 
 def session_list(
@@ -185,9 +186,7 @@ def cdr_rows(*, since: datetime, until: datetime) -> QuerySet[ChargingTransactio
 
 def local_list_for_station(*, station_id: int) -> LocalAuthList | None:
     """The station's local authorization list with its token count, for the station page (one query)."""
-    return (
-        LocalAuthList.objects.filter(station_id=station_id).annotate(token_count=Count("tokens")).first()
-    )
+    return LocalAuthList.objects.filter(station_id=station_id).annotate(token_count=Count("tokens")).first()
 
 
 # --- Reservations ---------------------------------------------------------------------------------------------

@@ -626,8 +626,9 @@ class TransactionCommandError(ValueError):
     """A remote start/stop or list update that cannot be sent as asked."""
 
 
-def remote_start(*, station: ChargingStation, id_token: dict[str, Any], evse_id: int | None = None,
-                 user: Sender = None) -> RemoteStartRequest:
+def remote_start(
+    *, station: ChargingStation, id_token: dict[str, Any], evse_id: int | None = None, user: Sender = None
+) -> RemoteStartRequest:
     """Ask the station to start a transaction; the transaction it reports later carries our ``remoteStartId``.
 
     The RemoteStartRequest itself is recorded by :func:`remote_start_on_sending`, as for any door's command."""
@@ -665,8 +666,7 @@ def remote_stop(*, txn: ChargingTransaction, user: Sender = None) -> Command:
     return command_helpers.request_stop_transaction(txn.station, transaction_id=txn.transaction_id, user=user)
 
 
-def local_list_sync(*, station: ChargingStation, full: bool = False,
-                    user: Sender = None) -> Command | None:
+def local_list_sync(*, station: ChargingStation, full: bool = False, user: Sender = None) -> Command | None:
     """Send the station the update that brings its local list to the desired state (None: nothing to send)."""
     with transaction.atomic():
         payload = local_list_build_update(station=station, full=full)
@@ -678,7 +678,8 @@ def local_list_sync(*, station: ChargingStation, full: bool = False,
 def local_list_on_send_answered(command: Command) -> None:
     """SendLocalList answered: record the station's status for that version (runs inside command_finish)."""
     local_list_record_result(
-        station=command.station_id, version_number=command.request["versionNumber"],
+        station=command.station_id,
+        version_number=command.request["versionNumber"],
         status=(command.response or {}).get("status", ""),
     )
 
@@ -691,14 +692,23 @@ def local_list_on_version_answered(command: Command) -> None:
 
 
 def id_token_create(
-    *, id_token: str, token_type: str = IdTokenType.ISO14443, status: str = AuthorizationStatus.ACCEPTED,
-    expires_at: datetime | None = None, description: str = "",
+    *,
+    id_token: str,
+    token_type: str = IdTokenType.ISO14443,
+    status: str = AuthorizationStatus.ACCEPTED,
+    expires_at: datetime | None = None,
+    description: str = "",
 ) -> IdToken:
     """A new token; raises django ValidationError for bad fields or a duplicate (case-insensitive) token."""
     from django.core.exceptions import ValidationError
 
-    token = IdToken(id_token=id_token.strip(), type=token_type, status=status, expires_at=expires_at,
-                    description=description.strip())
+    token = IdToken(
+        id_token=id_token.strip(),
+        type=token_type,
+        status=status,
+        expires_at=expires_at,
+        description=description.strip(),
+    )
     token.full_clean(validate_constraints=False)
     if id_token_conflict(id_token=token.id_token, token_type=token.type):
         raise ValidationError({"id_token": f"{token.id_token} ({token.type}) already exists."})

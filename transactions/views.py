@@ -49,8 +49,10 @@ def _sessions(filters: dict[str, Any]) -> Any:
         return datetime.combine(day + timedelta(days=plus), time.min, tzinfo=UTC) if day else None
 
     return selectors.session_list(
-        identity=filters["station"], id_token=filters["id_token"],
-        since=start(filters["since"]), until=start(filters["until"], 1),  # "until" day included
+        identity=filters["station"],
+        id_token=filters["id_token"],
+        since=start(filters["since"]),
+        until=start(filters["until"], 1),  # "until" day included
         active={"1": True, "0": False}.get(filters["active"]),
     )
 
@@ -73,9 +75,23 @@ class _Echo:
         return value
 
 
-CSV_COLUMNS = ["station", "transaction_id", "evse_id", "connector_id", "id_token", "id_token_type", "started_at",
-               "ended_at", "is_active", "stopped_reason", "energy_wh", "meter_start_wh", "meter_stop_wh",
-               "peak_power_w", "had_offline_events"]
+CSV_COLUMNS = [
+    "station",
+    "transaction_id",
+    "evse_id",
+    "connector_id",
+    "id_token",
+    "id_token_type",
+    "started_at",
+    "ended_at",
+    "is_active",
+    "stopped_reason",
+    "energy_wh",
+    "meter_start_wh",
+    "meter_stop_wh",
+    "peak_power_w",
+    "had_offline_events",
+]
 
 
 @login_required
@@ -87,14 +103,25 @@ def session_csv(request: HttpRequest) -> StreamingHttpResponse:
     def rows() -> Iterator[str]:
         yield writer.writerow(CSV_COLUMNS)
         for t in sessions.iterator(chunk_size=1000):
-            yield writer.writerow([
-                t.station.identity, t.transaction_id, t.evse_id or "", t.connector_id or "", t.id_token,
-                t.id_token_type, t.started_at.isoformat(), t.ended_at.isoformat() if t.ended_at else "",
-                int(t.is_active), t.stopped_reason, t.energy_wh if t.energy_wh is not None else "",
-                t.meter_start_wh if t.meter_start_wh is not None else "",
-                t.meter_stop_wh if t.meter_stop_wh is not None else "",
-                t.peak_power_w if t.peak_power_w is not None else "", int(t.had_offline_events),
-            ])
+            yield writer.writerow(
+                [
+                    t.station.identity,
+                    t.transaction_id,
+                    t.evse_id or "",
+                    t.connector_id or "",
+                    t.id_token,
+                    t.id_token_type,
+                    t.started_at.isoformat(),
+                    t.ended_at.isoformat() if t.ended_at else "",
+                    int(t.is_active),
+                    t.stopped_reason,
+                    t.energy_wh if t.energy_wh is not None else "",
+                    t.meter_start_wh if t.meter_start_wh is not None else "",
+                    t.meter_stop_wh if t.meter_stop_wh is not None else "",
+                    t.peak_power_w if t.peak_power_w is not None else "",
+                    int(t.had_offline_events),
+                ]
+            )
 
     response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = 'attachment; filename="sessions.csv"'
@@ -119,25 +146,40 @@ def session_detail(request: HttpRequest, pk: int) -> HttpResponse:
     session = selectors.session_detail(pk=pk)
     if session is None:
         raise Http404("No such session")
-    chart = charts.session_chart(selectors.transaction_time_series(
-        transaction_pk=session.pk, measurands=[charts.ENERGY, charts.POWER]))
+    chart = charts.session_chart(
+        selectors.transaction_time_series(transaction_pk=session.pk, measurands=[charts.ENERGY, charts.POWER])
+    )
     events = list(selectors.transaction_events(transaction_pk=session.pk))
-    return render(request, "transactions/session_detail.html", {
-        "session": session, "chart": chart, "events": _events_with_gaps(events),
-        "energy_kwh": (session.energy_wh or 0) / 1000,
-    })
+    return render(
+        request,
+        "transactions/session_detail.html",
+        {
+            "session": session,
+            "chart": chart,
+            "events": _events_with_gaps(events),
+            "energy_kwh": (session.energy_wh or 0) / 1000,
+        },
+    )
 
 
 @login_required
 def id_token_list(request: HttpRequest) -> HttpResponse:
     search = request.GET.get("q", "").strip()
     page = Paginator(selectors.id_token_list(search=search), TOKENS_PER_PAGE).get_page(request.GET.get("page"))
-    return render(request, "transactions/id_token_list.html", {
-        "page": page, "search": search, "types": IdTokenType.choices, "statuses": AuthorizationStatus.choices,
-        "can_add": request.user.has_perm("transactions.add_idtoken"),
-        "can_change": request.user.has_perm("transactions.change_idtoken"),
-        "errors": {}, "form": {},
-    })
+    return render(
+        request,
+        "transactions/id_token_list.html",
+        {
+            "page": page,
+            "search": search,
+            "types": IdTokenType.choices,
+            "statuses": AuthorizationStatus.choices,
+            "can_add": request.user.has_perm("transactions.add_idtoken"),
+            "can_change": request.user.has_perm("transactions.change_idtoken"),
+            "errors": {},
+            "form": {},
+        },
+    )
 
 
 @login_required
@@ -147,18 +189,29 @@ def id_token_create(request: HttpRequest) -> HttpResponse:
     expires = _day(request.POST.get("expires_at", ""))
     try:
         services.id_token_create(
-            id_token=request.POST.get("id_token", ""), token_type=request.POST.get("type", IdTokenType.ISO14443),
+            id_token=request.POST.get("id_token", ""),
+            token_type=request.POST.get("type", IdTokenType.ISO14443),
             status=request.POST.get("status", AuthorizationStatus.ACCEPTED),
             expires_at=datetime.combine(expires, time.min, tzinfo=UTC) if expires else None,
             description=request.POST.get("description", ""),
         )
     except ValidationError as exc:
         page = Paginator(selectors.id_token_list(), TOKENS_PER_PAGE).get_page(1)
-        return render(request, "transactions/id_token_list.html", {
-            "page": page, "search": "", "types": IdTokenType.choices, "statuses": AuthorizationStatus.choices,
-            "can_add": True, "can_change": request.user.has_perm("transactions.change_idtoken"),
-            "errors": exc.message_dict, "form": request.POST,
-        }, status=422)
+        return render(
+            request,
+            "transactions/id_token_list.html",
+            {
+                "page": page,
+                "search": "",
+                "types": IdTokenType.choices,
+                "statuses": AuthorizationStatus.choices,
+                "can_add": True,
+                "can_change": request.user.has_perm("transactions.change_idtoken"),
+                "errors": exc.message_dict,
+                "form": request.POST,
+            },
+            status=422,
+        )
     return redirect(f"{reverse('id-token-list')}?{urlencode({'q': request.POST.get('id_token', '').strip()})}")
 
 
@@ -180,11 +233,15 @@ def id_token_set_status(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 
 
 def _station_reservations(request: HttpRequest, identity: str) -> HttpResponse:
-    return render(request, "transactions/_station_reservations.html", {
-        "identity": identity,
-        "reservations": selectors.station_reservations(identity=identity),
-        "can_cancel": request.user.has_perm("transactions.delete_reservation"),
-    })
+    return render(
+        request,
+        "transactions/_station_reservations.html",
+        {
+            "identity": identity,
+            "reservations": selectors.station_reservations(identity=identity),
+            "can_cancel": request.user.has_perm("transactions.delete_reservation"),
+        },
+    )
 
 
 @login_required

@@ -316,9 +316,7 @@ def delivery_attempt(*, delivery_id: int) -> float | None:
 def deliveries_due(*, now: datetime | None = None, limit: int = 500) -> list[int]:
     now = now or timezone.now()
     return list(
-        WebhookDelivery.objects.filter(
-            state=DeliveryState.PENDING, next_attempt_at__lte=now, subscription__active=True
-        )
+        WebhookDelivery.objects.filter(state=DeliveryState.PENDING, next_attempt_at__lte=now, subscription__active=True)
         .order_by("next_attempt_at", "id")
         .values_list("pk", flat=True)[:limit]
     )

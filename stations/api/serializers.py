@@ -29,9 +29,7 @@ def command_error(obj: Command) -> dict[str, Any] | None:
 
 class CommandSerializer(serializers.ModelSerializer):
     station = serializers.CharField(source="station.identity", read_only=True)
-    created_by = serializers.CharField(
-        source="created_by.get_username", read_only=True, default=None, allow_null=True
-    )
+    created_by = serializers.CharField(source="created_by.get_username", read_only=True, default=None, allow_null=True)
     error = serializers.SerializerMethodField()
 
     class Meta:
@@ -104,9 +102,7 @@ class BulkResultSerializer(serializers.ModelSerializer):
 
 
 class BulkCommandSerializer(serializers.ModelSerializer):
-    created_by = serializers.CharField(
-        source="created_by.get_username", read_only=True, default=None, allow_null=True
-    )
+    created_by = serializers.CharField(source="created_by.get_username", read_only=True, default=None, allow_null=True)
     summary = serializers.SerializerMethodField()
     results = serializers.SerializerMethodField()
 
@@ -132,6 +128,7 @@ class ConnectorSerializer(serializers.ModelSerializer):
         read_only=True,
         help_text='Last reported status (Available, Occupied, Reserved, Unavailable, Faulted; "" = none)',
     )
+
     class Meta:
         model = Connector
         fields = ["connector_id", "status", "status_at"]

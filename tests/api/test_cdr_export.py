@@ -55,10 +55,24 @@ def make_sessions(n: int) -> None:
             )
         )
     # outside the period: ended the day before, ended the next day, still active
-    rows.append(ChargingTransaction(station=station, transaction_id="OLD", started_at=DAY - timedelta(hours=3),
-                                    ended_at=DAY - timedelta(hours=1), is_active=False))
-    rows.append(ChargingTransaction(station=station, transaction_id="NEXT", started_at=DAY + timedelta(hours=23),
-                                    ended_at=DAY + timedelta(days=1, hours=1), is_active=False))
+    rows.append(
+        ChargingTransaction(
+            station=station,
+            transaction_id="OLD",
+            started_at=DAY - timedelta(hours=3),
+            ended_at=DAY - timedelta(hours=1),
+            is_active=False,
+        )
+    )
+    rows.append(
+        ChargingTransaction(
+            station=station,
+            transaction_id="NEXT",
+            started_at=DAY + timedelta(hours=23),
+            ended_at=DAY + timedelta(days=1, hours=1),
+            is_active=False,
+        )
+    )
     rows.append(ChargingTransaction(station=station, transaction_id="LIVE", started_at=DAY + timedelta(hours=1)))
     ChargingTransaction.objects.bulk_create(rows, batch_size=2000)
 

@@ -47,9 +47,24 @@ T0 = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
 
 # Reported by stations, or derived from what they reported (transactions, EVSEs and connectors).
 STATION_REPORTED = (
-    BootRecord, MessageLog, StatusNotificationRecord, StationEvent, ProtocolViolation, Connection, Connector, Evse,
-    MeterSample, TransactionEventRecord, ChargingTransaction,
-    MessageAssembly, MessagePart, DeviceVariable, VariableAttribute, ReportJob, StationDeviceState, DataTransferRecord,
+    BootRecord,
+    MessageLog,
+    StatusNotificationRecord,
+    StationEvent,
+    ProtocolViolation,
+    Connection,
+    Connector,
+    Evse,
+    MeterSample,
+    TransactionEventRecord,
+    ChargingTransaction,
+    MessageAssembly,
+    MessagePart,
+    DeviceVariable,
+    VariableAttribute,
+    ReportJob,
+    StationDeviceState,
+    DataTransferRecord,
 )
 # What operators sent to stations: the command audit trail.
 SENT_TO_STATIONS = (Command, BulkCommand, RemoteStartRequest, Reservation)
@@ -83,28 +98,57 @@ def one_of_each() -> dict[type[models.Model], models.Model]:
         ChargingTransaction: txn,
         BulkCommand: bulk,
         Command: command,
-        BootRecord: BootRecord.objects.create(station=station, reason="PowerUp", vendor_name="ACME", model="M1",
-                                              status="Accepted"),
-        MessageLog: MessageLog.objects.create(station=station, connection=connection, direction="in",
-                                              message_type=2, message_id="m-1", action="Heartbeat", payload={}),
-        StatusNotificationRecord: StatusNotificationRecord.objects.create(connector=connector, status="Available",
-                                                                          timestamp=T0),
+        BootRecord: BootRecord.objects.create(
+            station=station, reason="PowerUp", vendor_name="ACME", model="M1", status="Accepted"
+        ),
+        MessageLog: MessageLog.objects.create(
+            station=station,
+            connection=connection,
+            direction="in",
+            message_type=2,
+            message_id="m-1",
+            action="Heartbeat",
+            payload={},
+        ),
+        StatusNotificationRecord: StatusNotificationRecord.objects.create(
+            connector=connector, status="Available", timestamp=T0
+        ),
         StationEvent: StationEvent.objects.create(
-            station=station, generated_at=T0, seq_no=0, event_id=1, timestamp=T0, trigger="Alerting",
-            actual_value="1", event_notification_type="HardWiredNotification", component={"name": "EVSE"},
-            variable={"name": "Problem"}),
-        ProtocolViolation: ProtocolViolation.objects.create(station=station, message_id="m-2", action="Heartbeat",
-                                                            violations=[], tolerated=True),
-        MeterSample: MeterSample.objects.create(station=station, transaction=txn, evse_id=1, timestamp=T0,
-                                                measurand="Energy.Active.Import.Register", value=Decimal(1), unit="Wh"),
+            station=station,
+            generated_at=T0,
+            seq_no=0,
+            event_id=1,
+            timestamp=T0,
+            trigger="Alerting",
+            actual_value="1",
+            event_notification_type="HardWiredNotification",
+            component={"name": "EVSE"},
+            variable={"name": "Problem"},
+        ),
+        ProtocolViolation: ProtocolViolation.objects.create(
+            station=station, message_id="m-2", action="Heartbeat", violations=[], tolerated=True
+        ),
+        MeterSample: MeterSample.objects.create(
+            station=station,
+            transaction=txn,
+            evse_id=1,
+            timestamp=T0,
+            measurand="Energy.Active.Import.Register",
+            value=Decimal(1),
+            unit="Wh",
+        ),
         TransactionEventRecord: TransactionEventRecord.objects.create(
-            transaction=txn, seq_no=0, event_type="Started", timestamp=T0, trigger_reason="Authorized"),
-        RemoteStartRequest: RemoteStartRequest.objects.create(station=station, command=command,
-                                                              id_token={"idToken": "A", "type": "Central"}),
+            transaction=txn, seq_no=0, event_type="Started", timestamp=T0, trigger_reason="Authorized"
+        ),
+        RemoteStartRequest: RemoteStartRequest.objects.create(
+            station=station, command=command, id_token={"idToken": "A", "type": "Central"}
+        ),
         Reservation: Reservation.objects.create(
-            station=station, reservation_id=1, id_token="A", id_token_type="Central", expires_at=T0),
+            station=station, reservation_id=1, id_token="A", id_token_type="Central", expires_at=T0
+        ),
         DataTransferRecord: DataTransferRecord.objects.create(
-            station=station, vendor_id="com.example", status="Accepted"),
+            station=station, vendor_id="com.example", status="Accepted"
+        ),
     }
 
 
@@ -158,9 +202,12 @@ def test_read_only_admins_deny_a_superuser_add_change_and_delete(superuser_clien
     for model, model_admin in read_only:
         obj = objects[model]
         name = model.__name__
-        assert (model_admin.has_add_permission(request), model_admin.has_change_permission(request, obj),
-                model_admin.has_delete_permission(request, obj), model_admin.has_view_permission(request, obj)) \
-            == (False, False, False, True), name
+        assert (
+            model_admin.has_add_permission(request),
+            model_admin.has_change_permission(request, obj),
+            model_admin.has_delete_permission(request, obj),
+            model_admin.has_view_permission(request, obj),
+        ) == (False, False, False, True), name
         assert "delete_selected" not in model_admin.get_actions(request), name
 
         assert superuser_client.get(admin_url(model, "changelist")).status_code == 200, name
@@ -177,11 +224,13 @@ def test_read_only_admins_deny_a_superuser_add_change_and_delete(superuser_clien
         assert model._default_manager.filter(pk=obj.pk).exists(), name
 
 
-@pytest.mark.parametrize(("parent", "child"), [
-    (ChargingStation, Evse), (ChargingTransaction, TransactionEventRecord), (BulkCommand, Command)])
-def test_read_only_inlines_offer_no_add_change_or_delete(superuser_client: Client,
-                                                         parent: type[models.Model], child: type[models.Model]
-                                                         ) -> None:
+@pytest.mark.parametrize(
+    ("parent", "child"),
+    [(ChargingStation, Evse), (ChargingTransaction, TransactionEventRecord), (BulkCommand, Command)],
+)
+def test_read_only_inlines_offer_no_add_change_or_delete(
+    superuser_client: Client, parent: type[models.Model], child: type[models.Model]
+) -> None:
     objects = one_of_each()
     owner = ChargingStation.objects.get() if parent is ChargingStation else objects[parent]
     request = RequestFactory().get("/admin/")
@@ -189,11 +238,14 @@ def test_read_only_inlines_offer_no_add_change_or_delete(superuser_client: Clien
     inline_classes = [i for i in admin.site._registry[parent].inlines if i.model is child]
     assert len(inline_classes) == 1
     inline = inline_classes[0](parent, admin.site)
-    assert (inline.has_add_permission(request, owner), inline.has_change_permission(request, owner),
-            inline.has_delete_permission(request, owner), inline.can_delete) == (False, False, False, False)
+    assert (
+        inline.has_add_permission(request, owner),
+        inline.has_change_permission(request, owner),
+        inline.has_delete_permission(request, owner),
+        inline.can_delete,
+    ) == (False, False, False, False)
     body = superuser_client.get(admin_url(parent, "change", owner.pk)).content.decode()
     prefix = inline.get_formset(request, owner).get_default_prefix()
     assert f'name="{prefix}-TOTAL_FORMS"' in body  # the inline is on the page...
     assert f'name="{prefix}-MAX_NUM_FORMS" value="0"' in body  # ...and no row can be added to it
     assert f'name="{prefix}-0-DELETE"' not in body
-

@@ -161,9 +161,16 @@ def test_addstation_command_registers_a_station_with_hashed_password(transaction
 
 def test_boot_accepted_stores_boot_data_and_answers_interval(live_server_ws, station_factory):
     station_factory("CS-1")
-    boot = {"reason": "PowerUp", "chargingStation": {
-        "vendorName": "ACME", "model": "Wallbox-1", "serialNumber": "SN-0001", "firmwareVersion": "1.2.3",
-        "modem": {"iccid": "8931", "imsi": "2620"}}}
+    boot = {
+        "reason": "PowerUp",
+        "chargingStation": {
+            "vendorName": "ACME",
+            "model": "Wallbox-1",
+            "serialNumber": "SN-0001",
+            "firmwareVersion": "1.2.3",
+            "modem": {"iccid": "8931", "imsi": "2620"},
+        },
+    }
 
     async def scenario() -> list:
         async with RawStation.connect(live_server_ws.ws_url, "CS-1") as st:
@@ -175,9 +182,15 @@ def test_boot_accepted_stores_boot_data_and_answers_interval(live_server_ws, sta
     sent = datetime.fromisoformat(reply[2]["currentTime"])
     assert abs((now - sent).total_seconds()) < 10 and reply[2]["currentTime"].endswith("Z")
     station = ChargingStation.objects.get()
-    assert (station.vendor_name, station.model, station.serial_number, station.firmware_version,
-            station.modem_iccid, station.modem_imsi, station.boot_status) == (
-        "ACME", "Wallbox-1", "SN-0001", "1.2.3", "8931", "2620", "Accepted")
+    assert (
+        station.vendor_name,
+        station.model,
+        station.serial_number,
+        station.firmware_version,
+        station.modem_iccid,
+        station.modem_imsi,
+        station.boot_status,
+    ) == ("ACME", "Wallbox-1", "SN-0001", "1.2.3", "8931", "2620", "Accepted")
     record = BootRecord.objects.get()
     assert (record.reason, record.status) == ("PowerUp", "Accepted")
 
@@ -187,8 +200,10 @@ def test_rejected_station_gets_rejected_and_security_errors(live_server_ws, stat
 
     async def scenario() -> tuple[list, list]:
         async with RawStation.connect(live_server_ws.ws_url, "CS-1") as st:
-            return await st.boot(), await st.call("StatusNotification", {
-                "timestamp": "2026-01-01T00:00:00Z", "connectorStatus": "Available", "evseId": 1, "connectorId": 1})
+            return await st.boot(), await st.call(
+                "StatusNotification",
+                {"timestamp": "2026-01-01T00:00:00Z", "connectorStatus": "Available", "evseId": 1, "connectorId": 1},
+            )
 
     boot, status = run(scenario())
     assert boot[2]["status"] == "Rejected" and boot[2]["interval"] == 60
@@ -266,18 +281,34 @@ def test_status_notifications_create_evse_connector_and_history(live_server_ws, 
     run(scenario())
     connectors = {(c.evse.evse_id, c.connector_id): c.status for c in Connector.objects.select_related("evse")}
     assert connectors == {(1, 1): "Occupied", (2, 1): "Available"}
-    history = list(StatusNotificationRecord.objects.filter(connector__evse__evse_id=1).order_by("timestamp")
-                   .values_list("status", flat=True))
+    history = list(
+        StatusNotificationRecord.objects.filter(connector__evse__evse_id=1)
+        .order_by("timestamp")
+        .values_list("status", flat=True)
+    )
     assert history == ["Available", "Faulted", "Occupied"]
 
 
 def test_notify_event_is_stored_once(live_server_ws, station_factory):
     station_factory("CS-1")
-    payload = {"generatedAt": "2026-01-01T10:00:00Z", "seqNo": 0, "tbc": False, "eventData": [
-        {"eventId": 7, "timestamp": "2026-01-01T09:59:00Z", "trigger": "Alerting", "actualValue": "true",
-         "techCode": "E42", "eventNotificationType": "HardWiredNotification", "cleared": False,
-         "component": {"name": "Connector", "evse": {"id": 1, "connectorId": 1}},
-         "variable": {"name": "Problem"}}]}
+    payload = {
+        "generatedAt": "2026-01-01T10:00:00Z",
+        "seqNo": 0,
+        "tbc": False,
+        "eventData": [
+            {
+                "eventId": 7,
+                "timestamp": "2026-01-01T09:59:00Z",
+                "trigger": "Alerting",
+                "actualValue": "true",
+                "techCode": "E42",
+                "eventNotificationType": "HardWiredNotification",
+                "cleared": False,
+                "component": {"name": "Connector", "evse": {"id": 1, "connectorId": 1}},
+                "variable": {"name": "Problem"},
+            }
+        ],
+    }
 
     async def scenario() -> None:
         async with RawStation.connect(live_server_ws.ws_url, "CS-1") as st:
@@ -288,7 +319,12 @@ def test_notify_event_is_stored_once(live_server_ws, station_factory):
     run(scenario())
     event = StationEvent.objects.get()
     assert (event.event_id, event.trigger, event.tech_code, event.actual_value, event.cleared) == (
-        7, "Alerting", "E42", "true", False)
+        7,
+        "Alerting",
+        "E42",
+        "true",
+        False,
+    )
     assert event.component == {"name": "Connector", "evse": {"id": 1, "connectorId": 1}}
 
 
@@ -348,11 +384,15 @@ def test_ocpp_package_client_boots_heartbeats_and_reports_status(live_server_ws,
             cp = ChargePoint("LIB-1", ws)
             task = asyncio.create_task(cp.start())
             try:
-                boot = await cp.call(call.BootNotification(
-                    charging_station={"vendor_name": "Lib", "model": "Ref"}, reason="PowerUp"))
+                boot = await cp.call(
+                    call.BootNotification(charging_station={"vendor_name": "Lib", "model": "Ref"}, reason="PowerUp")
+                )
                 heartbeat = await cp.call(call.Heartbeat())
-                await cp.call(call.StatusNotification(
-                    timestamp="2026-01-01T00:00:00Z", connector_status="Available", evse_id=1, connector_id=1))
+                await cp.call(
+                    call.StatusNotification(
+                        timestamp="2026-01-01T00:00:00Z", connector_status="Available", evse_id=1, connector_id=1
+                    )
+                )
             finally:
                 task.cancel()
             return boot.status, heartbeat.current_time
@@ -381,8 +421,9 @@ def test_dashboard_socket_refuses_anonymous_browsers(live_server_ws):
         import websockets
 
         try:
-            async with websockets.connect(f"{live_server_ws.ws_url}/ws/dashboard/",
-                                          origin=Origin(f"http://127.0.0.1:{live_server_ws.port}")):
+            async with websockets.connect(
+                f"{live_server_ws.ws_url}/ws/dashboard/", origin=Origin(f"http://127.0.0.1:{live_server_ws.port}")
+            ):
                 return 101
         except InvalidStatus as exc:
             return exc.response.status_code

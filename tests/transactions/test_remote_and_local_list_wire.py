@@ -46,19 +46,30 @@ def test_remote_start_is_linked_to_the_transaction_by_remote_start_id(live_serve
         async with RawStation.connect(live_server_ws.ws_url, "CS-1") as st:
             await st.boot()
             await wait_online("CS-1")
-            request = await in_thread(lambda: services.remote_start(
-                station=ChargingStation.objects.get(pk=station.pk), id_token=CARD, evse_id=1))
+            request = await in_thread(
+                lambda: services.remote_start(
+                    station=ChargingStation.objects.get(pk=station.pk), id_token=CARD, evse_id=1
+                )
+            )
             call = await answer_next(st, {"status": "Accepted"})
             await until(lambda: Command.objects.filter(pk=request.command_id, state="answered").exists())
-            started = await st.call("TransactionEvent", tx_event(
-                "Started", 0, "2026-01-01T10:00:00Z", trigger="RemoteStart", id_token=CARD, evse={"id": 1},
-                info={"chargingState": "Charging", "remoteStartId": request.pk, "transactionId": "TX-R1"},
-                meter=[meter_value("2026-01-01T10:00:00Z", sampled(100, context="Transaction.Begin"))]))
+            started = await st.call(
+                "TransactionEvent",
+                tx_event(
+                    "Started",
+                    0,
+                    "2026-01-01T10:00:00Z",
+                    trigger="RemoteStart",
+                    id_token=CARD,
+                    evse={"id": 1},
+                    info={"chargingState": "Charging", "remoteStartId": request.pk, "transactionId": "TX-R1"},
+                    meter=[meter_value("2026-01-01T10:00:00Z", sampled(100, context="Transaction.Begin"))],
+                ),
+            )
             return call, started, request.pk
 
     call, started, remote_start_id = run(scenario())
-    assert call[2:] == ["RequestStartTransaction",
-                        {"idToken": CARD, "remoteStartId": remote_start_id, "evseId": 1}]
+    assert call[2:] == ["RequestStartTransaction", {"idToken": CARD, "remoteStartId": remote_start_id, "evseId": 1}]
     assert started[2]["idTokenInfo"]["status"] == "Accepted"
     request = RemoteStartRequest.objects.get()
     txn = services.remote_start_transaction(request=request)
@@ -73,17 +84,33 @@ def test_remote_stop_ends_the_transaction(live_server_ws, station_factory):
         async with RawStation.connect(live_server_ws.ws_url, "CS-1") as st:
             await st.boot()
             await wait_online("CS-1")
-            await st.call("TransactionEvent", tx_event(
-                "Started", 0, "2026-01-01T10:00:00Z", trigger="Authorized", id_token=CARD, evse={"id": 1},
-                info={"chargingState": "Charging", "transactionId": "TX-S1"},
-                meter=[meter_value("2026-01-01T10:00:00Z", sampled(1000))]))
+            await st.call(
+                "TransactionEvent",
+                tx_event(
+                    "Started",
+                    0,
+                    "2026-01-01T10:00:00Z",
+                    trigger="Authorized",
+                    id_token=CARD,
+                    evse={"id": 1},
+                    info={"chargingState": "Charging", "transactionId": "TX-S1"},
+                    meter=[meter_value("2026-01-01T10:00:00Z", sampled(1000))],
+                ),
+            )
             txn = await in_thread(lambda: ChargingTransaction.objects.select_related("station").get())
             await in_thread(lambda: services.remote_stop(txn=txn))
             call = await answer_next(st, {"status": "Accepted"})
-            await st.call("TransactionEvent", tx_event(
-                "Ended", 1, "2026-01-01T10:30:00Z", trigger="RemoteStop",
-                info={"chargingState": "EVConnected", "stoppedReason": "Remote", "transactionId": "TX-S1"},
-                meter=[meter_value("2026-01-01T10:30:00Z", sampled(6000))]))
+            await st.call(
+                "TransactionEvent",
+                tx_event(
+                    "Ended",
+                    1,
+                    "2026-01-01T10:30:00Z",
+                    trigger="RemoteStop",
+                    info={"chargingState": "EVConnected", "stoppedReason": "Remote", "transactionId": "TX-S1"},
+                    meter=[meter_value("2026-01-01T10:30:00Z", sampled(6000))],
+                ),
+            )
             return call
 
     call = run(scenario())
@@ -127,8 +154,9 @@ def test_local_list_full_then_differential_updates_with_versions(live_server_ws,
             calls.append(await answer_next(st, {"status": "VersionMismatch"}))
             await until(lambda: LocalAuthList.objects.filter(last_status="VersionMismatch").exists())
             # Nothing left to differ, but the station's version is unknown now: the next update is Full.
-            command = await in_thread(lambda: services.local_list_sync(
-                station=ChargingStation.objects.get(pk=station.pk)))
+            command = await in_thread(
+                lambda: services.local_list_sync(station=ChargingStation.objects.get(pk=station.pk))
+            )
             assert command is not None
             calls.append(await answer_next(st, {"status": "Accepted"}))
             await until(lambda: LocalAuthList.objects.filter(station_version=4).exists())
@@ -142,7 +170,8 @@ def test_local_list_full_then_differential_updates_with_versions(live_server_ws,
     assert [e["idToken"]["idToken"] for e in diff[3]["localAuthorizationList"]] == ["BOB"]
     assert changed[3]["updateType"] == "Differential" and changed[3]["versionNumber"] == 3
     assert changed[3]["localAuthorizationList"] == [
-        {"idToken": {"idToken": "ALICE", "type": "ISO14443"}, "idTokenInfo": {"status": "Blocked"}}]
+        {"idToken": {"idToken": "ALICE", "type": "ISO14443"}, "idTokenInfo": {"status": "Blocked"}}
+    ]
     assert refull[3]["updateType"] == "Full" and refull[3]["versionNumber"] == 4
     assert sorted(e["idToken"]["idToken"] for e in refull[3]["localAuthorizationList"]) == ["ALICE", "BOB"]
     local_list = LocalAuthList.objects.get()

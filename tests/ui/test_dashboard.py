@@ -15,8 +15,9 @@ from tests.ui.conftest import login
 pytestmark = pytest.mark.live
 
 
-def test_reset_from_the_station_page_shows_the_answer_live(page, live_server_ws, make_user, station_factory,
-                                                          station_loop, screenshot):
+def test_reset_from_the_station_page_shows_the_answer_live(
+    page, live_server_ws, make_user, station_factory, station_loop, screenshot
+):
     make_user("operator", permissions=("add_command",))
     station_factory("CMD-1")
     client = RawStation.connect(live_server_ws.ws_url, "CMD-1")
@@ -56,8 +57,7 @@ def test_reset_from_the_station_page_shows_the_answer_live(page, live_server_ws,
         station_loop.run(client.__aexit__(None, None, None))
 
 
-def test_read_only_user_gets_no_command_forms_and_a_403(page, live_server_ws, make_user, station_factory,
-                                                       screenshot):
+def test_read_only_user_gets_no_command_forms_and_a_403(page, live_server_ws, make_user, station_factory, screenshot):
     make_user("viewer")
     station_factory("RO-1")
     login(page, live_server_ws.http_url, "viewer")
@@ -77,19 +77,30 @@ def test_read_only_user_gets_no_command_forms_and_a_403(page, live_server_ws, ma
 
 
 def _meter(ts: str, wh: float, w: float) -> list[dict]:
-    return [{"timestamp": ts, "sampledValue": [
-        {"value": wh, "measurand": "Energy.Active.Import.Register", "unitOfMeasure": {"unit": "Wh"}},
-        {"value": w, "measurand": "Power.Active.Import", "unitOfMeasure": {"unit": "W"}}]}]
+    return [
+        {
+            "timestamp": ts,
+            "sampledValue": [
+                {"value": wh, "measurand": "Energy.Active.Import.Register", "unitOfMeasure": {"unit": "Wh"}},
+                {"value": w, "measurand": "Power.Active.Import", "unitOfMeasure": {"unit": "W"}},
+            ],
+        }
+    ]
 
 
 def _event(kind: str, seq: int, ts: str, trigger: str, wh: float, w: float, **extra: Any) -> dict:
-    return {"eventType": kind, "seqNo": seq, "timestamp": ts, "triggerReason": trigger,
-            "transactionInfo": {"transactionId": "SESS-1", **extra.pop("info", {})},
-            "meterValue": _meter(ts, wh, w), **extra}
+    return {
+        "eventType": kind,
+        "seqNo": seq,
+        "timestamp": ts,
+        "triggerReason": trigger,
+        "transactionInfo": {"transactionId": "SESS-1", **extra.pop("info", {})},
+        "meterValue": _meter(ts, wh, w),
+        **extra,
+    }
 
 
-def test_session_from_a_station_is_charted(page, live_server_ws, make_user, station_factory, station_loop,
-                                           screenshot):
+def test_session_from_a_station_is_charted(page, live_server_ws, make_user, station_factory, station_loop, screenshot):
     make_user("operator", superuser=True)
     station_factory("TX-ST")
 
@@ -98,12 +109,28 @@ def test_session_from_a_station_is_charted(page, live_server_ws, make_user, stat
             await st.boot()
             token = {"idToken": "CARD-42", "type": "ISO14443"}
             for frame in (
-                _event("Started", 0, "2026-05-01T10:00:00Z", "Authorized", 10000, 0, idToken=token,
-                       evse={"id": 1, "connectorId": 1}, info={"chargingState": "Charging"}),
+                _event(
+                    "Started",
+                    0,
+                    "2026-05-01T10:00:00Z",
+                    "Authorized",
+                    10000,
+                    0,
+                    idToken=token,
+                    evse={"id": 1, "connectorId": 1},
+                    info={"chargingState": "Charging"},
+                ),
                 _event("Updated", 1, "2026-05-01T10:15:00Z", "MeterValuePeriodic", 12750, 11000),
                 _event("Updated", 2, "2026-05-01T10:30:00Z", "MeterValuePeriodic", 15500, 11000),
-                _event("Ended", 3, "2026-05-01T10:45:00Z", "EVCommunicationLost", 17000, 0,
-                       info={"stoppedReason": "EVDisconnected"}),
+                _event(
+                    "Ended",
+                    3,
+                    "2026-05-01T10:45:00Z",
+                    "EVCommunicationLost",
+                    17000,
+                    0,
+                    info={"stoppedReason": "EVDisconnected"},
+                ),
             ):
                 reply = await st.call("TransactionEvent", frame)
                 assert reply[0] == 3, reply
@@ -150,8 +177,9 @@ def test_id_tokens_create_and_block(page, live_server_ws, make_user, screenshot)
     expect(row.get_by_test_id("token-status")).to_have_text("Accepted")
 
 
-def test_overview_counts_active_sessions_live(page, live_server_ws, make_user, station_factory, station_loop,
-                                              screenshot):
+def test_overview_counts_active_sessions_live(
+    page, live_server_ws, make_user, station_factory, station_loop, screenshot
+):
     make_user("operator", superuser=True)
     station_factory("OV-1")
     login(page, live_server_ws.http_url, "operator")
@@ -162,8 +190,16 @@ def test_overview_counts_active_sessions_live(page, live_server_ws, make_user, s
     station = station_loop.run(client.__aenter__())
     try:
         station_loop.run(station.boot())
-        started = _event("Started", 0, "2026-05-01T10:00:00Z", "Authorized", 1000, 7400,
-                         idToken={"idToken": "CARD-1", "type": "ISO14443"}, evse={"id": 1, "connectorId": 1})
+        started = _event(
+            "Started",
+            0,
+            "2026-05-01T10:00:00Z",
+            "Authorized",
+            1000,
+            7400,
+            idToken={"idToken": "CARD-1", "type": "ISO14443"},
+            evse={"id": 1, "connectorId": 1},
+        )
         assert station_loop.run(station.call("TransactionEvent", started))[0] == 3
         expect(page.get_by_test_id("active-sessions")).to_have_text("1")
         expect(page.get_by_test_id("power-now")).to_have_text("7.4")

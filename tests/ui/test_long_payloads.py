@@ -22,22 +22,33 @@ WIDTH = 1400
 def long_event(kind: str, seq_no: int) -> dict[str, Any]:
     """A TransactionEvent with 30 meter values of 3 readings each: about 6 kB of JSON."""
     readings = [
-        meter_value(f"2026-05-01T10:{minute:02d}:00Z", sampled(1000 * seq_no + 10 * minute),
-                    sampled(11000 + minute, measurand="Power.Active.Import"),
-                    sampled(230 + minute / 10, measurand="Voltage", phase="L1-N"))
+        meter_value(
+            f"2026-05-01T10:{minute:02d}:00Z",
+            sampled(1000 * seq_no + 10 * minute),
+            sampled(11000 + minute, measurand="Power.Active.Import"),
+            sampled(230 + minute / 10, measurand="Voltage", phase="L1-N"),
+        )
         for minute in range(30)
     ]
     token = {"idToken": "CARD-LONG", "type": "ISO14443"} if kind == "Started" else None
-    return tx_event(kind, seq_no, f"2026-05-01T10:{30 + seq_no:02d}:00Z", "TX-LONG", meter=readings,
-                    id_token=token, evse={"id": 1, "connectorId": 1})
+    return tx_event(
+        kind,
+        seq_no,
+        f"2026-05-01T10:{30 + seq_no:02d}:00Z",
+        "TX-LONG",
+        meter=readings,
+        id_token=token,
+        evse={"id": 1, "connectorId": 1},
+    )
 
 
 def page_width(page: Any) -> int:
     return page.evaluate("document.documentElement.scrollWidth")
 
 
-def test_long_payloads_stay_one_line_and_open_in_full(page, live_server_ws, make_user, station_factory, station_loop,
-                                                      screenshot):
+def test_long_payloads_stay_one_line_and_open_in_full(
+    page, live_server_ws, make_user, station_factory, station_loop, screenshot
+):
     from stations.models import Command, MessageLog
 
     operator = make_user("operator", superuser=True)
@@ -54,13 +65,27 @@ def test_long_payloads_stay_one_line_and_open_in_full(page, live_server_ws, make
     station_loop.run(scenario())
     # The boot and four events, each a CALL and its answer (the log is written in batches).
     assert wait_until(lambda: MessageLog.objects.filter(station=station).count() == 10)
-    variables = [{"component": {"name": "EVSE", "evse": {"id": 1}}, "variable": {"name": f"Setting{i:02d}"},
-                  "attributeValue": "x" * 40} for i in range(40)]
-    results = [{"attributeStatus": "Accepted", "component": v["component"], "variable": v["variable"]}
-               for v in variables]
+    variables = [
+        {
+            "component": {"name": "EVSE", "evse": {"id": 1}},
+            "variable": {"name": f"Setting{i:02d}"},
+            "attributeValue": "x" * 40,
+        }
+        for i in range(40)
+    ]
+    results = [
+        {"attributeStatus": "Accepted", "component": v["component"], "variable": v["variable"]} for v in variables
+    ]
     request, response = {"setVariableData": variables}, {"setVariableResult": results}
-    command = Command.objects.create(station=station, action="SetVariables", request=request, state="answered",
-                                     response=response, message_id="cmd-long", created_by=operator)
+    command = Command.objects.create(
+        station=station,
+        action="SetVariables",
+        request=request,
+        state="answered",
+        response=response,
+        message_id="cmd-long",
+        created_by=operator,
+    )
 
     page.set_viewport_size({"width": WIDTH, "height": 900})
     login(page, live_server_ws.http_url, "operator")
@@ -82,8 +107,10 @@ def test_long_payloads_stay_one_line_and_open_in_full(page, live_server_ws, make
     # The command's request and answer: one line each, a click shows all of it, the page stays as wide.
     row = page.get_by_test_id(f"command-{command.pk}")
     command.refresh_from_db()  # as stored (jsonb orders keys its own way) and shown
-    for testid, sent, stored in (("command-request", request, command.request),
-                                 ("command-response", response, command.response)):
+    for testid, sent, stored in (
+        ("command-request", request, command.request),
+        ("command-response", response, command.response),
+    ):
         cell = row.get_by_test_id(testid)
         frame = cell.locator("pre.frame")
         expect(frame).to_be_hidden()
@@ -98,8 +125,9 @@ def test_long_payloads_stay_one_line_and_open_in_full(page, live_server_ws, make
     expect(page).to_have_title("Messages · CSMS")
     expect(rows).to_have_count(10)
     assert page_width(page) <= WIDTH
-    started = MessageLog.objects.get(station=station, action="TransactionEvent", direction="in",
-                                     payload__eventType="Started")
+    started = MessageLog.objects.get(
+        station=station, action="TransactionEvent", direction="in", payload__eventType="Started"
+    )
     page.locator(f"a[href='/messages/{started.pk}/']").click()
     expect(page).to_have_title("CALL TransactionEvent · CSMS")
     shown = page.get_by_test_id("message-payload").text_content()

@@ -23,8 +23,7 @@ def viewer() -> Client:
 
 
 def test_message_page_needs_a_login_and_an_existing_message() -> None:
-    message = MessageLog.objects.create(direction="in", message_type=2, message_id="m1", action="Heartbeat",
-                                        payload={})
+    message = MessageLog.objects.create(direction="in", message_type=2, message_id="m1", action="Heartbeat", payload={})
     response = Client().get(f"/messages/{message.pk}/")
     assert response.status_code == 302 and response["Location"] == f"/accounts/login/?next=/messages/{message.pk}/"
     client = Client()
@@ -33,8 +32,9 @@ def test_message_page_needs_a_login_and_an_existing_message() -> None:
 
 
 def test_an_unparsable_frame_is_shown_as_received(viewer: Client) -> None:
-    message = MessageLog.objects.create(direction="in", raw='[2, "x", "Heart', error_code="RpcFrameworkError",
-                                        error_description="Unreadable frame")
+    message = MessageLog.objects.create(
+        direction="in", raw='[2, "x", "Heart', error_code="RpcFrameworkError", error_description="Unreadable frame"
+    )
     page = viewer.get(f"/messages/{message.pk}/").content.decode()
     assert '<pre class="frame" data-testid="message-payload">[2, &quot;x&quot;, &quot;Heart</pre>' in page
     assert "<h2>Frame as received</h2>" in page
@@ -45,15 +45,24 @@ def test_an_unparsable_frame_is_shown_as_received(viewer: Client) -> None:
 def test_a_call_links_to_its_answer_but_not_to_other_stations_or_old_frames(viewer: Client) -> None:
     a, b = station_register(identity="A")[0], station_register(identity="B")[0]
     now = timezone.now()
-    call = MessageLog.objects.create(station=a, direction="in", message_type=2, message_id="7", action="Heartbeat",
-                                     payload={}, created_at=now)
-    answer = MessageLog.objects.create(station=a, direction="out", message_type=3, message_id="7",
-                                       action="Heartbeat", payload={"currentTime": "2026-01-01T00:00:00Z"},
-                                       created_at=now + timedelta(milliseconds=5))
-    other_station = MessageLog.objects.create(station=b, direction="out", message_type=3, message_id="7",
-                                              payload={}, created_at=now)
-    long_ago = MessageLog.objects.create(station=a, direction="out", message_type=3, message_id="7", payload={},
-                                         created_at=now - timedelta(days=2))
+    call = MessageLog.objects.create(
+        station=a, direction="in", message_type=2, message_id="7", action="Heartbeat", payload={}, created_at=now
+    )
+    answer = MessageLog.objects.create(
+        station=a,
+        direction="out",
+        message_type=3,
+        message_id="7",
+        action="Heartbeat",
+        payload={"currentTime": "2026-01-01T00:00:00Z"},
+        created_at=now + timedelta(milliseconds=5),
+    )
+    other_station = MessageLog.objects.create(
+        station=b, direction="out", message_type=3, message_id="7", payload={}, created_at=now
+    )
+    long_ago = MessageLog.objects.create(
+        station=a, direction="out", message_type=3, message_id="7", payload={}, created_at=now - timedelta(days=2)
+    )
     page = viewer.get(f"/messages/{call.pk}/").content.decode()
     assert "<title>CALL Heartbeat · CSMS</title>" in page
     assert f'href="/messages/{answer.pk}/"' in page

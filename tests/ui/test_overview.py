@@ -23,8 +23,9 @@ def test_login_page_refuses_a_wrong_password(page, live_server_ws, make_user):
     expect(page.locator(".err")).to_have_text("Wrong username or password.")
 
 
-def test_station_comes_online_and_changes_status_live(page, live_server_ws, make_user, station_factory,
-                                                      station_loop, screenshot):
+def test_station_comes_online_and_changes_status_live(
+    page, live_server_ws, make_user, station_factory, station_loop, screenshot
+):
     make_user("operator", superuser=True)
     station_factory("LIVE-1")
     station_factory("IDLE-2")
@@ -42,11 +43,19 @@ def test_station_comes_online_and_changes_status_live(page, live_server_ws, make
         station_loop.run(station.boot())
         expect(row.get_by_test_id("online")).to_have_text("online")
         expect(page.get_by_test_id("count-online")).to_have_text("1")
-        station_loop.run(station.call("StatusNotification", {
-            "timestamp": "2026-01-01T10:00:00Z", "connectorStatus": "Available", "evseId": 1, "connectorId": 1}))
+        station_loop.run(
+            station.call(
+                "StatusNotification",
+                {"timestamp": "2026-01-01T10:00:00Z", "connectorStatus": "Available", "evseId": 1, "connectorId": 1},
+            )
+        )
         expect(row.get_by_test_id("connector-1-1")).to_contain_text("Available")
-        station_loop.run(station.call("StatusNotification", {
-            "timestamp": "2026-01-01T10:01:00Z", "connectorStatus": "Faulted", "evseId": 1, "connectorId": 1}))
+        station_loop.run(
+            station.call(
+                "StatusNotification",
+                {"timestamp": "2026-01-01T10:01:00Z", "connectorStatus": "Faulted", "evseId": 1, "connectorId": 1},
+            )
+        )
         expect(row.get_by_test_id("connector-1-1")).to_contain_text("Faulted")
         expect(page.get_by_test_id("count-faulted")).to_have_text("1")
         screenshot(page, "overview")
@@ -57,8 +66,9 @@ def test_station_comes_online_and_changes_status_live(page, live_server_ws, make
     assert page.evaluate("window.__noReload") is True  # same document throughout: no reload happened
 
 
-def test_station_page_shows_boot_data_messages_and_live_connectors(page, live_server_ws, make_user,
-                                                                   station_factory, station_loop, screenshot):
+def test_station_page_shows_boot_data_messages_and_live_connectors(
+    page, live_server_ws, make_user, station_factory, station_loop, screenshot
+):
     make_user("operator", superuser=True)
     station_factory("LIVE-1")
     client = RawStation.connect(live_server_ws.ws_url, "LIVE-1")
@@ -70,8 +80,12 @@ def test_station_page_shows_boot_data_messages_and_live_connectors(page, live_se
         expect(page.get_by_test_id("boot-data")).to_contain_text("ACME")
         expect(page.locator("#station-status").get_by_test_id("online")).to_have_text("online")
         page.wait_for_selector("body[data-live=on]", state="attached")
-        station_loop.run(station.call("StatusNotification", {
-            "timestamp": "2026-01-01T10:00:00Z", "connectorStatus": "Occupied", "evseId": 1, "connectorId": 2}))
+        station_loop.run(
+            station.call(
+                "StatusNotification",
+                {"timestamp": "2026-01-01T10:00:00Z", "connectorStatus": "Occupied", "evseId": 1, "connectorId": 2},
+            )
+        )
         expect(page.get_by_test_id("connector-1-2")).to_have_text("Occupied")
         expect(page.locator("#message-rows")).to_contain_text("BootNotification")
         screenshot(page, "station-detail")

@@ -33,17 +33,26 @@ def client_for(username: str, *permissions: str) -> Client:
     return client
 
 
-def run_session(station: ChargingStation, transaction_id: str = "TX-1", *, end: bool = True,
-                seq_nos: tuple[int, ...] = (0, 1, 2)) -> ChargingTransaction:
+def run_session(
+    station: ChargingStation, transaction_id: str = "TX-1", *, end: bool = True, seq_nos: tuple[int, ...] = (0, 1, 2)
+) -> ChargingTransaction:
     """Started at 0 Wh / 7 kW, Updated at 1 kWh / 11 kW, Ended at 2.5 kWh (30 minutes apart)."""
     steps = [("Started", 0, 0, 7000), ("Updated", 30, 1000, 11000), ("Ended", 60, 2500, 0)]
     for seq, (kind, minutes, wh, w) in zip(seq_nos, steps, strict=True):
         if kind == "Ended" and not end:
             break
         ts = format_ocpp(T0 + timedelta(minutes=minutes))
-        txn_services.transaction_event_apply(station_id=station.pk, event=tx_event(
-            kind, seq, ts, transaction_id=transaction_id, id_token={"idToken": "CARD-1", "type": "ISO14443"},
-            meter=[meter_value(ts, sampled(wh), sampled(w, measurand="Power.Active.Import"))]))
+        txn_services.transaction_event_apply(
+            station_id=station.pk,
+            event=tx_event(
+                kind,
+                seq,
+                ts,
+                transaction_id=transaction_id,
+                id_token={"idToken": "CARD-1", "type": "ISO14443"},
+                meter=[meter_value(ts, sampled(wh), sampled(w, measurand="Power.Active.Import"))],
+            ),
+        )
     return ChargingTransaction.objects.get(station=station, transaction_id=transaction_id)
 
 
@@ -71,32 +80,68 @@ def test_anonymous_post_goes_to_login():
 def test_operator_sees_every_command_form():
     station_register(identity="OP-1")
     content = client_for("op", "stations.add_command").get("/stations/OP-1/").content.decode()
-    for form in ("reset", "change-availability", "unlock-connector", "request-start", "request-stop",
-                 "trigger-message", "get-variables", "set-variables", "clear-cache", "generic"):
+    for form in (
+        "reset",
+        "change-availability",
+        "unlock-connector",
+        "request-start",
+        "request-stop",
+        "trigger-message",
+        "get-variables",
+        "set-variables",
+        "clear-cache",
+        "generic",
+    ):
         assert f'data-testid="form-{form}"' in content
     assert content.count("<option>", content.index('name="action"')) >= 40  # the 40 CSMS->CS actions
 
 
-@pytest.mark.parametrize(("fields", "action", "payload"), [
-    ({"form": "reset", "type": "OnIdle", "evse_id": "1"}, "Reset", {"type": "OnIdle", "evseId": 1}),
-    ({"form": "change-availability", "operational_status": "Inoperative", "evse_id": "1", "connector_id": "2"},
-     "ChangeAvailability", {"operationalStatus": "Inoperative", "evse": {"id": 1, "connectorId": 2}}),
-    ({"form": "unlock-connector", "evse_id": "1", "connector_id": "1"}, "UnlockConnector",
-     {"evseId": 1, "connectorId": 1}),
-    # request-start: tests/transactions/test_remote_start_any_door.py (the pipeline allocates remoteStartId)
-    ({"form": "request-stop", "transaction_id": "TX-9"}, "RequestStopTransaction", {"transactionId": "TX-9"}),
-    ({"form": "trigger-message", "requested_message": "Heartbeat"}, "TriggerMessage",
-     {"requestedMessage": "Heartbeat"}),
-    ({"form": "get-variables", "component": "OCPPCommCtrlr", "variable": "HeartbeatInterval"}, "GetVariables",
-     {"getVariableData": [{"component": {"name": "OCPPCommCtrlr"}, "variable": {"name": "HeartbeatInterval"}}]}),
-    ({"form": "set-variables", "component": "OCPPCommCtrlr", "variable": "HeartbeatInterval", "value": "60"},
-     "SetVariables", {"setVariableData": [{"component": {"name": "OCPPCommCtrlr"},
-                                           "variable": {"name": "HeartbeatInterval"}, "attributeValue": "60"}]}),
-    ({"form": "clear-cache"}, "ClearCache", {}),
-    ({"form": "generic", "action": "GetLocalListVersion", "payload": "{}"}, "GetLocalListVersion", {}),
-])
-def test_each_form_sends_its_request_and_returns_the_new_row(fields: dict[str, str], action: str,
-                                                             payload: dict[str, Any]) -> None:
+@pytest.mark.parametrize(
+    ("fields", "action", "payload"),
+    [
+        ({"form": "reset", "type": "OnIdle", "evse_id": "1"}, "Reset", {"type": "OnIdle", "evseId": 1}),
+        (
+            {"form": "change-availability", "operational_status": "Inoperative", "evse_id": "1", "connector_id": "2"},
+            "ChangeAvailability",
+            {"operationalStatus": "Inoperative", "evse": {"id": 1, "connectorId": 2}},
+        ),
+        (
+            {"form": "unlock-connector", "evse_id": "1", "connector_id": "1"},
+            "UnlockConnector",
+            {"evseId": 1, "connectorId": 1},
+        ),
+        # request-start: tests/transactions/test_remote_start_any_door.py (the pipeline allocates remoteStartId)
+        ({"form": "request-stop", "transaction_id": "TX-9"}, "RequestStopTransaction", {"transactionId": "TX-9"}),
+        (
+            {"form": "trigger-message", "requested_message": "Heartbeat"},
+            "TriggerMessage",
+            {"requestedMessage": "Heartbeat"},
+        ),
+        (
+            {"form": "get-variables", "component": "OCPPCommCtrlr", "variable": "HeartbeatInterval"},
+            "GetVariables",
+            {"getVariableData": [{"component": {"name": "OCPPCommCtrlr"}, "variable": {"name": "HeartbeatInterval"}}]},
+        ),
+        (
+            {"form": "set-variables", "component": "OCPPCommCtrlr", "variable": "HeartbeatInterval", "value": "60"},
+            "SetVariables",
+            {
+                "setVariableData": [
+                    {
+                        "component": {"name": "OCPPCommCtrlr"},
+                        "variable": {"name": "HeartbeatInterval"},
+                        "attributeValue": "60",
+                    }
+                ]
+            },
+        ),
+        ({"form": "clear-cache"}, "ClearCache", {}),
+        ({"form": "generic", "action": "GetLocalListVersion", "payload": "{}"}, "GetLocalListVersion", {}),
+    ],
+)
+def test_each_form_sends_its_request_and_returns_the_new_row(
+    fields: dict[str, str], action: str, payload: dict[str, Any]
+) -> None:
     station_register(identity="OP-1")
     response = client_for("op", "stations.add_command").post("/stations/OP-1/commands/", fields)
     assert response.status_code == 200, response.content
@@ -109,8 +154,11 @@ def test_each_form_sends_its_request_and_returns_the_new_row(fields: dict[str, s
 def test_schema_violations_are_shown_inline_and_nothing_is_sent():
     station_register(identity="OP-1")
     client = client_for("op", "stations.add_command")
-    response = client.post("/stations/OP-1/commands/", {
-        "form": "generic", "action": "Reset", "payload": '{"type": "Sometime"}'}, HTTP_HX_REQUEST="true")
+    response = client.post(
+        "/stations/OP-1/commands/",
+        {"form": "generic", "action": "Reset", "payload": '{"type": "Sometime"}'},
+        HTTP_HX_REQUEST="true",
+    )
     assert response.status_code == 422
     assert response["HX-Retarget"] == "#errors-generic"
     assert b"not schema-valid" in response.content and b"<code>" in response.content
@@ -202,8 +250,9 @@ def test_id_tokens_need_permissions_to_change():
     viewer = client_for("viewer")
     page = viewer.get("/id-tokens/").content.decode()
     assert "CARD-1" in page and 'data-testid="block"' not in page and 'data-testid="id-token-create"' not in page
-    assert viewer.post("/id-tokens/new/", {"id_token": "X", "type": "ISO14443", "status": "Accepted"}).status_code \
-        == 403
+    assert (
+        viewer.post("/id-tokens/new/", {"id_token": "X", "type": "ISO14443", "status": "Accepted"}).status_code == 403
+    )
     assert viewer.post(f"/id-tokens/{token.pk}/status/", {"block": "1"}).status_code == 403
     token.refresh_from_db()
     assert token.status == "Accepted"
@@ -211,8 +260,9 @@ def test_id_tokens_need_permissions_to_change():
 
 def test_operator_creates_searches_blocks_and_unblocks_tokens():
     op = client_for("op", "transactions.add_idtoken", "transactions.change_idtoken")
-    created = op.post("/id-tokens/new/", {"id_token": "FLEET-7", "type": "ISO14443", "status": "Accepted",
-                                          "description": "van 7"})
+    created = op.post(
+        "/id-tokens/new/", {"id_token": "FLEET-7", "type": "ISO14443", "status": "Accepted", "description": "van 7"}
+    )
     assert created.status_code == 302
     token = IdToken.objects.get(id_token="FLEET-7")
     duplicate = op.post("/id-tokens/new/", {"id_token": "fleet-7", "type": "ISO14443", "status": "Accepted"})
@@ -245,9 +295,15 @@ def test_overview_query_count_does_not_grow_with_stations(django_assert_max_num_
 def test_session_list_query_count_does_not_grow_with_sessions(django_assert_max_num_queries):
     stations = ChargingStation.objects.bulk_create(ChargingStation(identity=f"S-{i:04}") for i in range(200))
     ChargingTransaction.objects.bulk_create(
-        ChargingTransaction(station=s, transaction_id=f"T-{i}", started_at=T0 + timedelta(minutes=i),
-                            energy_wh=Decimal(1000), id_token="CARD")
-        for i, s in enumerate(stations))
+        ChargingTransaction(
+            station=s,
+            transaction_id=f"T-{i}",
+            started_at=T0 + timedelta(minutes=i),
+            energy_wh=Decimal(1000),
+            id_token="CARD",
+        )
+        for i, s in enumerate(stations)
+    )
     client = client_for("viewer")
     with django_assert_max_num_queries(8):
         page = client.get("/sessions/?id_token=card")
@@ -276,8 +332,10 @@ def test_htmx_gets_the_results_fragment_but_a_history_restore_the_page():
     assert "<html" not in fragment and "session-rows" in fragment
     restore = client.get("/sessions/?active=1", HTTP_HX_REQUEST="true", HTTP_HX_HISTORY_RESTORE_REQUEST="true")
     assert "<html" in restore.content.decode()
-    assert "<html" in client.get("/messages/", HTTP_HX_REQUEST="true",
-                                 HTTP_HX_HISTORY_RESTORE_REQUEST="true").content.decode()
+    assert (
+        "<html"
+        in client.get("/messages/", HTTP_HX_REQUEST="true", HTTP_HX_HISTORY_RESTORE_REQUEST="true").content.decode()
+    )
 
 
 def test_id_token_list_query_count(django_assert_max_num_queries):
@@ -299,7 +357,7 @@ def test_station_page_shows_its_local_list_state():
     txn_services.local_list_build_update(station=station, full=True)
     txn_services.local_list_record_result(station=station, version_number=1, status="Accepted")
     page = client.get("/stations/LL/").content.decode()
-    section = page[page.index('data-testid="local-list"'):]
+    section = page[page.index('data-testid="local-list"') :]
     section = section[: section.index("</dl>")]
     assert "<dt>Tokens on the list</dt><dd>1</dd>" in section
     assert "<dt>Version on the station</dt><dd>1</dd>" in section

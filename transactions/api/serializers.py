@@ -79,6 +79,7 @@ class TransactionSerializer(serializers.ModelSerializer):
 
 class TransactionEventSerializer(serializers.ModelSerializer):
     charging_state = serializers.CharField(read_only=True, help_text='ChargingStateEnumType; "" = not reported')
+
     class Meta:
         model = TransactionEventRecord
         fields = [
@@ -134,7 +135,7 @@ class IdTokenSerializer(serializers.ModelSerializer):
         allow_blank=True,
         max_length=36,
         default=None,
-        help_text="The group token's id_token (must exist); null or \"\" for none.",
+        help_text='The group token\'s id_token (must exist); null or "" for none.',
     )
     evse_ids = serializers.ListField(
         child=serializers.IntegerField(min_value=1, max_value=2**31 - 1), required=False, max_length=100

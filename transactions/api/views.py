@@ -222,9 +222,7 @@ class ReservationFilter(django_filters.FilterSet):
         fields = ["station", "state"]
 
 
-class ReservationViewSet(
-    mixins.CreateModelMixin, mixins.DestroyModelMixin, viewsets.ReadOnlyModelViewSet
-):
+class ReservationViewSet(mixins.CreateModelMixin, mixins.DestroyModelMixin, viewsets.ReadOnlyModelViewSet):
     """Reservations. ``POST`` sends ReserveNow (201, state ``requested``; the station's answer moves it on);
     ``DELETE`` sends CancelReservation (202; ``cancelled`` once the station accepts). Reading needs
     ``transactions.view_reservation``, POST ``add_reservation``, DELETE ``delete_reservation`` (operators)."""
@@ -259,8 +257,9 @@ class ReservationViewSet(
             )
         except CommandValidationError as exc:
             raise ValidationError(exc.as_dict()) from exc
-        return Response(ReservationSerializer(selectors.reservation_detail(pk=reservation.pk)).data,
-                        status=status.HTTP_201_CREATED)
+        return Response(
+            ReservationSerializer(selectors.reservation_detail(pk=reservation.pk)).data, status=status.HTTP_201_CREATED
+        )
 
     @extend_schema(responses={202: ReservationSerializer, 409: OpenApiResponse(description="already ended")})
     def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
