@@ -26,6 +26,31 @@ ROOT = Path(__file__).resolve().parent.parent
 LOG_DIR = ROOT / "var" / "test-logs"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _flush_by_delete() -> Iterator[None]:
+    """Empty the tables after a transactional test with DELETE instead of TRUNCATE.
+
+    TRUNCATE of the project's ~50 tables takes 1-2 s on a busy 2-core machine (new files for every table), most of
+    a typical test's time; DELETE of a test's few rows takes milliseconds. Same outcome: every row gone, sequences
+    left as they are (Django's TRUNCATE does not restart them either). The foreign keys Django creates are
+    DEFERRABLE INITIALLY DEFERRED, so rows go in any order within the flush's one transaction.
+    """
+    from django.db.backends.postgresql.operations import DatabaseOperations
+
+    truncate = DatabaseOperations.sql_flush
+
+    def sql_flush(
+        self: DatabaseOperations, style: Any, tables: Any, *, reset_sequences: bool = False, allow_cascade: bool = False
+    ) -> list[str]:
+        if not tables or reset_sequences or allow_cascade:
+            return truncate(self, style, tables, reset_sequences=reset_sequences, allow_cascade=allow_cascade)
+        return ["SET CONSTRAINTS ALL DEFERRED", *(f"DELETE FROM {self.quote_name(table)}" for table in tables)]
+
+    DatabaseOperations.sql_flush = sql_flush  # type: ignore[method-assign]
+    yield
+    DatabaseOperations.sql_flush = truncate  # type: ignore[method-assign]
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -40,7 +40,7 @@ def test_register_with_hashed_write_only_password(tokens):
     assert (body["identity"], body["security_profile"], body["registration_status"]) == ("CS-9", 1, "Pending")
     assert body["has_password"] is True and body["is_online"] is False and body["evses"] == []
     station = ChargingStation.objects.get(identity="CS-9")
-    assert station.password_hash.startswith("pbkdf2_sha256$") and station.check_password("s3cret-s3cret")
+    assert station.password_hash.startswith("station_sha256$") and station.check_password("s3cret-s3cret")
 
     code, body = call(tokens["admin"], "POST", "/api/v1/stations/", {"identity": "CS-9"})
     assert (code, body) == (400, {"identity": ["charging station with this identity already exists."]})
@@ -185,6 +185,8 @@ def test_migrate_creates_the_billing_and_operator_groups():
         ("transactions", "view_transactioneventrecord"),
         ("transactions", "view_metersample"),
         ("transactions", "view_reservation"),
+        ("stations", "view_stationevent"),
+        ("security", "view_securityevent"),
     }
     operator = set(Group.objects.get(name="operator").permissions.values_list("codename", flat=True))
     assert {"add_command", "add_idtoken", "change_idtoken", "delete_idtoken", "view_chargingtransaction"} <= operator
