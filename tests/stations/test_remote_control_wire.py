@@ -91,6 +91,10 @@ def test_get_transaction_status_is_shown_on_the_session(live_server_ws, station_
             other = await in_thread(lambda: send(station.pk, "GetTransactionStatus", {}))
             await answer_next(st, {"messagesInQueue": False})
             await until(lambda: finished(other.pk))
+            # A stop request, refused by the station: shown on the session it was about.
+            stop = await in_thread(lambda: send(station.pk, "RequestStopTransaction", {"transactionId": "TX-Q"}))
+            await answer_next(st, {"status": "Rejected"})
+            await until(lambda: finished(stop.pk))
 
     run(scenario())
     txn = ChargingTransaction.objects.get(transaction_id="TX-Q")
@@ -98,7 +102,10 @@ def test_get_transaction_status_is_shown_on_the_session(live_server_ws, station_
     code, listed = api(live_server_ws.http_url, "GET", f"/api/v1/transactions/{txn.pk}/", token=token)
     assert code == 200 and (listed["messages_in_queue"], listed["ongoing_indicator"]) == (True, True)
     assert listed["status_checked_at"]
-    assert "the station still holds events of it" in page(user, f"/sessions/{txn.pk}/")
+    html = page(user, f"/sessions/{txn.pk}/")
+    assert "the station still holds events of it" in html
+    stops = html.split('data-testid="session-stop-requests">')[1].split("</dd>")[0]
+    assert "answered Rejected" in stops
 
 
 def test_change_availability_accepted_scheduled_rejected(live_server_ws, station_factory):
