@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db import connection
 from django.utils import timezone
 
 from .models import ChargingStation, Command, Connector, Evse, ResetState
@@ -67,10 +68,15 @@ def reset_on_answered(command: Command) -> None:
 
 
 def station_last_outcomes(*, station: ChargingStation) -> list[Command]:
-    """The station's latest command of each remote-control action (one indexed query per action)."""
-    found = []
-    for action in OUTCOME_ACTIONS:
-        command = Command.objects.filter(station=station, action=action).order_by("-created_at", "-id").first()
-        if command is not None:
-            found.append(command)
-    return found
+    """The station's latest command of each remote-control action: one query (a union of one indexed row per
+    action), so the station page's query count stays fixed."""
+    latest = [
+        Command.objects.filter(station=station, action=action).order_by("-created_at", "-id")[:1]
+        for action in OUTCOME_ACTIONS
+    ]
+    if connection.features.supports_slicing_ordering_in_compound:
+        rows: list[Command] = list(latest[0].union(*latest[1:], all=True))
+    else:  # SQLite (the embedded default) cannot order inside a UNION: one small query per action
+        rows = [command for query in latest for command in query]
+    found = {command.action: command for command in rows}
+    return [found[action] for action in OUTCOME_ACTIONS if action in found]
