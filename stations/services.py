@@ -144,7 +144,9 @@ def boot_record(
     station.last_boot_at = now
     station.last_seen_at = now
     # Riding on the one UPDATE of the station row: a reboot awaited after a Reset is confirmed, and a Scheduled
-    # station-level ChangeAvailability takes effect (the station applies it at its reboot at the latest).
+    # station-level ChangeAvailability takes effect.
+    # OCPP SPEC-SILENT: no message reports a whole station's availability; a station keeps its availability
+    # across reboots, so a boot is taken as the moment a Scheduled change is applied at the latest.
     if station.reset_state == ResetState.AWAITING_REBOOT:
         station.reset_state = ResetState.CONFIRMED
         station.reset_confirmed_at = now
