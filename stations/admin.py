@@ -94,6 +94,13 @@ class ChargingStationAdmin(admin.ModelAdmin):
         "is_online",
         "last_seen_at",
         "current_connection",
+        # What ChangeAvailability and Reset answers recorded: commands change these, not the admin.
+        "intended_operational",
+        "availability_scheduled",
+        "availability_changed_at",
+        "reset_state",
+        "reset_requested_at",
+        "reset_confirmed_at",
         "created_at",
     ]
     inlines = [EvseInline]

@@ -160,19 +160,6 @@ BUILDERS: dict[str, Callable[[Mapping[str, str]], tuple[str, dict[str, Any]]]] =
     "generic": _generic,
 }
 
-TRIGGERABLE = (
-    "BootNotification",
-    "LogStatusNotification",
-    "FirmwareStatusNotification",
-    "Heartbeat",
-    "MeterValues",
-    "SignChargingStationCertificate",
-    "SignV2GCertificate",
-    "StatusNotification",
-    "TransactionEvent",
-    "SignCombinedCertificate",
-    "PublishFirmwareStatusNotification",
-)
 CONNECTOR_TYPES = (
     "cCCS1",
     "cCCS2",

@@ -33,7 +33,32 @@ def default_validation_mode() -> str:
     return settings.CSMS_DEFAULT_VALIDATION_MODE
 
 
-class ChargingStation(models.Model):
+class OperationalStatus(models.TextChoices):
+    OPERATIVE = "Operative"
+    INOPERATIVE = "Inoperative"
+
+
+class IntendedAvailability(models.Model):
+    """The CSMS's view of the availability it asked for (ChangeAvailability answers), on a station, EVSE or
+    connector: what the station reports is the connector status; this is what the operator intended."""
+
+    # "" = never changed by the CSMS (a station starts Operative).
+    intended_operational = models.CharField(max_length=12, choices=OperationalStatus.choices, blank=True)
+    # A Scheduled answer: the status the station will switch to once it can (e.g. after the running session).
+    availability_scheduled = models.CharField(max_length=12, choices=OperationalStatus.choices, blank=True)
+    availability_changed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        abstract = True
+
+
+class ResetState(models.TextChoices):
+    AWAITING_REBOOT = "awaiting_reboot"  # Accepted or Scheduled: the next BootNotification confirms it
+    CONFIRMED = "confirmed"  # the station booted after the reset
+    REJECTED = "rejected"
+
+
+class ChargingStation(IntendedAvailability):
     identity = models.CharField(max_length=48, unique=True, help_text="The station's OCPP identity (URL path).")
     description = models.CharField(max_length=200, blank=True)
     # Answer given at the next BootNotification; editable by operators.
@@ -62,6 +87,10 @@ class ChargingStation(models.Model):
         "Connection", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     channel_name = models.CharField(max_length=200, blank=True, editable=False)
+    # The last station-level Reset (answer hook) and its confirmation by the next BootNotification.
+    reset_state = models.CharField(max_length=16, choices=ResetState.choices, blank=True)
+    reset_requested_at = models.DateTimeField(null=True, blank=True)
+    reset_confirmed_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -96,7 +125,7 @@ class ChargingStation(models.Model):
         return self.boot_status == RegistrationStatus.ACCEPTED
 
 
-class Evse(models.Model):
+class Evse(IntendedAvailability):
     station = models.ForeignKey(ChargingStation, on_delete=models.CASCADE, related_name="evses")
     evse_id = models.PositiveIntegerField()
 
@@ -117,7 +146,7 @@ class ConnectorStatus(models.TextChoices):
     FAULTED = "Faulted"
 
 
-class Connector(models.Model):
+class Connector(IntendedAvailability):
     evse = models.ForeignKey(Evse, on_delete=models.CASCADE, related_name="connectors")
     connector_id = models.PositiveIntegerField()
     status = models.CharField(max_length=12, choices=ConnectorStatus.choices, blank=True)

@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from django.conf import settings
-from django.db.models import ProtectedError, Q
+from django.db.models import Model, ProtectedError, Q
 from django.utils import timezone
 
 from csms import fastorm
@@ -24,8 +24,11 @@ from .models import (
     ChargingStation,
     Command,
     Connector,
+    ConnectorStatus,
     Evse,
+    OperationalStatus,
     RegistrationStatus,
+    ResetState,
     SecurityProfile,
     StationEvent,
     StatusNotificationRecord,
@@ -140,6 +143,17 @@ def boot_record(
     station.boot_status = status
     station.last_boot_at = now
     station.last_seen_at = now
+    # Riding on the one UPDATE of the station row: a reboot awaited after a Reset is confirmed, and a Scheduled
+    # station-level ChangeAvailability takes effect.
+    # OCPP SPEC-SILENT: no message reports a whole station's availability; a station keeps its availability
+    # across reboots, so a boot is taken as the moment a Scheduled change is applied at the latest.
+    if station.reset_state == ResetState.AWAITING_REBOOT:
+        station.reset_state = ResetState.CONFIRMED
+        station.reset_confirmed_at = now
+    if station.availability_scheduled:
+        station.intended_operational = station.availability_scheduled
+        station.availability_scheduled = ""
+        station.availability_changed_at = now
     fastorm.update(station)
     accepted = status == RegistrationStatus.ACCEPTED
     interval_s = settings.CSMS_HEARTBEAT_INTERVAL_S if accepted else settings.CSMS_BOOT_RETRY_INTERVAL_S
@@ -149,7 +163,29 @@ def boot_record(
 def connector_get_or_create(*, station_id: int, evse_id: int, connector_id: int) -> Connector:
     evse, _ = Evse.objects.get_or_create(station_id=station_id, evse_id=evse_id)
     connector, _ = Connector.objects.get_or_create(evse=evse, connector_id=connector_id)
+    connector.evse = evse  # in hand already: the status record reads its Scheduled availability without a query
     return connector
+
+
+# OCPP SPEC-SILENT: which reported connector status completes a Scheduled change. Unavailable is Inoperative;
+# Available, Occupied and Reserved are Operative; Faulted says neither, so the change stays pending.
+_STATUS_MEANS = {
+    ConnectorStatus.UNAVAILABLE: OperationalStatus.INOPERATIVE,
+    ConnectorStatus.AVAILABLE: OperationalStatus.OPERATIVE,
+    ConnectorStatus.OCCUPIED: OperationalStatus.OPERATIVE,
+    ConnectorStatus.RESERVED: OperationalStatus.OPERATIVE,
+}
+
+
+def availability_scheduled_resolve(*, target: Evse | Connector, status: str) -> None:
+    """A connector reported ``status``: a Scheduled change of it (or of its EVSE) that this status completes is
+    now applied. Called with the rows already in hand, so no statement unless something is pending."""
+    means = _STATUS_MEANS.get(ConnectorStatus(status)) if status in ConnectorStatus.values else None
+    if target.availability_scheduled and target.availability_scheduled == means:
+        model: type[Model] = type(target)
+        model._default_manager.filter(pk=target.pk, availability_scheduled=means).update(
+            intended_operational=means, availability_scheduled="", availability_changed_at=timezone.now()
+        )
 
 
 def connector_status_record(
@@ -164,6 +200,9 @@ def connector_status_record(
         .filter(Q(status_at__isnull=True) | Q(status_at__lte=timestamp))
         .update(status=status, status_at=timestamp)
     )
+    if changed:
+        availability_scheduled_resolve(target=connector, status=status)
+        availability_scheduled_resolve(target=connector.evse, status=status)
     if changed and connector.status != status:
         webhooks.emit(
             "station.status_changed",

@@ -13,7 +13,7 @@ from django.views.decorators.http import require_GET, require_POST
 from csms.htmx import HtmxHttpRequest
 from transactions import selectors as txn_selectors
 
-from . import command_forms, commands, selectors
+from . import command_forms, commands, remote, selectors
 from .models import ChargingStation, Direction, MessageLog
 
 
@@ -47,9 +47,10 @@ def station_detail(request: HttpRequest, identity: str) -> HttpResponse:
             "messages_log": selectors.station_recent_messages(station=station),
             "connections": selectors.station_connections(station=station),
             "commands": selectors.station_recent_commands(station=station),
+            "last_outcomes": remote.station_last_outcomes(station=station),
             "can_command": request.user.has_perm("stations.add_command"),
             "csms_actions": command_forms.csms_actions(),
-            "triggerable": command_forms.TRIGGERABLE,
+            "triggerable": commands.triggerable_messages(),
             "id_token_types": command_forms.ID_TOKEN_TYPES,
             "active_sessions": list(txn_selectors.active_transactions(station_id=station.pk)[:20]),
             "local_list": txn_selectors.local_list_for_station(station_id=station.pk),

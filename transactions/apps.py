@@ -18,3 +18,4 @@ class TransactionsConfig(AppConfig):
         on_command_sending("ReserveNow", allocates="id")(reservations.reservation_on_sending)
         on_command_answered("ReserveNow")(reservations.reservation_on_reserve_answered)
         on_command_answered("CancelReservation")(reservations.reservation_on_cancel_answered)
+        on_command_answered("GetTransactionStatus")(services.transaction_status_on_answered)

@@ -188,6 +188,11 @@ class ChargingTransaction(models.Model):
     # First/last/peak reading of each energy and power series (transactions.metering.MeteringState): lets an
     # in-order event update the figures above without reading the stored samples. None: derive from the samples.
     metering_state = models.JSONField(null=True, blank=True, default=None, editable=False)
+    # The last GetTransactionStatus answer about this session (answer hook): messages_in_queue means the station
+    # still holds TransactionEvents of it to deliver.
+    status_checked_at = models.DateTimeField(null=True, blank=True)
+    ongoing_indicator = models.BooleanField(null=True, blank=True)
+    messages_in_queue = models.BooleanField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

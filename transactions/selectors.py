@@ -11,6 +11,8 @@ from django.db.models import Count, F, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
+from stations.models import Command
+
 from .models import ChargingTransaction, IdToken, LocalAuthList, MeterSample, Reservation, TransactionEventRecord
 
 
@@ -204,3 +206,12 @@ def station_reservations(*, identity: str, limit: int = 20) -> list[Reservation]
 
 def reservation_detail(*, pk: int) -> Reservation | None:
     return reservations_all().filter(pk=pk).first()
+
+
+def transaction_stop_requests(*, txn: ChargingTransaction, limit: int = 10) -> list[Command]:
+    """The RequestStopTransaction commands sent for a session (any door), newest first, with their outcome."""
+    return list(
+        Command.objects.filter(
+            station_id=txn.station_id, action="RequestStopTransaction", request__transactionId=txn.transaction_id
+        ).order_by("-created_at", "-id")[:limit]
+    )

@@ -666,6 +666,24 @@ def remote_stop(*, txn: ChargingTransaction, user: Sender = None) -> Command:
     return command_helpers.request_stop_transaction(txn.station, transaction_id=txn.transaction_id, user=user)
 
 
+def transaction_status_on_answered(command: Command) -> None:
+    """GetTransactionStatus answer hook: the answer is stored on the session it asked about (shown on its page and
+    in the API); messagesInQueue means the station still holds events of it to deliver.
+
+    # OCPP SPEC-SILENT: without a transactionId the answer is about the station's whole queue, not a session,
+    # and an answer about a session the CSMS never saw has nowhere to go: both only in the command's row.
+    """
+    transaction_id = command.request.get("transactionId")
+    response = command.response or {}
+    if not transaction_id or "messagesInQueue" not in response:
+        return
+    ChargingTransaction.objects.filter(station_id=command.station_id, transaction_id=transaction_id).update(
+        status_checked_at=command.finished_at or timezone.now(),
+        ongoing_indicator=response.get("ongoingIndicator"),
+        messages_in_queue=response["messagesInQueue"],
+    )
+
+
 def local_list_sync(*, station: ChargingStation, full: bool = False, user: Sender = None) -> Command | None:
     """Send the station the update that brings its local list to the desired state (None: nothing to send)."""
     with transaction.atomic():

@@ -157,6 +157,7 @@ def session_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "session": session,
             "chart": chart,
             "events": _events_with_gaps(events),
+            "stop_requests": selectors.transaction_stop_requests(txn=session),
             "energy_kwh": (session.energy_wh or 0) / 1000,
         },
     )

@@ -52,3 +52,18 @@ CSMS_TO_CS: frozenset[str] = frozenset(
 
 # The 24 station-initiated requests, plus DataTransfer.
 CS_TO_CSMS: frozenset[str] = (all_actions() - CSMS_TO_CS) | {"DataTransfer"}
+
+# TriggerMessage's requestedMessage (MessageTriggerEnumType) -> the CS->CSMS request the station then sends.
+TRIGGER_TARGETS: dict[str, str] = {
+    "BootNotification": "BootNotification",
+    "LogStatusNotification": "LogStatusNotification",
+    "FirmwareStatusNotification": "FirmwareStatusNotification",
+    "Heartbeat": "Heartbeat",
+    "MeterValues": "MeterValues",
+    "SignChargingStationCertificate": "SignCertificate",
+    "SignV2GCertificate": "SignCertificate",
+    "StatusNotification": "StatusNotification",
+    "TransactionEvent": "TransactionEvent",
+    "SignCombinedCertificate": "SignCertificate",
+    "PublishFirmwareStatusNotification": "PublishFirmwareStatusNotification",
+}

@@ -21,6 +21,8 @@ from .pipeline import (
     command_validate,
     command_webhook_data,
     commands_expire_stale,
+    trigger_message_check,
+    triggerable_messages,
 )
 
 __all__ = [
@@ -40,4 +42,6 @@ __all__ = [
     "commands_expire_stale",
     "on_command_answered",
     "on_command_sending",
+    "trigger_message_check",
+    "triggerable_messages",
 ]

@@ -84,3 +84,8 @@ def answer_hooks_run(command: Command) -> None:
                 hook(command)
         except Exception:
             logger.exception("answer hook %r of command %s failed", hook, command.pk)
+
+
+def hooks_for(action: str) -> list[SendHook | AnswerHook]:
+    """The send and answer hooks registered for ``action`` (the README's message table is checked against them)."""
+    return [*_send_hooks.get(action, []), *_answer_hooks.get(action, [])]

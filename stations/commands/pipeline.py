@@ -16,7 +16,7 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, User
 from django.db import transaction
 from django.utils import timezone
 
-from csms.ocpp import actions, schemas
+from csms.ocpp import actions, router, schemas
 from webhooks import services as webhooks
 
 from ..live import station_group
@@ -65,6 +65,24 @@ def command_validate(*, action: str, payload: Any) -> None:
         raise CommandValidationError(
             f"{action}Request is not schema-valid: {first['path']}: {first['message']}", violations
         )
+    if action == "TriggerMessage":
+        trigger_message_check(requested=payload["requestedMessage"])
+
+
+def triggerable_messages() -> list[str]:
+    """The requestedMessage values whose resulting CS->CSMS message this CSMS handles (registered handlers)."""
+    handled = router.registered_actions()
+    return [value for value, target in actions.TRIGGER_TARGETS.items() if target in handled]
+
+
+def trigger_message_check(*, requested: str) -> None:
+    """Refuse a TriggerMessage whose resulting message the CSMS would answer NotSupported: triggering it would
+    only make the station send something nobody stores."""
+    target = actions.TRIGGER_TARGETS.get(requested, requested)
+    if target not in router.registered_actions():
+        message = f"TriggerMessage {requested}: this CSMS does not handle {target}, so it does not trigger it"
+        violation = {"code": "NotSupported", "path": "requestedMessage", "message": message, "keyword": "handled"}
+        raise CommandValidationError(message, [violation])
 
 
 def with_allocated_placeholder(*, action: str, payload: Any) -> Any:
