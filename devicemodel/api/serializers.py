@@ -7,7 +7,14 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from devicemodel.models import BASE_REPORT_KINDS, DeviceVariable, ReportJob, ReportKind, VariableAttribute
+from devicemodel.models import (
+    BASE_REPORT_KINDS,
+    DeviceVariable,
+    ReportJob,
+    ReportKind,
+    VariableAttribute,
+    VariableMonitor,
+)
 
 
 class AttributeSerializer(serializers.ModelSerializer):
@@ -140,3 +147,24 @@ class ReportRequestSerializer(serializers.Serializer):
         ):
             raise serializers.ValidationError({"kind": ["criteria are for kind Criteria (GetReport) only"]})
         return attrs
+
+
+class MonitorSerializer(serializers.ModelSerializer):
+    component = ComponentSerializer(source="variable", read_only=True)
+    variable = VariableSerializer(read_only=True)
+
+    class Meta:
+        model = VariableMonitor
+        fields = [
+            "monitor_id",
+            "component",
+            "variable",
+            "type",
+            "value",
+            "severity",
+            "transaction",
+            "source",
+            "gone_at",
+            "updated_at",
+        ]
+        read_only_fields = fields

@@ -15,11 +15,11 @@ from rest_framework.response import Response
 
 from csms.api_permissions import is_admin
 from devicemodel import selectors, services
-from devicemodel.models import DeviceVariable, ReportJob
+from devicemodel.models import DeviceVariable, ReportJob, VariableMonitor
 from stations import commands
 from stations.models import ChargingStation
 
-from .serializers import DeviceVariableSerializer, ReportJobSerializer, ReportRequestSerializer
+from .serializers import DeviceVariableSerializer, MonitorSerializer, ReportJobSerializer, ReportRequestSerializer
 
 
 class CanReadStationsOrSendCommands(permissions.BasePermission):
@@ -136,3 +136,19 @@ class ReportJobView(StationScoped, generics.RetrieveAPIView):
         if getattr(self, "swagger_fake_view", False):
             return ReportJob.objects.none()
         return selectors.report_jobs(station_id=self.get_station().pk)
+
+
+@extend_schema(
+    parameters=[OpenApiParameter("include_gone", OpenApiTypes.BOOL, description="also cleared or no longer reported")]
+)
+class MonitorsView(StationScoped, generics.ListAPIView):
+    """The station's variable monitors (NotifyMonitoringReport, accepted SetVariableMonitoring), by variable."""
+
+    permission_classes = [CanReadStationsOrSendCommands]
+    serializer_class = MonitorSerializer
+    filter_backends: list[Any] = []
+
+    def get_queryset(self) -> Any:
+        if getattr(self, "swagger_fake_view", False):
+            return VariableMonitor.objects.none()
+        return selectors.monitors(station_id=self.get_station().pk, include_gone=_flag(self.request, "include_gone"))
