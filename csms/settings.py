@@ -259,6 +259,10 @@ CSMS_WEBHOOK_ALLOW_PRIVATE_URLS = env_bool("CSMS_WEBHOOK_ALLOW_PRIVATE_URLS", Fa
 CSMS_COMMAND_MAX_WAIT_S = env_int("CSMS_COMMAND_MAX_WAIT_S", 120)
 # Device-model reports: a report job with no answer or part for this long is marked timed_out (beat job).
 CSMS_REPORT_TIMEOUT_S = env_int("CSMS_REPORT_TIMEOUT_S", 600)
+# NotifyEvent events whose monitor's severity is at most this (OCPP: 0 Danger, 1 HardwareFailure, 2 SystemFailure,
+# 3 Critical, 4 Error, 5 Alert, 6 Warning, 7 Notice, 8 Informational, 9 Debug) are raised as alerts and sent as
+# the station.event_alert webhook; -1: none.
+CSMS_EVENT_ALERT_SEVERITY = env_int("CSMS_EVENT_ALERT_SEVERITY", 2)
 
 # Threads running the stations' database work in each daphne process (each holds one database connection).
 CSMS_DB_THREADS = env_int("CSMS_DB_THREADS", min(32, (os.cpu_count() or 1) + 4))

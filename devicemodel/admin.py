@@ -6,7 +6,7 @@ from django.contrib import admin
 
 from csms.admin import ReadOnlyAdmin, ReadOnlyInline
 
-from .models import DeviceVariable, ReportJob, StationDeviceState, VariableAttribute
+from .models import DeviceVariable, ReportJob, StationDeviceState, VariableAttribute, VariableMonitor
 
 
 def _shown_value(obj: VariableAttribute) -> str:
@@ -75,5 +75,24 @@ class ReportJobAdmin(ReadOnlyAdmin):
 
 @admin.register(StationDeviceState)
 class StationDeviceStateAdmin(ReadOnlyAdmin):
-    list_display = ("station", "next_request_id", "reboot_required_at")
+    list_display = ("station", "next_request_id", "reboot_required_at", "monitoring_base", "monitoring_level")
     list_select_related = ("station",)
+
+
+@admin.register(VariableMonitor)
+class VariableMonitorAdmin(ReadOnlyAdmin):
+    list_display = (
+        "station",
+        "monitor_id",
+        "variable",
+        "type",
+        "value",
+        "severity",
+        "transaction",
+        "source",
+        "gone_at",
+    )
+    list_filter = ("type", "source", "severity")
+    search_fields = ("station__identity", "variable__component_name", "variable__name")
+    list_select_related = ("station", "variable")
+    exclude = ("last_report",)

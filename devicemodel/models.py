@@ -20,6 +20,8 @@ class ReportKind(models.TextChoices):
     SUMMARY_INVENTORY = "SummaryInventory"
     CRITERIA = "Criteria", "GetReport (criteria)"
     UNSOLICITED = "Unsolicited", "Reported without a request"
+    MONITORING = "Monitoring", "GetMonitoringReport"
+    MONITORING_UNSOLICITED = "MonitoringUnsolicited", "Monitoring reported without a request"
 
 
 BASE_REPORT_KINDS = frozenset(
@@ -27,6 +29,7 @@ BASE_REPORT_KINDS = frozenset(
 )
 # Reports that list everything of their scope: what they no longer list is marked gone.
 REPLACING_KINDS = frozenset({ReportKind.FULL_INVENTORY, ReportKind.CONFIGURATION_INVENTORY})
+MONITORING_KINDS = frozenset({ReportKind.MONITORING, ReportKind.MONITORING_UNSOLICITED})
 
 
 class ReportState(models.TextChoices):
@@ -58,12 +61,17 @@ class AttributeType(models.TextChoices):
 
 
 class StationDeviceState(models.Model):
-    """Per station: the report requestId counter and the RebootRequired flag."""
+    """Per station: the report requestId counter, the RebootRequired flag, the monitoring base and level."""
 
     station = models.OneToOneField("stations.ChargingStation", on_delete=models.CASCADE, related_name="device_state")
     next_request_id = models.PositiveIntegerField(default=1)
     # Set by a SetVariables answer "RebootRequired"; the flag holds until the station boots after it.
     reboot_required_at = models.DateTimeField(null=True, blank=True)
+    # The last SetMonitoringBase / SetMonitoringLevel the station accepted ("" / null: never set by the CSMS).
+    monitoring_base = models.CharField(max_length=16, blank=True)
+    monitoring_base_at = models.DateTimeField(null=True, blank=True)
+    monitoring_level = models.PositiveSmallIntegerField(null=True, blank=True)
+    monitoring_level_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"device state of {self.station_id}"
@@ -205,3 +213,40 @@ class VariableAttribute(models.Model):
     @property
     def is_write_only(self) -> bool:
         return self.mutability == Mutability.WRITE_ONLY
+
+
+class MonitorType(models.TextChoices):
+    UPPER_THRESHOLD = "UpperThreshold"
+    LOWER_THRESHOLD = "LowerThreshold"
+    DELTA = "Delta"
+    PERIODIC = "Periodic"
+    PERIODIC_CLOCK_ALIGNED = "PeriodicClockAligned"
+
+
+class MonitorSource(models.TextChoices):
+    REPORTED = "reported", "reported by the station"
+    CSMS = "csms", "set by the CSMS"
+
+
+class VariableMonitor(models.Model):
+    """A monitor installed on a station's variable (NotifyMonitoringReport, accepted SetVariableMonitoring)."""
+
+    station = models.ForeignKey("stations.ChargingStation", on_delete=models.CASCADE, related_name="monitors")
+    variable = models.ForeignKey(DeviceVariable, on_delete=models.CASCADE, related_name="monitors")
+    monitor_id = models.IntegerField(help_text="The id the station gave the monitor.")
+    type = models.CharField(max_length=24, choices=MonitorType.choices)
+    value = models.FloatField(help_text="Threshold or delta; the interval in seconds for the periodic types.")
+    severity = models.PositiveSmallIntegerField(help_text="0 Danger ... 9 Debug.")
+    transaction = models.BooleanField(default=False, help_text="Only active during a transaction.")
+    source = models.CharField(max_length=10, choices=MonitorSource.choices)
+    # The last monitoring report that listed it (a complete full report marks the others gone).
+    last_report = models.ForeignKey(ReportJob, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    gone_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["variable", "monitor_id"]
+        constraints = [models.UniqueConstraint(fields=["station", "monitor_id"], name="uniq_variable_monitor")]
+
+    def __str__(self) -> str:
+        return f"monitor {self.monitor_id} of {self.station_id} ({self.type} {self.value:g}, severity {self.severity})"

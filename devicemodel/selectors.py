@@ -8,6 +8,7 @@ from typing import Any
 from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 
 from csms import multipart
+from stations.models import StationEvent
 
 from .models import (
     WRITABLE,
@@ -16,6 +17,7 @@ from .models import (
     ReportJob,
     StationDeviceState,
     VariableAttribute,
+    VariableMonitor,
 )
 from .services import KIND, Key, variable_key
 
@@ -28,9 +30,10 @@ def device_variables(
     monitoring: bool = False,
     include_gone: bool = False,
 ) -> QuerySet[DeviceVariable]:
-    """The station's variables with their attributes (one prefetch query), filtered."""
+    """The station's variables with their attributes and installed monitors (one prefetch query each), filtered."""
     qs = DeviceVariable.objects.filter(station_id=station_id).prefetch_related(
-        Prefetch("attributes", queryset=VariableAttribute.objects.order_by("type"))
+        Prefetch("attributes", queryset=VariableAttribute.objects.order_by("type")),
+        Prefetch("monitors", queryset=VariableMonitor.objects.filter(gone_at__isnull=True).order_by("monitor_id")),
     )
     if not include_gone:
         qs = qs.filter(gone_at__isnull=True)
@@ -105,3 +108,24 @@ def report_diff(*, old: ReportJob, new: ReportJob) -> ReportDiff:
                 suffix = "" if attribute_type == AttributeType.ACTUAL else f" ({attribute_type})"
                 diff.changed.append((_label(key) + suffix, was, now))
     return diff
+
+
+def monitors(*, station_id: int, include_gone: bool = False) -> QuerySet[VariableMonitor]:
+    """The station's monitors with their variables (one query), by variable then id."""
+    qs = VariableMonitor.objects.filter(station_id=station_id).select_related("variable")
+    if not include_gone:
+        qs = qs.filter(gone_at__isnull=True)
+    by_variable = ["component_name", "component_instance", "evse_id", "connector_id", "name", "instance"]
+    return qs.order_by(*(f"variable__{f}" for f in by_variable), "monitor_id")
+
+
+def monitoring_state(*, station_id: int) -> StationDeviceState | None:
+    return StationDeviceState.objects.filter(station_id=station_id).first()
+
+
+def open_event_alerts(*, station_id: int | None = None) -> QuerySet[StationEvent]:
+    """NotifyEvent alerts nobody acknowledged yet, newest first (one station's, or every station's)."""
+    qs = StationEvent.objects.filter(alert=True, acknowledged_at__isnull=True).select_related("station")
+    if station_id is not None:
+        qs = qs.filter(station_id=station_id)
+    return qs.order_by("-timestamp", "-id")

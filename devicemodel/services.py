@@ -156,15 +156,17 @@ def report_request(
 
 
 def _kind_of_request(command: Command) -> str:
+    if command.action == "GetMonitoringReport":
+        return ReportKind.MONITORING
     if command.action == "GetBaseReport":
         return str(command.request.get("reportBase", ReportKind.FULL_INVENTORY))
     return ReportKind.CRITERIA
 
 
 def report_on_answered(command: Command) -> None:
-    """Answer hook of GetBaseReport and GetReport: Accepted waits for the parts; EmptyResultSet ends the job (no
-    NotifyReport follows); Rejected/NotSupported fail it. A request sent through another door (e.g. the dashboard's
-    "any request" form) gets its job here."""
+    """Answer hook of GetBaseReport, GetReport and GetMonitoringReport: Accepted waits for the parts;
+    EmptyResultSet ends the job (no part follows); Rejected/NotSupported fail it. A request sent through another
+    door (e.g. the dashboard's "any request" form) gets its job here."""
     request_id = command.request.get("requestId")
     status = (command.response or {}).get("status", "")
     ReportJob.objects.bulk_create(
@@ -173,7 +175,9 @@ def report_on_answered(command: Command) -> None:
                 station_id=command.station_id,
                 request_id=request_id,
                 kind=_kind_of_request(command),
-                component_criteria=command.request.get("componentCriteria", []),
+                component_criteria=command.request.get(
+                    "componentCriteria", command.request.get("monitoringCriteria", [])
+                ),
                 component_variable=command.request.get("componentVariable", []),
                 command=command,
                 requested_by_id=command.created_by_id,
@@ -187,7 +191,7 @@ def report_on_answered(command: Command) -> None:
         # first report that used it; the later answer is logged, not applied.
         logger.warning("requestId %s of station %s reused by command %s", request_id, command.station_id, command.pk)
         return
-    if job.kind == ReportKind.UNSOLICITED:
+    if job.kind in (ReportKind.UNSOLICITED, ReportKind.MONITORING_UNSOLICITED):
         job.kind = _kind_of_request(command)  # its parts came before the answer was recorded
     job.command = command
     job.station_status = status

@@ -18,11 +18,12 @@ from stations import commands
 from stations import selectors as station_selectors
 from stations.models import ChargingStation
 
-from . import selectors, services
-from .models import AttributeType, ReportKind
+from . import monitoring, selectors, services
+from .models import AttributeType, MonitorType, ReportKind
 
 VARIABLES_PER_PAGE = 200
 REQUESTABLE = [ReportKind.FULL_INVENTORY, ReportKind.CONFIGURATION_INVENTORY, ReportKind.SUMMARY_INVENTORY]
+ALERTS_SHOWN = 200
 
 
 def _station_or_404(identity: str) -> ChargingStation:
@@ -43,10 +44,10 @@ def _int(raw: str | None) -> int | None:
 def device_model(request: HttpRequest, identity: str) -> HttpResponse:
     station = _station_or_404(identity)
     search = request.GET.get("q", "").strip()
-    mutable, monitoring, gone = (request.GET.get(name) == "1" for name in ("mutable", "monitoring", "gone"))
-    filters: dict[str, str | bool] = {"q": search, "mutable": mutable, "monitoring": monitoring, "gone": gone}
+    mutable, monitored, gone = (request.GET.get(name) == "1" for name in ("mutable", "monitoring", "gone"))
+    filters: dict[str, str | bool] = {"q": search, "mutable": mutable, "monitoring": monitored, "gone": gone}
     variables = selectors.device_variables(
-        station_id=station.pk, search=search, mutable=mutable, monitoring=monitoring, include_gone=gone
+        station_id=station.pk, search=search, mutable=mutable, monitoring=monitored, include_gone=gone
     )
     page = Paginator(variables, VARIABLES_PER_PAGE).get_page(request.GET.get("page"))
     jobs = list(selectors.report_jobs(station_id=station.pk)[:20])
@@ -72,6 +73,11 @@ def device_model(request: HttpRequest, identity: str) -> HttpResponse:
             "reboot_required": selectors.reboot_required(station_id=station.pk),
             "can_command": request.user.has_perm("stations.add_command"),
             "requestable": REQUESTABLE,
+            "monitoring_state": selectors.monitoring_state(station_id=station.pk),
+            "monitor_types": MonitorType.values,
+            "monitoring_bases": monitoring.MONITORING_BASES,
+            "severities": range(monitoring.MAX_SEVERITY + 1),
+            "event_alerts": list(selectors.open_event_alerts(station_id=station.pk)[:ALERTS_SHOWN]),
         },
     )
 
@@ -112,3 +118,107 @@ def variable_set(request: HttpRequest, identity: str, pk: int) -> HttpResponse:
     if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
         back = reverse("device-model", args=[station.identity])
     return redirect(back)
+
+
+def _back(request: HttpRequest, station: ChargingStation) -> HttpResponse:
+    back = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
+        back = reverse("device-model", args=[station.identity])
+    return redirect(back)
+
+
+def _float(raw: str | None) -> float | None:
+    try:
+        return float(raw) if raw else None
+    except ValueError:
+        return None
+
+
+@login_required
+@permission_required("stations.add_command", raise_exception=True)
+@require_POST
+def monitor_set(request: HttpRequest, identity: str, pk: int) -> HttpResponse:
+    """SetVariableMonitoring for one variable; the answer hook stores what the station accepted."""
+    station = _station_or_404(identity)
+    variable = selectors.device_variable(station_id=station.pk, pk=pk)
+    if variable is None:
+        raise Http404("No such variable")
+    value, severity = _float(request.POST.get("value")), _int(request.POST.get("severity"))
+    try:
+        if value is None or severity is None:
+            raise monitoring.MonitorRequestError("a monitor needs a value and a severity")
+        monitoring.monitor_set(
+            station=station,
+            variable=variable,
+            type=request.POST.get("type", ""),
+            value=value,
+            severity=severity,
+            transaction=request.POST.get("transaction") == "1",
+            user=request.user,
+        )
+        messages.success(request, f"SetVariableMonitoring sent for {variable}.")
+    except (monitoring.MonitorRequestError, commands.CommandValidationError) as exc:
+        messages.error(request, str(exc))
+    return _back(request, station)
+
+
+@login_required
+@permission_required("stations.add_command", raise_exception=True)
+@require_POST
+def monitor_clear(request: HttpRequest, identity: str, monitor_id: int) -> HttpResponse:
+    station = _station_or_404(identity)
+    try:
+        monitoring.monitor_clear(station=station, monitor_ids=[monitor_id], user=request.user)
+        messages.success(request, f"ClearVariableMonitoring sent for monitor {monitor_id}.")
+    except (monitoring.MonitorRequestError, commands.CommandValidationError) as exc:
+        messages.error(request, str(exc))
+    return _back(request, station)
+
+
+@login_required
+@permission_required("stations.add_command", raise_exception=True)
+@require_POST
+def monitoring_request(request: HttpRequest, identity: str) -> HttpResponse:
+    """The monitoring forms: ``what`` = ``report`` (GetMonitoringReport), ``level`` or ``base``."""
+    station = _station_or_404(identity)
+    what = request.POST.get("what", "")
+    try:
+        if what == "report":
+            job = monitoring.monitoring_report_request(station=station, user=request.user)
+            messages.success(request, f"Monitoring report requested (requestId {job.request_id}).")
+        elif what == "level":
+            severity = _int(request.POST.get("severity"))
+            if severity is None:
+                raise monitoring.MonitorRequestError("a level needs a severity")
+            monitoring.monitoring_level_set(station=station, severity=severity, user=request.user)
+            messages.success(request, f"SetMonitoringLevel {severity} sent.")
+        elif what == "base":
+            monitoring.monitoring_base_set(station=station, base=request.POST.get("base", ""), user=request.user)
+            messages.success(request, "SetMonitoringBase sent.")
+        else:
+            messages.error(request, "Unknown monitoring request.")
+    except (monitoring.MonitorRequestError, commands.CommandValidationError) as exc:
+        messages.error(request, str(exc))
+    return _back(request, station)
+
+
+@login_required
+def event_alerts(request: HttpRequest) -> HttpResponse:
+    """Every station's unacknowledged NotifyEvent alerts."""
+    return render(
+        request,
+        "devicemodel/event_alerts.html",
+        {
+            "event_alerts": list(selectors.open_event_alerts()[:ALERTS_SHOWN]),
+            "can_command": request.user.has_perm("stations.add_command"),
+        },
+    )
+
+
+@login_required
+@permission_required("stations.add_command", raise_exception=True)
+@require_POST
+def event_alert_acknowledge(request: HttpRequest, identity: str, pk: int) -> HttpResponse:
+    station = _station_or_404(identity)
+    monitoring.event_alerts_acknowledge(station_id=station.pk, event_ids=[pk], user=request.user)
+    return _back(request, station)

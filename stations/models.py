@@ -221,10 +221,22 @@ class StationEvent(models.Model):
     component = models.JSONField()
     variable = models.JSONField()
     received_at = models.DateTimeField(auto_now_add=True)
+    # Raised as an alert: its monitor's severity (stored when it was received) is <= CSMS_EVENT_ALERT_SEVERITY.
+    alert = models.BooleanField(default=False)
+    severity = models.PositiveSmallIntegerField(null=True, blank=True, help_text="Its monitor's, when known.")
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    acknowledged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
 
     class Meta:
         ordering = ["-timestamp", "-id"]
-        indexes = [models.Index(fields=["station", "-timestamp"])]
+        indexes = [
+            models.Index(fields=["station", "-timestamp"]),
+            models.Index(
+                fields=["-timestamp"], name="station_event_open_alert", condition=Q(alert=True, acknowledged_at=None)
+            ),
+        ]
         constraints = [
             models.UniqueConstraint(fields=["station", "generated_at", "seq_no", "event_id"], name="uniq_station_event")
         ]

@@ -217,12 +217,49 @@ def connector_status_record(
         )
 
 
+EVENT_ALERT_WEBHOOK = "station.event_alert"
+
+
+def _event_alert_data(event: StationEvent) -> dict[str, Any]:
+    return {
+        "station": ChargingStation.objects.values_list("identity", flat=True).get(pk=event.station_id),
+        "generated_at": event.generated_at,
+        "seq_no": event.seq_no,
+        "event_id": event.event_id,
+        "timestamp": event.timestamp,
+        "trigger": event.trigger,
+        "actual_value": event.actual_value,
+        "severity": event.severity,
+        "variable_monitoring_id": event.variable_monitoring_id,
+        "event_notification_type": event.event_notification_type,
+        "component": event.component,
+        "variable": event.variable,
+        "tech_code": event.tech_code,
+        "tech_info": event.tech_info,
+        "cleared": event.cleared,
+        "transaction_id": event.transaction_id,
+    }
+
+
 def station_events_record(
     *, station_id: int, generated_at: datetime, seq_no: int, event_data: list[dict[str, Any]]
 ) -> None:
-    """Record a NotifyEvent's events (OCPP ``EventDataType`` dicts); a retried message adds no second row."""
-    StationEvent.objects.bulk_create(
-        (
+    """Record a NotifyEvent's events (OCPP ``EventDataType`` dicts); a retried message adds no second row. Events
+    whose monitor's severity is <= ``CSMS_EVENT_ALERT_SEVERITY`` are alerts, sent as ``station.event_alert``."""
+    from devicemodel.monitoring import monitor_severities  # devicemodel depends on stations, not the reverse
+
+    # One query for the severities of the message's monitors. OCPP SPEC-SILENT: an event without a known monitor
+    # (HardWiredNotification, or a monitor no report or SetVariableMonitoring told the CSMS of) has no severity and
+    # is never an alert; request a monitoring report to know the station's preconfigured monitors.
+    severities = monitor_severities(
+        station_id=station_id,
+        monitor_ids={e["variableMonitoringId"] for e in event_data if e.get("variableMonitoringId") is not None},
+    )
+    level = settings.CSMS_EVENT_ALERT_SEVERITY
+    events = []
+    for event in event_data:
+        severity = severities.get(event.get("variableMonitoringId"))  # type: ignore[arg-type]
+        events.append(
             StationEvent(
                 station_id=station_id,
                 generated_at=generated_at,
@@ -240,8 +277,21 @@ def station_events_record(
                 event_notification_type=event["eventNotificationType"],
                 component=event["component"],
                 variable=event["variable"],
+                severity=severity,
+                alert=severity is not None and severity <= level,
             )
-            for event in event_data
-        ),
-        ignore_conflicts=True,
-    )
+        )
+    alerts = [e for e in events if e.alert]
+    if alerts:  # a retried message's alerts are not sent again
+        held = set(
+            StationEvent.objects.filter(
+                station_id=station_id,
+                generated_at=generated_at,
+                seq_no=seq_no,
+                event_id__in=[e.event_id for e in alerts],
+            ).values_list("event_id", flat=True)
+        )
+        alerts = [e for e in alerts if e.event_id not in held]
+    StationEvent.objects.bulk_create(events, ignore_conflicts=True)
+    for alert in alerts:
+        webhooks.emit(EVENT_ALERT_WEBHOOK, lambda alert=alert: _event_alert_data(alert))  # type: ignore[misc]

@@ -14,6 +14,7 @@ class WebhookEvent(models.TextChoices):
     STATION_STATUS_CHANGED = "station.status_changed"
     COMMAND_FINISHED = "command.finished"
     SECURITY_EVENT = "security.event"
+    STATION_EVENT_ALERT = "station.event_alert"
 
 
 class WebhookSubscription(models.Model):

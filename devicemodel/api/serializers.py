@@ -7,7 +7,14 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from devicemodel.models import BASE_REPORT_KINDS, DeviceVariable, ReportJob, ReportKind, VariableAttribute
+from devicemodel.models import (
+    BASE_REPORT_KINDS,
+    DeviceVariable,
+    ReportJob,
+    ReportKind,
+    VariableAttribute,
+    VariableMonitor,
+)
 
 
 class AttributeSerializer(serializers.ModelSerializer):
@@ -113,8 +120,17 @@ class ReportJobSerializer(serializers.ModelSerializer):
 
 class ReportRequestSerializer(serializers.Serializer):
     kind = serializers.ChoiceField(
-        choices=[k for k in ReportKind.values if k in BASE_REPORT_KINDS or k == ReportKind.CRITERIA],
-        help_text="FullInventory, ConfigurationInventory, SummaryInventory (GetBaseReport) or Criteria (GetReport)",
+        choices=[
+            k for k in ReportKind.values if k in BASE_REPORT_KINDS or k in (ReportKind.CRITERIA, ReportKind.MONITORING)
+        ],
+        help_text="FullInventory, ConfigurationInventory, SummaryInventory (GetBaseReport), Criteria (GetReport) or "
+        "Monitoring (GetMonitoringReport)",
+    )
+    monitoring_criteria = serializers.ListField(
+        child=serializers.ChoiceField(choices=["ThresholdMonitoring", "DeltaMonitoring", "PeriodicMonitoring"]),
+        required=False,
+        max_length=3,
+        help_text="only for Monitoring",
     )
     component_criteria = serializers.ListField(
         child=serializers.ChoiceField(choices=["Active", "Available", "Enabled", "Problem"]),
@@ -135,8 +151,35 @@ class ReportRequestSerializer(serializers.Serializer):
             raise serializers.ValidationError(
                 {"component_criteria": ["Criteria needs component_criteria or component_variable"]}
             )
+        if attrs["kind"] == ReportKind.MONITORING:
+            if attrs.get("component_criteria"):
+                raise serializers.ValidationError({"component_criteria": ["Monitoring takes monitoring_criteria"]})
+            return attrs
+        if attrs.get("monitoring_criteria"):
+            raise serializers.ValidationError({"monitoring_criteria": ["for kind Monitoring only"]})
         if attrs["kind"] != ReportKind.CRITERIA and (
             attrs.get("component_criteria") or attrs.get("component_variable")
         ):
             raise serializers.ValidationError({"kind": ["criteria are for kind Criteria (GetReport) only"]})
         return attrs
+
+
+class MonitorSerializer(serializers.ModelSerializer):
+    component = ComponentSerializer(source="variable", read_only=True)
+    variable = VariableSerializer(read_only=True)
+
+    class Meta:
+        model = VariableMonitor
+        fields = [
+            "monitor_id",
+            "component",
+            "variable",
+            "type",
+            "value",
+            "severity",
+            "transaction",
+            "source",
+            "gone_at",
+            "updated_at",
+        ]
+        read_only_fields = fields

@@ -14,12 +14,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from csms.api_permissions import is_admin
-from devicemodel import selectors, services
-from devicemodel.models import DeviceVariable, ReportJob
+from devicemodel import monitoring, selectors, services
+from devicemodel.models import DeviceVariable, ReportJob, ReportKind, VariableMonitor
 from stations import commands
 from stations.models import ChargingStation
 
-from .serializers import DeviceVariableSerializer, ReportJobSerializer, ReportRequestSerializer
+from .serializers import DeviceVariableSerializer, MonitorSerializer, ReportJobSerializer, ReportRequestSerializer
 
 
 class CanReadStationsOrSendCommands(permissions.BasePermission):
@@ -96,7 +96,8 @@ class DeviceModelView(StationScoped, generics.ListAPIView):
 
 class ReportJobsView(StationScoped, generics.ListCreateAPIView):
     """``GET``: the station's report jobs with their state. ``POST {"kind", "component_criteria",
-    "component_variable"}``: request a report (GetBaseReport / GetReport)."""
+    "component_variable"}``: request a report (GetBaseReport / GetReport); ``{"kind": "Monitoring",
+    "monitoring_criteria", "component_variable"}``: GetMonitoringReport."""
 
     permission_classes = [CanReadStationsOrSendCommands]
     serializer_class = ReportJobSerializer
@@ -112,17 +113,26 @@ class ReportJobsView(StationScoped, generics.ListCreateAPIView):
         station = self.get_station()
         params = ReportRequestSerializer(data=request.data)
         params.is_valid(raise_exception=True)
+        data = params.validated_data
         try:
-            job = services.report_request(
-                station=station,
-                kind=params.validated_data["kind"],
-                component_criteria=params.validated_data.get("component_criteria"),
-                component_variable=params.validated_data.get("component_variable"),
-                user=request.user,
-            )
+            if data["kind"] == ReportKind.MONITORING:
+                job = monitoring.monitoring_report_request(
+                    station=station,
+                    monitoring_criteria=data.get("monitoring_criteria"),
+                    component_variable=data.get("component_variable"),
+                    user=request.user,
+                )
+            else:
+                job = services.report_request(
+                    station=station,
+                    kind=data["kind"],
+                    component_criteria=data.get("component_criteria"),
+                    component_variable=data.get("component_variable"),
+                    user=request.user,
+                )
         except commands.CommandValidationError as exc:
             raise ValidationError(exc.as_dict()) from exc
-        except services.ReportRequestError as exc:
+        except (services.ReportRequestError, monitoring.MonitorRequestError) as exc:
             raise ValidationError({"detail": str(exc)}) from exc
         shown = selectors.report_job(station_id=station.pk, pk=job.pk) or job  # with its related rows
         return Response(ReportJobSerializer(shown).data, status=status.HTTP_201_CREATED)
@@ -136,3 +146,19 @@ class ReportJobView(StationScoped, generics.RetrieveAPIView):
         if getattr(self, "swagger_fake_view", False):
             return ReportJob.objects.none()
         return selectors.report_jobs(station_id=self.get_station().pk)
+
+
+@extend_schema(
+    parameters=[OpenApiParameter("include_gone", OpenApiTypes.BOOL, description="also cleared or no longer reported")]
+)
+class MonitorsView(StationScoped, generics.ListAPIView):
+    """The station's variable monitors (NotifyMonitoringReport, accepted SetVariableMonitoring), by variable."""
+
+    permission_classes = [CanReadStationsOrSendCommands]
+    serializer_class = MonitorSerializer
+    filter_backends: list[Any] = []
+
+    def get_queryset(self) -> Any:
+        if getattr(self, "swagger_fake_view", False):
+            return VariableMonitor.objects.none()
+        return selectors.monitors(station_id=self.get_station().pk, include_gone=_flag(self.request, "include_gone"))

@@ -56,5 +56,8 @@ class StationEventSerializer(serializers.ModelSerializer):
             "component",
             "variable",
             "received_at",
+            "severity",
+            "alert",
+            "acknowledged_at",
         ]
         read_only_fields = fields

@@ -15,7 +15,7 @@ from django.urls import reverse
 
 from csms.admin import ReadOnlyAdmin, ReadOnlyInline
 from csms.models import MessageAssembly, MessagePart
-from devicemodel.models import DeviceVariable, ReportJob, StationDeviceState, VariableAttribute
+from devicemodel.models import DeviceVariable, ReportJob, StationDeviceState, VariableAttribute, VariableMonitor
 from stations.models import (
     BootRecord,
     BulkCommand,
@@ -64,6 +64,7 @@ STATION_REPORTED = (
     VariableAttribute,
     ReportJob,
     StationDeviceState,
+    VariableMonitor,
     DataTransferRecord,
 )
 # What operators sent to stations: the command audit trail.
@@ -92,6 +93,16 @@ def one_of_each() -> dict[type[models.Model], models.Model]:
         VariableAttribute: VariableAttribute.objects.create(variable=variable, value="1", updated_at=T0),
         ReportJob: ReportJob.objects.create(station=station, request_id=1, kind="FullInventory"),
         StationDeviceState: StationDeviceState.objects.create(station=station),
+        VariableMonitor: VariableMonitor.objects.create(
+            station=station,
+            variable=variable,
+            monitor_id=1,
+            type="UpperThreshold",
+            value=1.0,
+            severity=2,
+            source="reported",
+            updated_at=T0,
+        ),
         Evse: evse,
         Connector: connector,
         Connection: connection,
