@@ -21,6 +21,8 @@ BILLING_PERMISSIONS: dict[str, tuple[str, ...]] = {
         "view_command",
         "view_bulkcommand",
         "view_stationevent",
+        "view_displaymessage",
+        "view_displaymessagereport",
     ),
     "security": ("view_securityevent",),
     "transactions": (
