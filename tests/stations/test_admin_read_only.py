@@ -24,6 +24,8 @@ from stations.models import (
     Connection,
     Connector,
     DataTransferRecord,
+    DisplayMessage,
+    DisplayMessageReport,
     Evse,
     MessageLog,
     ProtocolViolation,
@@ -65,9 +67,10 @@ STATION_REPORTED = (
     ReportJob,
     StationDeviceState,
     DataTransferRecord,
+    DisplayMessageReport,
 )
 # What operators sent to stations: the command audit trail.
-SENT_TO_STATIONS = (Command, BulkCommand, RemoteStartRequest, Reservation)
+SENT_TO_STATIONS = (Command, BulkCommand, RemoteStartRequest, Reservation, DisplayMessage)
 READ_ONLY = STATION_REPORTED + SENT_TO_STATIONS
 # Managed by operators: stations' registration, id tokens, local lists, webhooks (and the webhooks' delivery log).
 WRITABLE = (ChargingStation, IdToken, LocalAuthList, WebhookSubscription, WebhookDelivery)
@@ -149,6 +152,16 @@ def one_of_each() -> dict[type[models.Model], models.Model]:
         DataTransferRecord: DataTransferRecord.objects.create(
             station=station, vendor_id="com.example", status="Accepted"
         ),
+        DisplayMessage: DisplayMessage.objects.create(
+            station=station,
+            source="csms",
+            message_id=1,
+            priority="NormalCycle",
+            format="UTF8",
+            content="Hi",
+            status="accepted",
+        ),
+        DisplayMessageReport: DisplayMessageReport.objects.create(station=station, request_id=1),
     }
 
 
