@@ -259,6 +259,9 @@ CSMS_WEBHOOK_ALLOW_PRIVATE_URLS = env_bool("CSMS_WEBHOOK_ALLOW_PRIVATE_URLS", Fa
 CSMS_COMMAND_MAX_WAIT_S = env_int("CSMS_COMMAND_MAX_WAIT_S", 120)
 # Device-model reports: a report job with no answer or part for this long is marked timed_out (beat job).
 CSMS_REPORT_TIMEOUT_S = env_int("CSMS_REPORT_TIMEOUT_S", 600)
+# CustomerInformation with clear=true, accepted by the station: also anonymise the CSMS's own records of that id
+# token (pseudonym instead of the token, descriptions cleared; energy, times and cost kept for billing law).
+CSMS_CUSTOMER_CLEAR_ANONYMISES = env_bool("CSMS_CUSTOMER_CLEAR_ANONYMISES", True)
 
 # Threads running the stations' database work in each daphne process (each holds one database connection).
 CSMS_DB_THREADS = env_int("CSMS_DB_THREADS", min(32, (os.cpu_count() or 1) + 4))
