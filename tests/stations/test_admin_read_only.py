@@ -34,6 +34,8 @@ from stations.models import (
 )
 from transactions.models import (
     ChargingTransaction,
+    CustomerDataClearance,
+    CustomerInformationRequest,
     IdToken,
     LocalAuthList,
     MeterSample,
@@ -68,10 +70,13 @@ STATION_REPORTED = (
     StationDeviceState,
     DataTransferRecord,
     DisplayMessageReport,
+    CustomerInformationRequest,
 )
 # What operators sent to stations: the command audit trail.
 SENT_TO_STATIONS = (Command, BulkCommand, RemoteStartRequest, Reservation, DisplayMessage)
-READ_ONLY = STATION_REPORTED + SENT_TO_STATIONS
+# The CSMS's own audit of what it did to its records (customer data anonymised).
+CSMS_AUDIT = (CustomerDataClearance,)
+READ_ONLY = STATION_REPORTED + SENT_TO_STATIONS + CSMS_AUDIT
 # Managed by operators: stations' registration, id tokens, local lists, webhooks (and the webhooks' delivery log).
 WRITABLE = (ChargingStation, IdToken, LocalAuthList, WebhookSubscription, WebhookDelivery)
 OUR_APPS = ("csms", "stations", "transactions", "devicemodel", "smartcharging", "webhooks")
@@ -162,6 +167,8 @@ def one_of_each() -> dict[type[models.Model], models.Model]:
             status="accepted",
         ),
         DisplayMessageReport: DisplayMessageReport.objects.create(station=station, request_id=1),
+        CustomerInformationRequest: (info := CustomerInformationRequest.objects.create(station=station, request_id=1)),
+        CustomerDataClearance: CustomerDataClearance.objects.create(request=info, pseudonym="anon-1"),
     }
 
 
