@@ -239,6 +239,9 @@ SPECTACULAR_SETTINGS = {
         "RegistrationStatusEnum": "stations.models.RegistrationStatus",
         "IdTokenTypeEnum": "transactions.models.IdTokenType",
         "WebhookEventEnum": "webhooks.models.WebhookEvent",
+        "MessageStateEnum": "stations.models.MessageState",
+        "DisplayMessageReportStateEnum": "stations.models.DisplayMessageReportState",
+        "CustomerInformationStateEnum": "transactions.models.CustomerInformationState",
     },
 }
 # CDR export (/api/v1/transactions/export.csv|json): rows fetched from the database per round trip.

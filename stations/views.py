@@ -208,7 +208,10 @@ def display_message_set(request: HttpRequest, identity: str) -> HttpResponse:
 @require_POST
 def display_message_clear(request: HttpRequest, identity: str, message_id: int) -> HttpResponse:
     station = _station_or_404(identity)
-    display_messages.display_message_clear(station=station, message_id=message_id, user=request.user)
+    try:
+        display_messages.display_message_clear(station=station, message_id=message_id, user=request.user)
+    except commands.CommandValidationError as exc:
+        return _display_messages(request, station, error=exc.message)
     return _display_messages(request, station)
 
 

@@ -52,6 +52,7 @@ class DisplayComponentSerializer(serializers.Serializer):
 
 class DisplayMessageSerializer(serializers.ModelSerializer):
     station = serializers.CharField(source="station.identity", read_only=True)
+    state = serializers.CharField(read_only=True, help_text="Charging, Faulted, Idle, Unavailable; empty: any")
 
     class Meta:
         model = DisplayMessage
@@ -167,7 +168,10 @@ class DisplayMessageClearView(StationScoped, APIView):
     @extend_schema(request=None, responses={202: CommandSerializer})
     def delete(self, request: Request, identity: str, message_id: int) -> Response:
         station = self.get_station()
-        command = display_messages.display_message_clear(station=station, message_id=message_id, user=request.user)
+        try:
+            command = display_messages.display_message_clear(station=station, message_id=message_id, user=request.user)
+        except commands.CommandValidationError as exc:
+            raise ValidationError(exc.as_dict()) from exc
         return Response(CommandSerializer(command).data, status=status.HTTP_202_ACCEPTED)
 
 

@@ -45,6 +45,7 @@ class CustomerInformationSerializer(serializers.ModelSerializer):
     requested_by = serializers.CharField(
         source="requested_by.get_username", read_only=True, default=None, allow_null=True
     )
+    id_token_type = serializers.CharField(read_only=True, help_text="empty when no id token was given")
     download_url = serializers.SerializerMethodField()
     clearances = CustomerDataClearanceSerializer(many=True, read_only=True)
 
