@@ -90,6 +90,8 @@ def test_set_accepted_rejected_and_clear_from_the_api_and_the_page(live_server_w
             )
             out["rejected"] = await until(lambda: DisplayMessage.objects.filter(status="rejected").first())
             out["page"] = (await in_thread(lambda: operator.get("/stations/CS-1/display-messages/"))).content.decode()
+            station_page = (await in_thread(lambda: operator.get("/stations/CS-1/"))).content.decode()
+            assert 'hx-get="/stations/CS-1/display-messages/"' in station_page
             # Clear the accepted one from the API.
             code, command = await asyncio.to_thread(
                 api, base, "DELETE", f"/api/v1/stations/CS-1/display-messages/{created['message_id']}/", None, token
