@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from django.db import transaction
@@ -16,7 +17,7 @@ pytestmark = pytest.mark.django_db
 T0 = datetime(2026, 11, 1, 10, 0, tzinfo=UTC)
 
 
-def accepted_clear(station, **reference) -> Command:
+def accepted_clear(station: Any, **reference: Any) -> Command:
     command = Command.objects.create(
         station=station,
         action="CustomerInformation",
