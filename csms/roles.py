@@ -21,6 +21,8 @@ BILLING_PERMISSIONS: dict[str, tuple[str, ...]] = {
         "view_command",
         "view_bulkcommand",
         "view_stationevent",
+        "view_displaymessage",
+        "view_displaymessagereport",
     ),
     "security": ("view_securityevent",),
     "transactions": (
@@ -29,6 +31,8 @@ BILLING_PERMISSIONS: dict[str, tuple[str, ...]] = {
         "view_transactioneventrecord",
         "view_metersample",
         "view_reservation",
+        "view_customerinformationrequest",
+        "view_customerdataclearance",
     ),
 }
 OPERATOR_EXTRA_PERMISSIONS: dict[str, tuple[str, ...]] = {
@@ -40,6 +44,7 @@ OPERATOR_EXTRA_PERMISSIONS: dict[str, tuple[str, ...]] = {
         "add_reservation",
         "change_reservation",
         "delete_reservation",
+        "add_customerinformationrequest",  # sending CustomerInformation (report and/or clear)
     ),
     "security": ("change_securityevent",),  # acknowledging critical events
 }

@@ -239,6 +239,9 @@ SPECTACULAR_SETTINGS = {
         "RegistrationStatusEnum": "stations.models.RegistrationStatus",
         "IdTokenTypeEnum": "transactions.models.IdTokenType",
         "WebhookEventEnum": "webhooks.models.WebhookEvent",
+        "MessageStateEnum": "stations.models.MessageState",
+        "DisplayMessageReportStateEnum": "stations.models.DisplayMessageReportState",
+        "CustomerInformationStateEnum": "transactions.models.CustomerInformationState",
     },
 }
 # CDR export (/api/v1/transactions/export.csv|json): rows fetched from the database per round trip.
@@ -263,6 +266,9 @@ CSMS_REPORT_TIMEOUT_S = env_int("CSMS_REPORT_TIMEOUT_S", 600)
 # 3 Critical, 4 Error, 5 Alert, 6 Warning, 7 Notice, 8 Informational, 9 Debug) are raised as alerts and sent as
 # the station.event_alert webhook; -1: none.
 CSMS_EVENT_ALERT_SEVERITY = env_int("CSMS_EVENT_ALERT_SEVERITY", 2)
+# CustomerInformation with clear=true, accepted by the station: also anonymise the CSMS's own records of that id
+# token (pseudonym instead of the token, descriptions cleared; energy, times and cost kept for billing law).
+CSMS_CUSTOMER_CLEAR_ANONYMISES = env_bool("CSMS_CUSTOMER_CLEAR_ANONYMISES", True)
 
 # Threads running the stations' database work in each daphne process (each holds one database connection).
 CSMS_DB_THREADS = env_int("CSMS_DB_THREADS", min(32, (os.cpu_count() or 1) + 4))

@@ -23,6 +23,8 @@ from .models import (
     Command,
     Connection,
     Connector,
+    DisplayMessage,
+    DisplayMessageReport,
     Evse,
     MessageLog,
     ProtocolViolation,
@@ -253,3 +255,23 @@ class DataTransferRecordAdmin(ReadOnlyAdmin):
     search_fields = ["station__identity", "vendor_id", "message_id"]
     list_select_related = ["station"]
     readonly_fields = ["station", "vendor_id", "message_id", "data", "status", "received_at"]
+
+
+@admin.register(DisplayMessage)
+class DisplayMessageAdmin(ReadOnlyAdmin):
+    """Set through SetDisplayMessage/ClearDisplayMessage (station page, API) or reported by the station."""
+
+    list_display = ["station", "message_id", "source", "status", "station_status", "priority", "content"]
+    list_filter = ["source", "status", "priority"]
+    search_fields = ["station__identity", "content"]
+    list_select_related = ["station"]
+    readonly_fields = [f.name for f in DisplayMessage._meta.fields]
+
+
+@admin.register(DisplayMessageReport)
+class DisplayMessageReportAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "station", "request_id", "state", "parts_received", "messages_received"]
+    list_filter = ["state"]
+    search_fields = ["station__identity"]
+    list_select_related = ["station"]
+    readonly_fields = [f.name for f in DisplayMessageReport._meta.fields]

@@ -1,5 +1,5 @@
-"""Handlers for the station-level CS->CSMS messages (provisioning block B, NotifyEvent, DataTransfer). Thin: parse,
-one service call, answer."""
+"""Handlers for the station-level CS->CSMS messages (provisioning block B, NotifyEvent, DataTransfer,
+NotifyDisplayMessages). Thin: parse, one service call, answer."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from csms.ocpp.checks import require_range
 from csms.ocpp.router import CallContext, handles
 from csms.timeutil import parse_ocpp, utc_now_iso
 
-from . import datatransfer, services
+from . import datatransfer, display_messages, services
 
 
 @handles("BootNotification")
@@ -68,3 +68,15 @@ def data_transfer(ctx: CallContext, payload: dict[str, Any]) -> dict[str, Any]:
         message_id=payload.get("messageId"),
         data=payload.get("data"),
     )
+
+
+@handles("NotifyDisplayMessages")
+def notify_display_messages(ctx: CallContext, payload: dict[str, Any]) -> dict[str, Any]:
+    display_messages.display_messages_part_record(
+        station_id=ctx.station_id,
+        request_id=payload["requestId"],
+        tbc=payload.get("tbc", False),
+        message_info=payload.get("messageInfo", []),
+        payload=payload,
+    )
+    return {}

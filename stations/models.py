@@ -415,3 +415,110 @@ class DataTransferRecord(models.Model):
 
     def __str__(self) -> str:
         return f"DataTransfer {self.vendor_id}/{self.message_id or '-'} {self.status}"
+
+
+# --- Display messages (block O) -------------------------------------------------------------------------------
+
+
+class MessagePriority(models.TextChoices):
+    ALWAYS_FRONT = "AlwaysFront"
+    IN_FRONT = "InFront"
+    NORMAL_CYCLE = "NormalCycle"
+
+
+class MessageState(models.TextChoices):
+    CHARGING = "Charging"
+    FAULTED = "Faulted"
+    IDLE = "Idle"
+    UNAVAILABLE = "Unavailable"
+
+
+class MessageFormat(models.TextChoices):
+    ASCII = "ASCII"
+    HTML = "HTML"
+    URI = "URI"
+    UTF8 = "UTF8"
+
+
+class DisplayMessageSource(models.TextChoices):
+    CSMS = "csms", "set by the CSMS"
+    REPORTED = "reported", "reported by the station"
+
+
+class DisplayMessageStatus(models.TextChoices):
+    REQUESTED = "requested"  # SetDisplayMessage sent, no answer yet
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"  # station_status says why (NotSupportedPriority, UnknownTransaction, ...)
+    FAILED = "failed"  # offline, or the CALL failed
+    CLEARED = "cleared"  # an accepted ClearDisplayMessage
+    REPORTED = "reported"  # listed in the station's last complete NotifyDisplayMessages
+
+
+class DisplayMessage(models.Model):
+    """A display message: one the CSMS set (SetDisplayMessage, ``message_id`` allocated per station) or one the
+    station listed in NotifyDisplayMessages (``source`` reported; a complete report replaces that set)."""
+
+    station = models.ForeignKey(ChargingStation, on_delete=models.CASCADE, related_name="display_messages")
+    source = models.CharField(max_length=8, choices=DisplayMessageSource.choices)
+    message_id = models.IntegerField(help_text="The MessageInfo id on the station.")
+    priority = models.CharField(max_length=12, choices=MessagePriority.choices)
+    state = models.CharField(max_length=12, choices=MessageState.choices, blank=True)
+    start_at = models.DateTimeField(null=True, blank=True)
+    end_at = models.DateTimeField(null=True, blank=True)
+    transaction_id = models.CharField(max_length=36, blank=True)
+    format = models.CharField(max_length=5, choices=MessageFormat.choices)
+    language = models.CharField(max_length=8, blank=True)
+    content = models.CharField(max_length=512)
+    display = models.JSONField(null=True, blank=True, help_text="The display ComponentType, when given.")
+    status = models.CharField(max_length=10, choices=DisplayMessageStatus.choices)
+    station_status = models.CharField(max_length=30, blank=True, help_text="The station's answer to our Set.")
+    status_info = models.JSONField(null=True, blank=True)
+    command = models.OneToOneField(
+        Command, null=True, blank=True, on_delete=models.PROTECT, related_name="display_message"
+    )
+    clear_command = models.ForeignKey(Command, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    request_id = models.IntegerField(null=True, blank=True, help_text="The GetDisplayMessages that reported it.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    cleared_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["station", "source", "-message_id"]
+        constraints = [models.UniqueConstraint(fields=["station", "source", "message_id"], name="uniq_display_message")]
+
+    def __str__(self) -> str:
+        return f"display message {self.message_id} on {self.station_id} ({self.source}, {self.status})"
+
+
+class DisplayMessageReportState(models.TextChoices):
+    REQUESTED = "requested"
+    ACCEPTED = "accepted"  # the station will send NotifyDisplayMessages
+    UNKNOWN = "unknown"  # the station has no message matching the request
+    FAILED = "failed"
+    RECEIVING = "receiving"
+    COMPLETE = "complete"
+
+
+class DisplayMessageReport(models.Model):
+    """A GetDisplayMessages (``request_id`` allocated per station) and its NotifyDisplayMessages parts."""
+
+    station = models.ForeignKey(ChargingStation, on_delete=models.CASCADE, related_name="display_message_reports")
+    request_id = models.IntegerField()
+    command = models.OneToOneField(
+        Command, null=True, blank=True, on_delete=models.PROTECT, related_name="display_message_report"
+    )
+    state = models.CharField(
+        max_length=10, choices=DisplayMessageReportState.choices, default=DisplayMessageReportState.REQUESTED
+    )
+    parts_received = models.PositiveIntegerField(default=0)
+    messages_received = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [models.UniqueConstraint(fields=["station", "request_id"], name="uniq_display_message_report")]
+
+    def __str__(self) -> str:
+        return f"GetDisplayMessages {self.request_id} on {self.station_id} ({self.state})"

@@ -6,7 +6,16 @@ from dataclasses import dataclass
 
 from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet
 
-from .models import ChargingStation, Command, Connection, Connector, ConnectorStatus, Evse, MessageLog
+from .models import (
+    ChargingStation,
+    Command,
+    Connection,
+    Connector,
+    ConnectorStatus,
+    DisplayMessage,
+    Evse,
+    MessageLog,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,3 +100,8 @@ def command_for_row(*, pk: int, identity: str | None = None) -> Command | None:
     """A command with what its table row shows (author, station), optionally only if it is that station's."""
     qs = Command.objects.select_related("created_by", "station").filter(pk=pk)
     return qs.filter(station__identity=identity).first() if identity is not None else qs.first()
+
+
+def station_display_messages(*, station_id: int) -> QuerySet[DisplayMessage]:
+    """The station's display messages: the CSMS's own first (newest first), then what the station reported."""
+    return DisplayMessage.objects.filter(station_id=station_id).order_by("source", "-message_id")

@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from django.views.decorators.http import require_GET, require_POST
 
 from csms.htmx import HtmxHttpRequest
 from transactions import selectors as txn_selectors
 
-from . import command_forms, commands, remote, selectors
-from .models import ChargingStation, Direction, MessageLog
+from . import command_forms, commands, display_messages, remote, selectors
+from .models import ChargingStation, Direction, MessageFormat, MessageLog, MessagePriority, MessageState
 
 
 @login_required
@@ -142,3 +144,82 @@ def message_detail(request: HttpRequest, pk: int) -> HttpResponse:
             .order_by("created_at", "id")[:10]
         )
     return render(request, "stations/message_detail.html", {"message": message, "related": related})
+
+
+# --- Display messages (block O) -------------------------------------------------------------------------------
+
+
+def _display_messages(request: HttpRequest, station: ChargingStation, error: str = "") -> HttpResponse:
+    return render(
+        request,
+        "stations/_display_messages_table.html",
+        {
+            "station": station,
+            "display_messages": selectors.station_display_messages(station_id=station.pk),
+            "can_command": request.user.has_perm("stations.add_command"),
+            "priorities": MessagePriority.values,
+            "message_states": MessageState.values,
+            "formats": MessageFormat.values,
+            "error": error,
+        },
+        status=422 if error else 200,
+    )
+
+
+@login_required
+@require_GET
+def station_display_messages(request: HttpRequest, identity: str) -> HttpResponse:
+    """The station page's display messages (loaded by htmx; re-rendered after a set, clear or get)."""
+    return _display_messages(request, _station_or_404(identity))
+
+
+def _optional_datetime(raw: str) -> datetime | None:
+    value = parse_datetime(raw) if raw else None
+    if value is not None and timezone.is_naive(value):
+        value = timezone.make_aware(value, UTC)  # the form's fields are UTC
+    return value
+
+
+@login_required
+@permission_required("stations.add_command", raise_exception=True)
+@require_POST
+def display_message_set(request: HttpRequest, identity: str) -> HttpResponse:
+    station = _station_or_404(identity)
+    post = request.POST
+    try:
+        display_messages.display_message_set(
+            station=station,
+            content=post.get("content", ""),
+            priority=post.get("priority", MessagePriority.NORMAL_CYCLE),
+            format=post.get("format", MessageFormat.UTF8),
+            language=post.get("language", "").strip(),
+            state=post.get("state", ""),
+            start_at=_optional_datetime(post.get("start_at", "").strip()),
+            end_at=_optional_datetime(post.get("end_at", "").strip()),
+            transaction_id=post.get("transaction_id", "").strip(),
+            user=request.user,
+        )
+    except commands.CommandValidationError as exc:
+        return _display_messages(request, station, error=exc.message)
+    return _display_messages(request, station)
+
+
+@login_required
+@permission_required("stations.add_command", raise_exception=True)
+@require_POST
+def display_message_clear(request: HttpRequest, identity: str, message_id: int) -> HttpResponse:
+    station = _station_or_404(identity)
+    try:
+        display_messages.display_message_clear(station=station, message_id=message_id, user=request.user)
+    except commands.CommandValidationError as exc:
+        return _display_messages(request, station, error=exc.message)
+    return _display_messages(request, station)
+
+
+@login_required
+@permission_required("stations.add_command", raise_exception=True)
+@require_POST
+def display_messages_get(request: HttpRequest, identity: str) -> HttpResponse:
+    station = _station_or_404(identity)
+    display_messages.display_messages_request(station=station, user=request.user)
+    return _display_messages(request, station)

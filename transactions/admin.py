@@ -4,6 +4,8 @@ from csms.admin import ReadOnlyAdmin, ReadOnlyInline
 
 from .models import (
     ChargingTransaction,
+    CustomerDataClearance,
+    CustomerInformationRequest,
     IdToken,
     LocalAuthList,
     MeterSample,
@@ -103,3 +105,23 @@ class ReservationAdmin(ReadOnlyAdmin):
     search_fields = ["station__identity", "id_token"]
     list_select_related = ["station", "transaction"]
     readonly_fields = [f.name for f in Reservation._meta.fields]
+
+
+@admin.register(CustomerInformationRequest)
+class CustomerInformationRequestAdmin(ReadOnlyAdmin):
+    """Sent through CustomerInformation (API), answered and reported by the station: read-only here."""
+
+    list_display = ["created_at", "station", "request_id", "report", "clear", "id_token", "state", "parts_received"]
+    list_filter = ["state", "report", "clear"]
+    search_fields = ["station__identity", "id_token", "customer_identifier"]
+    list_select_related = ["station"]
+    readonly_fields = [f.name for f in CustomerInformationRequest._meta.fields]
+
+
+@admin.register(CustomerDataClearance)
+class CustomerDataClearanceAdmin(ReadOnlyAdmin):
+    """The audit trail of anonymisations (made by the clear service, never by hand)."""
+
+    list_display = ["performed_at", "request", "performed_by", "pseudonym", "counts"]
+    list_select_related = ["request", "performed_by"]
+    readonly_fields = [f.name for f in CustomerDataClearance._meta.fields]

@@ -1,5 +1,5 @@
-"""Handlers for the authorization, transaction and reservation CS->CSMS messages (blocks C, E, H, MeterValues).
-Thin."""
+"""Handlers for the authorization, transaction, reservation and customer-information CS->CSMS messages (blocks C,
+E, H, MeterValues, N CustomerInformation). Thin."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 from csms.ocpp.checks import INT32_MAX, require_range, require_timestamps
 from csms.ocpp.router import CallContext, handles
 
-from . import reservations, services
+from . import customers, reservations, services
 
 
 @handles("Authorize")
@@ -61,5 +61,19 @@ def meter_values(ctx: CallContext, payload: dict[str, Any]) -> dict[str, Any]:
 def reservation_status_update(ctx: CallContext, payload: dict[str, Any]) -> dict[str, Any]:
     reservations.reservation_status_update(
         station_id=ctx.station_id, reservation_id=payload["reservationId"], status=payload["reservationUpdateStatus"]
+    )
+    return {}
+
+
+@handles("NotifyCustomerInformation")
+def notify_customer_information(ctx: CallContext, payload: dict[str, Any]) -> dict[str, Any]:
+    require_range(0, seqNo=payload["seqNo"])
+    customers.customer_information_part_record(
+        station_id=ctx.station_id,
+        request_id=payload["requestId"],
+        seq_no=payload["seqNo"],
+        tbc=payload.get("tbc", False),
+        data=payload["data"],
+        payload=payload,
     )
     return {}

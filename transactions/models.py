@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models.functions import Lower
@@ -430,3 +431,75 @@ class Reservation(models.Model):
     @property
     def is_open(self) -> bool:
         return self.state in OPEN_RESERVATION_STATES
+
+
+# --- Customer information (block N) ---------------------------------------------------------------------------
+
+
+class CustomerInformationState(models.TextChoices):
+    REQUESTED = "requested"
+    ACCEPTED = "accepted"  # report: NotifyCustomerInformation parts follow
+    REJECTED = "rejected"
+    INVALID = "invalid"  # the station found the request invalid (e.g. no customer reference)
+    FAILED = "failed"  # offline, or the CALL failed
+    RECEIVING = "receiving"
+    COMPLETE = "complete"
+
+
+class CustomerInformationRequest(models.Model):
+    """A CustomerInformation request (``request_id`` allocated per station) and the NotifyCustomerInformation
+    ``data`` the station sent, concatenated in seqNo order: the operator's tool for GDPR requests."""
+
+    station = models.ForeignKey("stations.ChargingStation", on_delete=models.PROTECT, related_name="+")
+    request_id = models.IntegerField()
+    command = models.OneToOneField(
+        "stations.Command", null=True, blank=True, on_delete=models.PROTECT, related_name="customer_information"
+    )
+    report = models.BooleanField(default=False)
+    clear = models.BooleanField(default=False)
+    id_token = models.CharField(max_length=36, blank=True, help_text="A pseudonym once a clear anonymised it.")
+    id_token_type = models.CharField(max_length=16, choices=IdTokenType.choices, blank=True)
+    customer_identifier = models.CharField(max_length=64, blank=True)
+    customer_certificate = models.JSONField(null=True, blank=True, help_text="CertificateHashDataType, when given.")
+    state = models.CharField(
+        max_length=10, choices=CustomerInformationState.choices, default=CustomerInformationState.REQUESTED
+    )
+    station_status = models.CharField(max_length=10, blank=True)
+    status_info = models.JSONField(null=True, blank=True)
+    data = models.TextField(blank=True, help_text="The NotifyCustomerInformation data, in seqNo order.")
+    parts_received = models.PositiveIntegerField(default=0)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["station", "request_id"], name="uniq_customer_information_request")
+        ]
+
+    def __str__(self) -> str:
+        return f"CustomerInformation {self.request_id} on {self.station_id} ({self.state})"
+
+
+class CustomerDataClearance(models.Model):
+    """Audit entry of an anonymisation of the CSMS's own records of a customer (after an accepted clear):
+    who, when, which pseudonym replaced the token, and how many rows of each kind changed."""
+
+    request = models.ForeignKey(CustomerInformationRequest, on_delete=models.PROTECT, related_name="clearances")
+    performed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    performed_at = models.DateTimeField(auto_now_add=True)
+    pseudonym = models.CharField(max_length=36, blank=True)
+    counts = models.JSONField(default=dict, help_text="Rows anonymised, per kind of record.")
+    kept = models.TextField(blank=True, help_text="What was kept, and why.")
+
+    class Meta:
+        ordering = ["-performed_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"clearance {self.pk} ({self.pseudonym or 'no token'})"

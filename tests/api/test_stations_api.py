@@ -180,6 +180,10 @@ def test_migrate_creates_the_billing_and_operator_groups():
         ("stations", "view_connector"),
         ("stations", "view_command"),
         ("stations", "view_bulkcommand"),
+        ("stations", "view_stationevent"),
+        ("stations", "view_displaymessage"),
+        ("stations", "view_displaymessagereport"),
+        ("security", "view_securityevent"),
         ("transactions", "view_idtoken"),
         ("transactions", "view_chargingtransaction"),
         ("transactions", "view_transactioneventrecord"),
@@ -187,7 +191,10 @@ def test_migrate_creates_the_billing_and_operator_groups():
         ("transactions", "view_reservation"),
         ("stations", "view_stationevent"),
         ("security", "view_securityevent"),
+        ("transactions", "view_customerinformationrequest"),
+        ("transactions", "view_customerdataclearance"),
     }
     operator = set(Group.objects.get(name="operator").permissions.values_list("codename", flat=True))
     assert {"add_command", "add_idtoken", "change_idtoken", "delete_idtoken", "view_chargingtransaction"} <= operator
+    assert "add_customerinformationrequest" in operator
     assert not {"add_chargingstation", "delete_chargingstation"} & operator

@@ -24,6 +24,8 @@ from stations.models import (
     Connection,
     Connector,
     DataTransferRecord,
+    DisplayMessage,
+    DisplayMessageReport,
     Evse,
     MessageLog,
     ProtocolViolation,
@@ -32,6 +34,8 @@ from stations.models import (
 )
 from transactions.models import (
     ChargingTransaction,
+    CustomerDataClearance,
+    CustomerInformationRequest,
     IdToken,
     LocalAuthList,
     MeterSample,
@@ -66,10 +70,14 @@ STATION_REPORTED = (
     StationDeviceState,
     VariableMonitor,
     DataTransferRecord,
+    DisplayMessageReport,
+    CustomerInformationRequest,
 )
 # What operators sent to stations: the command audit trail.
-SENT_TO_STATIONS = (Command, BulkCommand, RemoteStartRequest, Reservation)
-READ_ONLY = STATION_REPORTED + SENT_TO_STATIONS
+SENT_TO_STATIONS = (Command, BulkCommand, RemoteStartRequest, Reservation, DisplayMessage)
+# The CSMS's own audit of what it did to its records (customer data anonymised).
+CSMS_AUDIT = (CustomerDataClearance,)
+READ_ONLY = STATION_REPORTED + SENT_TO_STATIONS + CSMS_AUDIT
 # Managed by operators: stations' registration, id tokens, local lists, webhooks (and the webhooks' delivery log).
 WRITABLE = (ChargingStation, IdToken, LocalAuthList, WebhookSubscription, WebhookDelivery)
 OUR_APPS = ("csms", "stations", "transactions", "devicemodel", "smartcharging", "webhooks")
@@ -160,6 +168,18 @@ def one_of_each() -> dict[type[models.Model], models.Model]:
         DataTransferRecord: DataTransferRecord.objects.create(
             station=station, vendor_id="com.example", status="Accepted"
         ),
+        DisplayMessage: DisplayMessage.objects.create(
+            station=station,
+            source="csms",
+            message_id=1,
+            priority="NormalCycle",
+            format="UTF8",
+            content="Hi",
+            status="accepted",
+        ),
+        DisplayMessageReport: DisplayMessageReport.objects.create(station=station, request_id=1),
+        CustomerInformationRequest: (info := CustomerInformationRequest.objects.create(station=station, request_id=1)),
+        CustomerDataClearance: CustomerDataClearance.objects.create(request=info, pseudonym="anon-1"),
     }
 
 

@@ -1,12 +1,13 @@
 from django.urls import include, path
 from rest_framework.routers import SimpleRouter
 
-from . import views
+from . import customers, views
 
 router = SimpleRouter()
 router.register("transactions", views.TransactionViewSet, basename="transaction")
 router.register("id-tokens", views.IdTokenViewSet, basename="id-token")
 router.register("reservations", views.ReservationViewSet, basename="reservation")
+router.register("customer-information", customers.CustomerInformationViewSet, basename="customer-information")
 
 urlpatterns = [
     path("transactions/export.csv", views.CdrExportView.as_view(fmt="csv"), name="transaction-export-csv"),
