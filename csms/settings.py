@@ -242,6 +242,9 @@ SPECTACULAR_SETTINGS = {
         "MessageStateEnum": "stations.models.MessageState",
         "DisplayMessageReportStateEnum": "stations.models.DisplayMessageReportState",
         "CustomerInformationStateEnum": "transactions.models.CustomerInformationState",
+        "DisplayMessageSourceEnum": "stations.models.DisplayMessageSource",
+        "MonitorSourceEnum": "devicemodel.models.MonitorSource",
+        "SecurityEventSourceEnum": "security.models.SecurityEventSource",
     },
 }
 # CDR export (/api/v1/transactions/export.csv|json): rows fetched from the database per round trip.

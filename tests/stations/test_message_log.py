@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from stations import message_log
 from stations.models import MessageLog
+from tests.ocpp_client import run
 
 AT = datetime(2026, 1, 1, tzinfo=UTC)
 DROPPED_ONE_BY_ONE = "message log: %d rows dropped (station or connection deleted meanwhile, or invalid)"
@@ -178,7 +179,7 @@ def test_a_full_buffer_drops_its_oldest_rows_and_writes_the_newest_once_the_data
         await asyncio.wait_for(writer._task, 10)
         return writer
 
-    writer = asyncio.run(scenario())
+    writer = run(scenario())  # not asyncio.run: a Playwright test may leave a loop on this thread
     assert writer.dropped == 6
     assert _logged_ids(station.pk) == ["m6", "m7", "m8", "m9", "m10"]
     # The first drop is logged with its count; later ones only at every thousandth.
@@ -207,7 +208,7 @@ def test_rows_added_while_a_refused_batch_was_out_count_against_the_bound(
         await asyncio.wait_for(writer._task, 10)
         return writer
 
-    writer = asyncio.run(scenario())
+    writer = run(scenario())  # not asyncio.run: a Playwright test may leave a loop on this thread
     assert writer.dropped == 3
     assert _logged_ids(station.pk) == ["m3", "m4", "m5", "m6", "m7"]
     assert [m for m in _messages(caplog) if "dropped" in m] == [DROPPED_FROM_BUFFER % 3]
