@@ -11,14 +11,19 @@ from csms.timeutil import parse_ocpp
 from . import monitoring, services
 
 
+def _require_part_ranges(payload: dict[str, Any], entries: list[dict[str, Any]]) -> None:
+    # The ids a report part carries, beyond its schema (see csms.ocpp.checks).
+    require_range(0, seqNo=payload["seqNo"])
+    require_range(-INT32_MAX, requestId=payload["requestId"])
+    for entry in entries:
+        evse = entry["component"].get("evse") or {}
+        require_range(0, evseId=evse.get("id"), connectorId=evse.get("connectorId"))
+
+
 @handles("NotifyReport")
 def notify_report(ctx: CallContext, payload: dict[str, Any]) -> dict[str, Any]:
     report_data = payload.get("reportData", [])
-    require_range(0, seqNo=payload["seqNo"])
-    require_range(-INT32_MAX, requestId=payload["requestId"])
-    for entry in report_data:
-        evse = entry["component"].get("evse") or {}
-        require_range(0, evseId=evse.get("id"), connectorId=evse.get("connectorId"))
+    _require_part_ranges(payload, report_data)
     services.report_part_record(
         station_id=ctx.station_id,
         request_id=payload["requestId"],
@@ -33,11 +38,7 @@ def notify_report(ctx: CallContext, payload: dict[str, Any]) -> dict[str, Any]:
 @handles("NotifyMonitoringReport")
 def notify_monitoring_report(ctx: CallContext, payload: dict[str, Any]) -> dict[str, Any]:
     monitor = payload.get("monitor", [])
-    require_range(0, seqNo=payload["seqNo"])
-    require_range(-INT32_MAX, requestId=payload["requestId"])
-    for entry in monitor:
-        evse = entry["component"].get("evse") or {}
-        require_range(0, evseId=evse.get("id"), connectorId=evse.get("connectorId"))
+    _require_part_ranges(payload, monitor)
     monitoring.monitoring_report_part_record(
         station_id=ctx.station_id,
         request_id=payload["requestId"],

@@ -12,13 +12,12 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from django.db import transaction
 from django.utils import timezone
 
 from csms import multipart
 from stations.commands import command_send
-from stations.commands.pipeline import Sender, sender_user
-from stations.models import ChargingStation, Command, CommandState, StationEvent
+from stations.commands.pipeline import Sender
+from stations.models import ChargingStation, Command, StationEvent
 
 from .models import (
     DeviceVariable,
@@ -34,8 +33,8 @@ from .services import (
     VARIABLE_KEY,
     Key,
     _key_fields,
-    _request_id_allocate,
     component_variable_dicts,
+    report_job_send,
     report_on_answered,
     variable_key,
 )
@@ -156,31 +155,23 @@ def monitoring_report_request(
     bad = [c for c in monitoring_criteria or [] if c not in MONITORING_CRITERIA]
     if bad:
         raise MonitorRequestError(f"unknown monitoring criteria: {', '.join(bad)}")
-    with transaction.atomic():
-        # Station row first, as command_send and command_finish (whose answer hooks lock our rows) take it.
-        ChargingStation.objects.select_for_update().filter(pk=station.pk).values_list("pk").first()
-        request_id = _request_id_allocate(station.pk)
+
+    def build(request_id: int) -> tuple[str, dict[str, Any]]:
         payload: dict[str, Any] = {"requestId": request_id}
         if monitoring_criteria:
             payload["monitoringCriteria"] = monitoring_criteria
         if component_variable:
             payload["componentVariable"] = component_variable
-        job = ReportJob.objects.create(
-            station=station,
-            request_id=request_id,
-            kind=ReportKind.MONITORING,
-            component_criteria=monitoring_criteria or [],
-            component_variable=component_variable or [],
-            requested_by=sender_user(user),
-        )
-        command = command_send(station=station, action="GetMonitoringReport", payload=payload, user=user)
-        job.command = command
-        fields = ["command", "updated_at"]
-        if command.state == CommandState.OFFLINE:
-            job.state, job.error, job.finished_at = ReportState.FAILED, command.error_description, timezone.now()
-            fields += ["state", "error", "finished_at"]
-        job.save(update_fields=fields)
-    return job
+        return "GetMonitoringReport", payload
+
+    return report_job_send(
+        station=station,
+        kind=ReportKind.MONITORING,
+        build=build,
+        component_criteria=monitoring_criteria,
+        component_variable=component_variable,
+        user=user,
+    )
 
 
 def _is_full(job: ReportJob) -> bool:

@@ -7,6 +7,7 @@ WriteOnly values (passwords) are never stored: not from a report, a GetVariables
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -125,18 +126,43 @@ def report_request(
         raise ReportRequestError(f"{kind!r} is not a report that can be requested")
     if kind == ReportKind.CRITERIA and not (component_criteria or component_variable):
         raise ReportRequestError("a GetReport needs component_criteria or component_variable")
+
+    def build(request_id: int) -> tuple[str, dict[str, Any]]:
+        if kind in BASE_REPORT_KINDS:
+            return "GetBaseReport", {"requestId": request_id, "reportBase": kind}
+        payload: dict[str, Any] = {"requestId": request_id}
+        if component_criteria:
+            payload["componentCriteria"] = component_criteria
+        if component_variable:
+            payload["componentVariable"] = component_variable
+        return "GetReport", payload
+
+    return report_job_send(
+        station=station,
+        kind=kind,
+        build=build,
+        component_criteria=component_criteria,
+        component_variable=component_variable,
+        user=user,
+    )
+
+
+def report_job_send(
+    *,
+    station: ChargingStation,
+    kind: str,
+    build: Callable[[int], tuple[str, dict[str, Any]]],
+    component_criteria: list[Any] | None,
+    component_variable: list[dict[str, Any]] | None,
+    user: Sender,
+) -> ReportJob:
+    """Allocate the station's next requestId, record the job and send ``build(request_id)`` -> (action, payload)
+    in one transaction; a station that is offline fails the job at once."""
     with transaction.atomic():
         # Station row first, as command_send and command_finish (whose answer hooks lock our rows) take it.
         ChargingStation.objects.select_for_update().filter(pk=station.pk).values_list("pk").first()
         request_id = _request_id_allocate(station.pk)
-        if kind in BASE_REPORT_KINDS:
-            action, payload = "GetBaseReport", {"requestId": request_id, "reportBase": kind}
-        else:
-            action, payload = "GetReport", {"requestId": request_id}
-            if component_criteria:
-                payload["componentCriteria"] = component_criteria
-            if component_variable:
-                payload["componentVariable"] = component_variable
+        action, payload = build(request_id)
         job = ReportJob.objects.create(
             station=station,
             request_id=request_id,

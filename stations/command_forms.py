@@ -9,9 +9,12 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, get_args
 
 from csms.ocpp.actions import CSMS_TO_CS
+from transactions.models import IdTokenType
+
+from .commands import helpers
 
 
 class CommandFormError(ValueError):
@@ -160,31 +163,9 @@ BUILDERS: dict[str, Callable[[Mapping[str, str]], tuple[str, dict[str, Any]]]] =
     "generic": _generic,
 }
 
-CONNECTOR_TYPES = (
-    "cCCS1",
-    "cCCS2",
-    "cG105",
-    "cTesla",
-    "cType1",
-    "cType2",
-    "s309-1P-16A",
-    "s309-1P-32A",
-    "s309-3P-16A",
-    "s309-3P-32A",
-    "sBS1361",
-    "sCEE-7-7",
-    "sType2",
-    "sType3",
-    "Other1PhMax16A",
-    "Other1PhOver16A",
-    "Other3Ph",
-    "Pan",
-    "wInductive",
-    "wResonant",
-    "Undetermined",
-    "Unknown",
-)
-ID_TOKEN_TYPES = ("Central", "eMAID", "ISO14443", "ISO15693", "KeyCode", "Local", "MacAddress", "NoAuthorization")
+# The OCPP enumerations, from the types generated from the official schemas (one source of truth).
+CONNECTOR_TYPES = get_args(helpers.ConnectorEnumType)
+ID_TOKEN_TYPES = tuple(IdTokenType.values)
 
 
 def build(form: str, data: Mapping[str, str]) -> tuple[str, dict[str, Any]]:

@@ -3,11 +3,12 @@ Wh, UTC)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, get_args
 
 from django.utils import timezone
 from rest_framework import serializers
 
+from stations.commands.helpers import ConnectorEnumType
 from stations.models import ChargingStation, Command
 from transactions import id_token_import
 from transactions.models import (
@@ -206,11 +207,7 @@ class IdTokenImportResultSerializer(serializers.Serializer):
 
 # --- Reservations ---------------------------------------------------------------------------------------------
 
-CONNECTOR_TYPES = (
-    "cCCS1", "cCCS2", "cG105", "cTesla", "cType1", "cType2", "s309-1P-16A", "s309-1P-32A", "s309-3P-16A",
-    "s309-3P-32A", "sBS1361", "sCEE-7-7", "sType2", "sType3", "Other1PhMax16A", "Other1PhOver16A", "Other3Ph", "Pan",
-    "wInductive", "wResonant", "Undetermined", "Unknown",
-)  # fmt: skip
+CONNECTOR_TYPES = get_args(ConnectorEnumType)  # from the official schema, via the generated helpers
 
 
 class ReservationSerializer(serializers.ModelSerializer):
