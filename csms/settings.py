@@ -79,6 +79,7 @@ INSTALLED_APPS = [
     "devicemodel",
     "security",
     "smartcharging",
+    "firmware",
     "webhooks",
 ]
 
