@@ -353,3 +353,6 @@ LOGGING = {
         "daphne": {"level": "WARNING"},
     },
 }
+# The base URL at which stations reach the CSMS's own file server (firmware downloads, log uploads): what stations
+# can reach, not the bind address. URLs handed to stations are short token URLs under it (OCPP caps them at 512).
+CSMS_FILE_SERVER_BASE_URL = os.environ.get("CSMS_FILE_SERVER_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
