@@ -14,16 +14,18 @@ class StationsConfig(AppConfig):
             handlers,  # noqa: F401 - registers the OCPP handlers
             remote,
         )
-        from .commands import on_command_answered, on_command_sending
+        from .commands import on_command_answered, on_command_failed, on_command_sending
         from .metrics import StationsCollector
 
         on_command_sending("SetDisplayMessage")(display_messages.display_message_on_sending)
         on_command_answered("SetDisplayMessage")(display_messages.display_message_on_set_answered)
+        on_command_failed("SetDisplayMessage")(display_messages.display_message_on_set_failed)
         on_command_answered("ClearDisplayMessage")(display_messages.display_message_on_clear_answered)
         on_command_sending("GetDisplayMessages", allocates="requestId")(
             display_messages.display_messages_on_get_sending
         )
         on_command_answered("GetDisplayMessages")(display_messages.display_messages_on_get_answered)
+        on_command_failed("GetDisplayMessages")(display_messages.display_messages_on_get_failed)
 
         collector_register(StationsCollector())
         on_command_answered("ChangeAvailability")(remote.availability_on_answered)

@@ -126,6 +126,21 @@ def display_message_on_set_answered(command: Command) -> None:
     )
 
 
+def _failure_info(command: Command) -> dict[str, str]:
+    """A StatusInfoType-shaped record of why a command got no usable answer (shown where the answer would be)."""
+    reason = "Timeout" if command.state == CommandState.TIMED_OUT else (command.error_code or "Failed")
+    return {"reasonCode": reason[:20], "additionalInfo": command.error_description[:512]}
+
+
+def display_message_on_set_failed(command: Command) -> None:
+    """SetDisplayMessage got a CALLERROR, no answer in time, or the connection closed: the message is ``failed``
+    (the reason in ``status_info``). After a timeout the station may show it all the same: GetDisplayMessages
+    tells (its reported rows are kept apart from the CSMS's)."""
+    DisplayMessage.objects.filter(command=command, status=DisplayMessageStatus.REQUESTED).update(
+        status=DisplayMessageStatus.FAILED, status_info=_failure_info(command), updated_at=timezone.now()
+    )
+
+
 def display_message_clear(*, station: ChargingStation, message_id: int, user: Sender = None) -> Command:
     """Send ClearDisplayMessage; the message becomes ``cleared`` when the station accepts."""
     command = command_send(station=station, action="ClearDisplayMessage", payload={"id": message_id}, user=user)
@@ -193,6 +208,14 @@ def display_messages_on_get_answered(command: Command) -> None:
     new = DisplayMessageReportState.ACCEPTED if status == "Accepted" else DisplayMessageReportState.UNKNOWN
     DisplayMessageReport.objects.filter(command=command, state=DisplayMessageReportState.REQUESTED).update(
         state=new, updated_at=timezone.now()
+    )
+
+
+def display_messages_on_get_failed(command: Command) -> None:
+    """GetDisplayMessages got no usable answer: the report is ``failed`` unless parts already arrived (a station
+    that timed out the answer may still report; its parts complete the report as usual)."""
+    DisplayMessageReport.objects.filter(command=command, state=DisplayMessageReportState.REQUESTED).update(
+        state=DisplayMessageReportState.FAILED, updated_at=timezone.now()
     )
 
 

@@ -125,6 +125,18 @@ def customer_information_on_answered(command: Command) -> None:
         customer_records_anonymise(request=request, user_id=command.created_by_id)
 
 
+def customer_information_on_failed(command: Command) -> None:
+    """CustomerInformation got a CALLERROR, no answer in time, or the connection closed: the request is
+    ``failed`` with the reason (no anonymisation: the station did not accept a clear). Parts that still arrive
+    after a timeout complete it as usual (``customer_information_part_record``)."""
+    reason = "Timeout" if command.state == CommandState.TIMED_OUT else (command.error_code or "Failed")
+    CustomerInformationRequest.objects.filter(command=command, state=CustomerInformationState.REQUESTED).update(
+        state=CustomerInformationState.FAILED,
+        status_info={"reasonCode": reason[:20], "additionalInfo": command.error_description[:512]},
+        updated_at=timezone.now(),
+    )
+
+
 def customer_information_part_record(
     *, station_id: int, request_id: int, seq_no: int, tbc: bool, data: str, payload: dict[str, Any]
 ) -> CustomerInformationRequest:

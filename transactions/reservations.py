@@ -156,6 +156,20 @@ def reservation_consume(*, station_id: int, reservation_id: int, transaction_pk:
     ).update(state=ReservationState.CONSUMED, transaction_id=transaction_pk, reason="", updated_at=timezone.now())
 
 
+def reservation_on_reserve_failed(command: Command) -> None:
+    """ReserveNow got a CALLERROR (or a schema-invalid answer, or the connection closed before it was sent): the
+    reservation ends ``failed`` at once. A timed-out ReserveNow stays requested until its expiry: the station may
+    have reserved all the same (its ReservationStatusUpdate or a consuming TransactionEvent still counts)."""
+    if command.state != CommandState.FAILED:
+        return
+    reason = f"CALLERROR {command.error_code}" if command.error_code else "failed: " + command.error_description
+    _end(
+        Reservation.objects.filter(command=command, state=ReservationState.REQUESTED),
+        state=ReservationState.FAILED,
+        reason=reason[:40],
+    )
+
+
 def reservations_expire(*, now: datetime | None = None) -> int:
     """Beat job: open reservations past their expiry become ``expired``. Idempotent; reservations the station
     already ended (ReservationStatusUpdate), or that ended any other way, are never touched.

@@ -29,7 +29,7 @@ from ..models import (
     ProtocolViolation,
     ValidationMode,
 )
-from .hooks import allocated_field, answer_hooks_run, send_hooks_run
+from .hooks import allocated_field, answer_hooks_run, failure_hooks_run, send_hooks_run
 
 logger = logging.getLogger(__name__)
 
@@ -262,6 +262,8 @@ def command_finish(
         )
         if state == CommandState.ANSWERED:
             answer_hooks_run(command)
+        elif state in (CommandState.FAILED, CommandState.TIMED_OUT):
+            failure_hooks_run(command)
         identity = command.station.identity
         transaction.on_commit(lambda: _publish(command, identity))
         webhooks.emit("command.finished", lambda: command_webhook_data(command))

@@ -266,7 +266,7 @@ def test_dashboard_reserve_form_and_station_table(transactional_db):
     assert reader_client.post(f"/reservations/{reservation.pk}/cancel/").status_code == 403
 
 
-def test_a_reserve_now_answered_with_a_call_error_fails_at_the_next_sweep(transactional_db):
+def test_a_reserve_now_answered_with_a_call_error_fails_at_once(transactional_db):
     from stations.commands import command_finish
 
     station = station_register(identity="ERR-1")[0]
@@ -275,6 +275,6 @@ def test_a_reserve_now_answered_with_a_call_error_fails_at_the_next_sweep(transa
     assert reservation.state == "requested"
     assert reservation.command_id is not None
     command_finish(command_id=reservation.command_id, state="failed", error_code="NotSupported")
-    assert reservations.reservations_expire() == 0  # not past its expiry
     reservation.refresh_from_db()
-    assert (reservation.state, reservation.reason) == ("failed", "the station refused the ReserveNow call")
+    assert (reservation.state, reservation.reason) == ("failed", "CALLERROR NotSupported")
+    assert reservations.reservations_expire() == 0  # nothing left for the sweep
