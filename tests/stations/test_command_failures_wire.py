@@ -32,9 +32,7 @@ async def refuse_next(st: RawStation, code: str, description: str) -> list[Any]:
     return frame
 
 
-def test_callerror_answers_end_display_messages_customer_information_and_reservations(
-    live_server_ws, station_factory
-):
+def test_callerror_answers_end_display_messages_customer_information_and_reservations(live_server_ws, station_factory):
     station = station_factory("CS-1")
 
     async def scenario() -> list[str]:
