@@ -4,10 +4,12 @@ a critical event (it leaves the alerts)."""
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required, permission_required
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
+
+from stations import selectors as station_selectors
 
 from . import selectors, services
 from .templatetags.security_tags import can_acknowledge
@@ -39,3 +41,13 @@ def acknowledge(request: HttpRequest, pk: int) -> HttpResponse:
     back = request.POST.get("next", "")
     ok = url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()})
     return redirect(back if ok else "security-alerts")
+
+
+@login_required
+@require_GET
+def station_feed(request: HttpRequest, identity: str) -> HttpResponse:
+    """A station page's security feed and alerts (re-fetched live when the station reports an event)."""
+    station = station_selectors.station_by_identity(identity=identity)
+    if station is None:
+        raise Http404(f"No station {identity}")
+    return render(request, "security/_station_feed_fragment.html", {"station": station})

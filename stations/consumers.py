@@ -20,7 +20,7 @@ from security.flusher import refusals_flush_soon
 from security.limiter import ANY, limiter
 
 from . import calls, commands, connections, message_log
-from .live import publish_station_changed
+from .live import SECTIONS_BY_CALL, publish_station_changed
 from .models import CommandState
 
 logger = logging.getLogger("csms.ocpp")
@@ -227,8 +227,16 @@ class StationConsumer(OcppConsumer):
             self._log_buffered(calls.call_log_entries(call, response))
         if call.action == "BootNotification":
             self.accepted = response.get("status") == "Accepted"
-        if self.station_id is not None and (call.action in LIVE_ACTIONS or _session_starts_or_ends(call)):
-            await publish_station_changed(station_id=self.station_id, identity=self.identity)
+        if self.station_id is None:
+            return
+        overview = call.action in LIVE_ACTIONS or _session_starts_or_ends(call)
+        sections = SECTIONS_BY_CALL.get(call.action, frozenset())
+        if call.action == "TransactionEvent" and not overview:
+            sections = frozenset()  # only a start or an end changes what the sections show
+        if overview or sections:
+            await publish_station_changed(
+                station_id=self.station_id, identity=self.identity, sections=sections, overview=overview
+            )
 
     async def log_frames(self, entries: list[dict[str, Any]], is_error: bool) -> None:
         if not message_log.enabled(is_error=is_error):

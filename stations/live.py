@@ -2,6 +2,10 @@
 
 Groups: ``dashboard`` (every overview page) and ``station-<identity>`` (a station's page). Station consumers
 publish small events (`station.changed`); this consumer renders the fragment for its own user.
+
+A station page's sections that load by htmx (reservations, display messages, the security feed, remote control)
+are not rendered here (their forms need the user's request): the consumer sends a marker naming the sections that
+changed, and the page re-fetches exactly those with the user's own session (``live-refresh``).
 """
 
 from __future__ import annotations
@@ -39,13 +43,53 @@ def station_group(identity: str) -> str:
 COALESCE_S = 0.1
 
 
-async def _send_station_changed(station_id: int, identity: str) -> None:
+# The station page's live sections, and what changes them: a station's CALL (by action) or a command's outcome.
+SECTIONS_BY_CALL: dict[str, frozenset[str]] = {
+    "BootNotification": frozenset({"remote-control"}),
+    "StatusNotification": frozenset({"remote-control"}),
+    "ReservationStatusUpdate": frozenset({"reservations"}),
+    "NotifyDisplayMessages": frozenset({"display-messages"}),
+    "SecurityEventNotification": frozenset({"security"}),
+    "NotifyEvent": frozenset({"security"}),
+    "TransactionEvent": frozenset({"reservations"}),  # a session start consumes a reservation
+}
+SECTIONS_BY_COMMAND: dict[str, frozenset[str]] = {
+    "ReserveNow": frozenset({"reservations"}),
+    "CancelReservation": frozenset({"reservations"}),
+    "SetDisplayMessage": frozenset({"display-messages"}),
+    "GetDisplayMessages": frozenset({"display-messages"}),
+    "ClearDisplayMessage": frozenset({"display-messages"}),
+    **{
+        action: frozenset({"remote-control"})
+        for action in (
+            "ChangeAvailability",
+            "Reset",
+            "UnlockConnector",
+            "ClearCache",
+            "RequestStartTransaction",
+            "RequestStopTransaction",
+            "TriggerMessage",
+        )
+    },
+}
+
+
+def sections_marker(sections: frozenset[str] | set[str]) -> str:
+    """The out-of-band element that tells a station page which sections to re-fetch (see base.html)."""
+    if not sections:
+        return ""
+    names = " ".join(sorted(sections))
+    return f'<div id="station-live-sections" hx-swap-oob="true" data-live-sections="{names}" hidden></div>'
+
+
+async def _send_station_changed(station_id: int, identity: str, sections: frozenset[str], overview: bool) -> None:
     layer = get_channel_layer()
     if layer is None:
         return
-    event = {"type": "station.changed", "station_id": station_id}
+    event = {"type": "station.changed", "station_id": station_id, "sections": sorted(sections)}
     try:
-        await layer.group_send(DASHBOARD_GROUP, event)
+        if overview:
+            await layer.group_send(DASHBOARD_GROUP, event)
         await layer.group_send(station_group(identity), event)
     except Exception:  # the live view is best effort: never fail a station's message for it
         logger.exception("could not publish a live update for %s", identity)
@@ -55,11 +99,13 @@ class _Publisher:
     """One per event loop: the stations changed since the last flush, and the task sending them."""
 
     def __init__(self) -> None:
-        self.pending: dict[int, str] = {}
+        # station id -> (identity, sections changed, whether the overview's row changed too)
+        self.pending: dict[int, tuple[str, frozenset[str], bool]] = {}
         self.task: asyncio.Task[None] | None = None
 
-    def mark(self, station_id: int, identity: str) -> None:
-        self.pending[station_id] = identity
+    def mark(self, station_id: int, identity: str, sections: frozenset[str], overview: bool) -> None:
+        _, before, before_overview = self.pending.get(station_id, (identity, frozenset(), False))
+        self.pending[station_id] = (identity, before | sections, before_overview or overview)
         if self.task is None or self.task.done():
             self.task = asyncio.get_running_loop().create_task(self._flush())
 
@@ -67,16 +113,22 @@ class _Publisher:
         while self.pending:
             await asyncio.sleep(COALESCE_S)
             batch, self.pending = self.pending, {}
-            for station_id, identity in batch.items():
-                await _send_station_changed(station_id, identity)
+            for station_id, (identity, sections, overview) in batch.items():
+                await _send_station_changed(station_id, identity, sections, overview)
 
 
 _publisher = per_loop(_Publisher)
 
 
-async def publish_station_changed(*, station_id: int, identity: str) -> None:
-    """Tell the dashboards showing this station that it changed (soon, coalesced; never blocks the caller)."""
-    _publisher().mark(station_id, identity)
+async def publish_station_changed(
+    *, station_id: int, identity: str, sections: frozenset[str] = frozenset(), overview: bool = True
+) -> None:
+    """Tell the dashboards showing this station that it changed (soon, coalesced; never blocks the caller).
+
+    ``sections``: the station page's sections to re-fetch; ``overview=False`` when only those changed (the
+    overview's row and counters stay as they are, and are not re-rendered for every dashboard).
+    """
+    _publisher().mark(station_id, identity, sections, overview)
 
 
 class DashboardConsumer(AsyncWebsocketConsumer):
@@ -103,14 +155,18 @@ class DashboardConsumer(AsyncWebsocketConsumer):
 
     async def station_changed(self, event: dict[str, Any]) -> None:
         html = await sync_to_async(self._render_station, thread_sensitive=False)(event["station_id"])
+        if self.page == "station":
+            html += sections_marker(set(event.get("sections", ())))
         if html:
             await self.send(text_data=html)
 
     async def command_finished(self, event: dict[str, Any]) -> None:
-        """A command to this station got its outcome: its row on the station page updates in place."""
+        """A command to this station got its outcome: its row on the station page updates in place, and the
+        sections it changes are re-fetched."""
         if self.page != "station":
             return
         html = await sync_to_async(self._render_command, thread_sensitive=False)(event["command_id"])
+        html += sections_marker(SECTIONS_BY_COMMAND.get(event.get("action", ""), frozenset()))
         if html:
             await self.send(text_data=html)
 

@@ -60,6 +60,18 @@ def station_detail(request: HttpRequest, identity: str) -> HttpResponse:
     )
 
 
+@login_required
+@require_GET
+def station_remote_control(request: HttpRequest, identity: str) -> HttpResponse:
+    """The station page's remote-control section (intended availability, reset, last outcomes), re-fetched live."""
+    try:
+        station = selectors.station_detail(identity=identity)
+    except ChargingStation.DoesNotExist:
+        raise Http404(f"No station {identity}") from None
+    context = {"station": station, "last_outcomes": remote.station_last_outcomes(station=station)}
+    return render(request, "stations/_remote_control.html", context)
+
+
 def _station_or_404(identity: str) -> ChargingStation:
     station = selectors.station_by_identity(identity=identity)
     if station is None:

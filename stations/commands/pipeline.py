@@ -130,7 +130,13 @@ def _dispatch(channel: str, command_id: int) -> None:
 
 def _publish(command: Command, identity: str) -> None:
     """Tell waiting API callers and dashboards the command's outcome (after commit, best effort)."""
-    message = {"type": "command.finished", "command_id": command.pk, "state": command.state, "station": identity}
+    message = {
+        "type": "command.finished",
+        "command_id": command.pk,
+        "action": command.action,
+        "state": command.state,
+        "station": identity,
+    }
     try:
         layer = _layer()
         async_to_sync(layer.group_send)(command_group(command.pk), message)
