@@ -69,15 +69,17 @@ def display_message_set(
     end_at: datetime | None = None,
     transaction_id: str = "",
     display: dict[str, Any] | None = None,
+    replaces: int | None = None,
     user: Sender = None,
 ) -> DisplayMessage:
-    """Send SetDisplayMessage (the id is allocated by the send hook); the message is ``requested`` until the
+    """Send SetDisplayMessage (the id is allocated by the send hook, or ``replaces``: the id of a message the
+    CSMS set on this station, which the station then replaces, O06); the message is ``requested`` until the
     station answers, ``failed`` when it is offline. Raises CommandValidationError (nothing stored) for a request
     the schema refuses."""
     message: dict[str, Any] = {"format": format, "content": content}
     if language:
         message["language"] = language
-    info: dict[str, Any] = {"id": 0, "priority": priority, "message": message}
+    info: dict[str, Any] = {"id": replaces or 0, "priority": priority, "message": message}
     if state:
         info["state"] = state
     if start_at is not None:
@@ -92,21 +94,47 @@ def display_message_set(
     return DisplayMessage.objects.get(command=command)
 
 
-def display_message_on_sending(command: Command) -> None:
-    """Send hook of every SetDisplayMessage: allocate the id (per station) and record the message.
+def csms_message_exists(*, station: ChargingStation, message_id: int) -> bool:
+    """Whether the CSMS set a message with this id on the station (what a replacement may name)."""
+    return DisplayMessage.objects.filter(
+        station=station, source=DisplayMessageSource.CSMS, message_id=message_id
+    ).exists()
 
-    # OCPP SPEC-SILENT: the spec lets the CSMS pick message ids; the CSMS allocates them per station (a given
-    # ``id`` is replaced), so two doors never overwrite each other's message by accident.
+
+def display_message_on_sending(command: Command) -> None:
+    """Send hook of every SetDisplayMessage: allocate the id (per station) and record the message, or replace
+    the CSMS's message that has the given id.
+
+    # OCPP SPEC-SILENT: the spec lets the CSMS pick message ids; the CSMS allocates them per station. A given
+    # ``id`` that names a message the CSMS set on this station replaces it (O06: the station replaces a message
+    # with the same id); any other given id is replaced by a fresh one, so two doors never collide by accident.
     """
     info = command.request["message"]
+    offline = command.state == CommandState.OFFLINE
+    status = DisplayMessageStatus.FAILED if offline else DisplayMessageStatus.REQUESTED
+    given = info.get("id") or 0
+    replaced = (
+        DisplayMessage.objects.select_for_update()
+        .filter(station_id=command.station_id, source=DisplayMessageSource.CSMS, message_id=given)
+        .first()
+        if given > 0
+        else None
+    )
+    if replaced is not None:
+        for field, value in message_info_fields(info).items():
+            setattr(replaced, field, value)
+        replaced.command = command
+        replaced.status, replaced.station_status, replaced.status_info = status, "", None
+        replaced.clear_command, replaced.cleared_at = None, None
+        replaced.save()
+        return
     last = DisplayMessage.objects.filter(station_id=command.station_id).aggregate(m=Max("message_id"))["m"]
     message_id = max(last or 0, 0) + 1
-    offline = command.state == CommandState.OFFLINE
     DisplayMessage.objects.create(
         station_id=command.station_id,
         source=DisplayMessageSource.CSMS,
         command=command,
-        status=DisplayMessageStatus.FAILED if offline else DisplayMessageStatus.REQUESTED,
+        status=status,
         station_status="",
         **(message_info_fields(info) | {"message_id": message_id}),
     )

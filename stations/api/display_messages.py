@@ -93,6 +93,13 @@ class DisplayMessageSetSerializer(serializers.Serializer):
     end_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
     transaction_id = serializers.CharField(max_length=36, required=False, default="")
     display = DisplayComponentSerializer(required=False, allow_null=True, default=None)
+    replaces = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        default=None,
+        min_value=1,
+        help_text="The message_id of a message the CSMS set on this station: the station replaces it (O06).",
+    )
 
 
 class DisplayMessageReportSerializer(serializers.ModelSerializer):
@@ -152,6 +159,8 @@ class DisplayMessagesView(StationScoped, generics.ListCreateAPIView):
         params.is_valid(raise_exception=True)
         data = dict(params.validated_data)
         data["display"] = _component(data.get("display"))
+        if data["replaces"] and not display_messages.csms_message_exists(station=station, message_id=data["replaces"]):
+            raise ValidationError({"replaces": [f"no message {data['replaces']} was set on {station.identity}"]})
         try:
             message = display_messages.display_message_set(station=station, user=request.user, **data)
         except commands.CommandValidationError as exc:

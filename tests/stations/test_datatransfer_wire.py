@@ -124,3 +124,25 @@ def test_registry_rules_in_process(settings):
     finally:
         datatransfer.data_transfer_unregister("com.inproc")
     assert datatransfer.data_transfer_answer(request).status == "UnknownVendorId"
+
+
+def test_custom_data_in_any_request_is_accepted_stored_and_logged(asgi_server, station_factory):
+    """TC_P_03: a station adds vendor ``customData`` to a standard request; the CSMS answers and stores the
+    request as usual, and the message log keeps the custom data for the operator."""
+    from stations.models import Connector, MessageLog
+    from tests.stations.helpers import exchange
+
+    station_factory("CS-1")
+    custom = {"vendorId": "com.example", "mood": "sunny"}
+    status = {
+        "timestamp": "2026-01-01T10:00:00Z",
+        "connectorStatus": "Occupied",
+        "evseId": 1,
+        "connectorId": 1,
+        "customData": custom,
+    }
+    [reply] = exchange(asgi_server, "CS-1", [json.dumps([2, "cd-1", "StatusNotification", status])])
+    assert reply == [3, "cd-1", {}]
+    assert Connector.objects.get(evse__station__identity="CS-1", connector_id=1).status == "Occupied"
+    logged = MessageLog.objects.get(message_id="cd-1", action="StatusNotification", message_type=2)
+    assert logged.payload["customData"] == custom

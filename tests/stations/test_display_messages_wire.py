@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -219,3 +220,80 @@ def test_get_display_messages_three_parts_in_separate_calls_replace_the_reported
     assert DisplayMessage.objects.get(source="reported", message_id=8).content == "New"
     assert out["second"] == [(8, "NormalCycle", "New", "")]
     assert [(m["message_id"], m["source"], m["request_id"]) for m in out["listed"]["results"]] == [(8, "reported", 2)]
+
+
+def test_replace_a_message_by_its_id_and_ask_by_state(live_server_ws, station_factory):
+    """O06 (TC_O_12): a set naming a message the CSMS set replaces it, on the station and in the CSMS's row;
+    O04 by state (TC_O_09); a transaction-bound message accepted (TC_O_06)."""
+    station = station_factory("CS-1")
+    _, token = make_user(perms=PERMS)
+    base = live_server_ws.http_url
+
+    async def scenario() -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        async with RawStation.connect(live_server_ws.ws_url, "CS-1") as st:
+            await st.boot()
+            await wait_online("CS-1")
+            first = await in_thread(
+                lambda: display_messages.display_message_set(
+                    station=station,
+                    content="Old text",
+                    priority="NormalCycle",
+                    transaction_id="TX-1",
+                    start_at=datetime(2026, 12, 1, 8, tzinfo=UTC),
+                    end_at=datetime(2026, 12, 1, 20, tzinfo=UTC),
+                )
+            )
+            out["first_call"] = await answer_next(st, {"status": "Accepted"})
+            await until(lambda: DisplayMessage.objects.filter(pk=first.pk, status="accepted").exists())
+            body = {"content": "New text", "priority": "InFront", "state": "Charging", "replaces": first.message_id}
+            code, replaced = await asyncio.to_thread(
+                api, base, "POST", "/api/v1/stations/CS-1/display-messages/", body, token
+            )
+            assert code == 201, replaced
+            out["replace_call"] = await answer_next(st, {"status": "Accepted"})
+            out["replaced"] = await until(
+                lambda: DisplayMessage.objects.filter(pk=first.pk, status="accepted", content="New text").first()
+            )
+            out["unknown"] = await asyncio.to_thread(
+                api,
+                base,
+                "POST",
+                "/api/v1/stations/CS-1/display-messages/",
+                {"content": "x", "replaces": 99},
+                token,
+            )
+            await in_thread(lambda: display_messages.display_messages_request(station=station, state="Charging"))
+            out["get_call"] = await answer_next(st, {"status": "Accepted"})
+            # The station's refusals (TC_O_17/18/19/26), each shown with its status.
+            out["refused"] = []
+            for answer in ("NotSupportedPriority", "NotSupportedState", "NotSupportedMessageFormat", "Rejected"):
+                message = await in_thread(
+                    lambda: display_messages.display_message_set(station=station, content="?", priority="AlwaysFront")
+                )
+                await answer_next(st, {"status": answer})
+                out["refused"].append(
+                    await until(lambda m=message: DisplayMessage.objects.filter(pk=m.pk, status="rejected").first())
+                )
+        return out
+
+    out = run(scenario())
+    first_info = out["first_call"][3]["message"]
+    assert (first_info["transactionId"], first_info["startDateTime"], first_info["endDateTime"]) == (
+        "TX-1",
+        "2026-12-01T08:00:00.000Z",
+        "2026-12-01T20:00:00.000Z",
+    )
+    assert out["replace_call"][3]["message"]["id"] == out["first_call"][3]["message"]["id"] == 1
+    assert out["replace_call"][3]["message"]["message"]["content"] == "New text"
+    replaced = out["replaced"]
+    assert (replaced.priority, replaced.state, replaced.transaction_id) == ("InFront", "Charging", "")
+    assert [m.station_status for m in out["refused"]] == [
+        "NotSupportedPriority",
+        "NotSupportedState",
+        "NotSupportedMessageFormat",
+        "Rejected",
+    ]
+    assert DisplayMessage.objects.filter(station=station, source="csms").count() == 5
+    assert out["unknown"][0] == 400 and "replaces" in out["unknown"][1]
+    assert out["get_call"][2:] == ["GetDisplayMessages", {"state": "Charging", "requestId": 1}]

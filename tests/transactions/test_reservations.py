@@ -232,6 +232,32 @@ def test_refusals_end_the_reservation_with_their_reason_and_cancel(live_server_w
     assert reservations.reservations_expire(now=timezone.now() + timedelta(days=36500)) == 0
 
 
+def test_a_reservation_the_station_removes_after_a_fault_ends_removed(live_server_ws, station_factory):
+    """TC_H_20: the EVSE faults, the station removes the reservation and says so."""
+    station = station_factory("CS-1")
+
+    async def scenario() -> int:
+        async with RawStation.connect(live_server_ws.ws_url, "CS-1") as st:
+            await st.boot()
+            await wait_online("CS-1")
+            r = await in_thread(lambda: reserve(station.pk, evse_id=1))
+            call = await answer_next(st, {"status": "Accepted"})
+            await until(lambda: state_of(r.pk) == "active")
+            status = {"timestamp": "2026-01-01T10:00:00Z", "connectorStatus": "Faulted", "evseId": 1, "connectorId": 1}
+            assert (await st.call("StatusNotification", status))[0] == 3
+            update = await st.call(
+                "ReservationStatusUpdate", {"reservationId": call[3]["id"], "reservationUpdateStatus": "Removed"}
+            )
+            assert update == [3, update[1], {}]
+            return r.pk
+
+    pk = run(scenario())
+    removed = Reservation.objects.get(pk=pk)
+    assert (removed.state, removed.reason) == ("removed", "Removed") and removed.ended_at is not None
+    # The expiry job leaves it as the station ended it.
+    assert reservations.reservations_expire(now=timezone.now() + timedelta(hours=2)) == 0
+
+
 def test_reservation_to_an_offline_station_fails_at_once_and_ids_are_per_station(transactional_db):
     one = station_register(identity="OFF-1")[0]
     two = station_register(identity="OFF-2")[0]
