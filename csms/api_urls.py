@@ -1,7 +1,8 @@
 """The REST API, mounted at ``/api/v1/``: each app contributes its ``api/urls.py``."""
 
 from django.urls import include, path
-from rest_framework.authtoken.views import obtain_auth_token
+
+from security.api.auth import obtain_auth_token
 
 urlpatterns = [
     path("auth/token/", obtain_auth_token, name="api-token"),

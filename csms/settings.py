@@ -294,6 +294,9 @@ CSMS_CRITICAL_SECURITY_EVENTS = frozenset(
 # is refused unchecked; so is an address that already failed for an identity having this many failures. 0: off.
 CSMS_AUTH_MAX_FAILURES = env_int("CSMS_AUTH_MAX_FAILURES", 10)
 CSMS_AUTH_FAILURE_WINDOW_S = env_int("CSMS_AUTH_FAILURE_WINDOW_S", 60)
+# Failed logins (dashboard and API token endpoint) per username and per address within the window (security/logins.py).
+CSMS_LOGIN_MAX_FAILURES = env_int("CSMS_LOGIN_MAX_FAILURES", 5)
+CSMS_LOGIN_FAILURE_WINDOW_S = env_int("CSMS_LOGIN_FAILURE_WINDOW_S", 900)
 # Threads verifying slow (legacy PBKDF2) station password hashes, apart from the station path's database threads.
 CSMS_AUTH_THREADS = env_int("CSMS_AUTH_THREADS", 2)
 # Refused handshakes are counted in memory and written as aggregated security events at most this many ms later.

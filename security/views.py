@@ -3,7 +3,11 @@ a critical event (it leaves the alerts)."""
 
 from __future__ import annotations
 
+from typing import Any
+
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required, permission_required
+from django.contrib.auth.forms import AuthenticationForm
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -11,7 +15,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from stations import selectors as station_selectors
 
-from . import selectors, services
+from . import logins, selectors, services
 from .templatetags.security_tags import can_acknowledge
 
 ALERTS_SHOWN = 200
@@ -51,3 +55,22 @@ def station_feed(request: HttpRequest, identity: str) -> HttpResponse:
     if station is None:
         raise Http404(f"No station {identity}")
     return render(request, "security/_station_feed_fragment.html", {"station": station})
+
+
+class ThrottledLoginView(auth_views.LoginView):
+    """The dashboard's login with failed attempts limited per username and address (``security/logins.py``)."""
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        username = request.POST.get("username", "")
+        if logins.login_refused(address=logins.client_address(request), username=username):
+            context = self.get_context_data(form=AuthenticationForm(request), login_refused=logins.REFUSED_MESSAGE)
+            return self.render_to_response(context, status=429)
+        return super().post(request, *args, **kwargs)
+
+    def form_invalid(self, form: AuthenticationForm) -> HttpResponse:
+        logins.login_failed(address=logins.client_address(self.request), username=form.data.get("username", ""))
+        return super().form_invalid(form)
+
+    def form_valid(self, form: AuthenticationForm) -> HttpResponse:
+        logins.login_succeeded(address=logins.client_address(self.request), username=form.get_user().get_username())
+        return super().form_valid(form)
