@@ -206,6 +206,18 @@ LOGOUT_REDIRECT_URL = "login"
 if CSMS_ENV == "production":
     SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", True)
     CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", True)
+    # Browsers reach production over TLS (the terminator in front of daphne): remember it, and send plain-HTTP
+    # page requests to https. Not the probes' and stations' own HTTP endpoints (health, metrics, file uploads),
+    # which may be plain on the internal network; WebSocket handshakes never pass the redirect.
+    SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000)
+    SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$", r"^files/"]
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+    # Preloading commits the whole domain to HTTPS in browsers for months: the operator's call, off by default
+    # (and its deploy-check reminder silenced while it is off).
+    SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+    if not SECURE_HSTS_PRELOAD:
+        SILENCED_SYSTEM_CHECKS = ["security.W021"]
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 # --- REST API -------------------------------------------------------------------------------------------------------
@@ -243,8 +255,8 @@ SPECTACULAR_SETTINGS = {
         "MessageStateEnum": "stations.models.MessageState",
         "DisplayMessageReportStateEnum": "stations.models.DisplayMessageReportState",
         "CustomerInformationStateEnum": "transactions.models.CustomerInformationState",
-        "DisplayMessageSourceEnum": "stations.models.DisplayMessageSource",
-        "MonitorSourceEnum": "devicemodel.models.MonitorSource",
+        # Display messages and variable monitors share one choice set (csms / reported): one enum.
+        "CsmsOrReportedSourceEnum": "stations.models.DisplayMessageSource",
         "SecurityEventSourceEnum": "security.models.SecurityEventSource",
     },
 }

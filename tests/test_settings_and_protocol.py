@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import subprocess
 import sys
 
@@ -32,6 +33,34 @@ def test_production_refuses_missing_or_short_secret_key():
 
 def test_production_starts_with_a_real_secret_key():
     assert _import_settings(CSMS_ENV="production", SECRET_KEY="k" * 50).returncode == 0
+
+
+def test_production_settings_pass_the_deploy_check_and_keep_probes_and_uploads_plain():
+    clean = {k: v for k, v in os.environ.items() if k not in {"DEBUG", "SECRET_KEY", "CSMS_ENV"}}
+    key = secrets.token_urlsafe(50)
+    env = clean | {"CSMS_ENV": "production", "SECRET_KEY": key, "ALLOWED_HOSTS": "csms.example.com"}
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "System check identified no issues" in result.stdout
+    probe = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import django; django.setup(); from django.conf import settings as s; "
+            "print(s.SECURE_SSL_REDIRECT, s.SECURE_HSTS_SECONDS, s.SECURE_REDIRECT_EXEMPT)",
+        ],
+        cwd=ROOT,
+        env=env | {"DJANGO_SETTINGS_MODULE": "csms.settings"},
+        capture_output=True,
+        text=True,
+    )
+    assert probe.stdout.strip() == "True 31536000 ['^healthz$', '^readyz$', '^metrics$', '^files/']", probe.stderr
 
 
 def test_bad_policy_value_is_refused_at_start():
