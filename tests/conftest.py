@@ -153,7 +153,7 @@ def start_daphne(env_overrides: dict[str, str], name: str) -> LiveServer:
     return server
 
 
-def wait_for_health(server: LiveServer, timeout_s: float = 30) -> None:
+def wait_for_health(server: LiveServer, timeout_s: float = 60) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if server.process.poll() is not None:
