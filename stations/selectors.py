@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet
+from django.db.models import Case, Count, DateTimeField, Exists, F, OuterRef, Prefetch, Q, QuerySet, Value, When
 
 from .models import (
     ChargingStation,
@@ -24,10 +24,17 @@ class StationCounts:
     online: int
     offline: int
     faulted: int
+    charging: int
 
 
 def _faulted_connector() -> Exists:
     return Exists(Connector.objects.filter(evse__station=OuterRef("pk"), status=ConnectorStatus.FAULTED))
+
+
+def _charging() -> Exists:
+    from transactions.selectors import active_transactions  # the transactions app's own query of a session
+
+    return Exists(active_transactions().filter(station=OuterRef("pk")))
 
 
 def station_counts() -> StationCounts:
@@ -36,13 +43,30 @@ def station_counts() -> StationCounts:
         online=Count("pk", filter=Q(is_online=True)),
     )
     faulted = ChargingStation.objects.filter(_faulted_connector()).count()
+    charging = ChargingStation.objects.filter(_charging()).count()
     return StationCounts(
-        total=row["total"], online=row["online"], offline=row["total"] - row["online"], faulted=faulted
+        total=row["total"],
+        online=row["online"],
+        offline=row["total"] - row["online"],
+        faulted=faulted,
+        charging=charging,
     )
 
 
-def station_list(*, search: str = "", online: bool | None = None) -> QuerySet[ChargingStation]:
-    """Stations with their connectors' states, for lists of any size (two queries, whatever the count)."""
+# The overview's filters (its count cards link to them) and orders.
+STATION_FILTERS = ("online", "offline", "faulted", "charging")
+STATION_ORDERS = ("identity", "problems")
+
+
+def station_list(
+    *, search: str = "", online: bool | None = None, status: str = "", order: str = "identity"
+) -> QuerySet[ChargingStation]:
+    """Stations with their connectors' states, for lists of any size (two queries, whatever the count).
+
+    ``status``: one of STATION_FILTERS. ``order="problems"``: stations with a faulted connector first, then the
+    offline ones, longest offline first (never seen before any), then the online ones that never booted, then
+    the rest; by identity within each.
+    """
     qs = ChargingStation.objects.annotate(has_fault=_faulted_connector()).prefetch_related(
         Prefetch("evses", queryset=Evse.objects.prefetch_related("connectors"))
     )
@@ -50,6 +74,25 @@ def station_list(*, search: str = "", online: bool | None = None) -> QuerySet[Ch
         qs = qs.filter(Q(identity__icontains=search) | Q(model__icontains=search) | Q(vendor_name__icontains=search))
     if online is not None:
         qs = qs.filter(is_online=online)
+    if status == "online":
+        qs = qs.filter(is_online=True)
+    elif status == "offline":
+        qs = qs.filter(is_online=False)
+    elif status == "faulted":
+        qs = qs.filter(has_fault=True)
+    elif status == "charging":
+        qs = qs.filter(_charging())
+    if order == "problems":
+        rank = Case(
+            When(has_fault=True, then=Value(0)),
+            When(is_online=False, then=Value(1)),
+            When(last_boot_at__isnull=True, then=Value(2)),
+            default=Value(3),
+        )
+        offline_since = Case(
+            When(is_online=False, then=F("last_seen_at")), default=Value(None), output_field=DateTimeField()
+        )
+        return qs.annotate(problem_rank=rank).order_by("problem_rank", offline_since.asc(nulls_first=True), "identity")
     return qs.order_by("identity")
 
 

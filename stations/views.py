@@ -22,7 +22,12 @@ from .models import ChargingStation, Direction, MessageFormat, MessageLog, Messa
 @login_required
 def overview(request: HttpRequest) -> HttpResponse:
     search = request.GET.get("q", "").strip()
-    page = Paginator(selectors.station_list(search=search), 50).get_page(request.GET.get("page"))
+    status = request.GET.get("status", "")
+    status = status if status in selectors.STATION_FILTERS else ""
+    order = request.GET.get("order", "")
+    order = order if order in selectors.STATION_ORDERS else "identity"
+    stations = selectors.station_list(search=search, status=status, order=order)
+    page = Paginator(stations, 50).get_page(request.GET.get("page"))
     return render(
         request,
         "stations/overview.html",
@@ -31,6 +36,9 @@ def overview(request: HttpRequest) -> HttpResponse:
             "figures": txn_selectors.overview_figures(),
             "page": page,
             "search": search,
+            "status": status,
+            "order": order,
+            "filters": selectors.STATION_FILTERS,
         },
     )
 

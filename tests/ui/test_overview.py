@@ -110,3 +110,56 @@ def test_message_log_filters_errors(page, live_server_ws, make_user, station_fac
     expect(page.locator("#message-rows tr")).to_have_count(2)
     expect(page.locator("#message-rows")).to_contain_text("NotImplemented: Action MakeCoffee is not known")
     screenshot(page, "messages")
+
+
+def test_overview_counters_filter_and_problems_come_first(page, live_server_ws, make_user, screenshot):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from stations.models import ChargingStation, Connector, Evse
+
+    make_user("operator", superuser=True)
+    now = timezone.now()
+
+    def station(identity: str, *, online: bool, seen_ago_h: float | None, booted: bool, status: str = "") -> None:
+        s = ChargingStation.objects.create(
+            identity=identity,
+            is_online=online,
+            last_seen_at=None if seen_ago_h is None else now - timedelta(hours=seen_ago_h),
+            last_boot_at=now - timedelta(days=5) if booted else None,
+        )
+        if status:
+            Connector.objects.create(evse=Evse.objects.create(station=s, evse_id=1), connector_id=1, status=status)
+
+    station("OK-1", online=True, seen_ago_h=0, booted=True, status="Available")
+    station("FAULT-1", online=True, seen_ago_h=0, booted=True, status="Faulted")
+    station("FAULT-2", online=False, seen_ago_h=48, booted=True, status="Faulted")
+    station("OFF-OLD", online=False, seen_ago_h=72, booted=True)
+    station("OFF-NEW", online=False, seen_ago_h=1, booted=True)
+    station("NEVER", online=False, seen_ago_h=None, booted=False)
+    station("NOBOOT", online=True, seen_ago_h=0, booted=False)
+
+    def listed() -> list[str]:
+        return page.locator("#station-rows tr[data-testid^=station-row-]").evaluate_all(
+            "rows => rows.map(r => r.dataset.testid.replace('station-row-', ''))"
+        )
+
+    login(page, live_server_ws.http_url, "operator")
+    expect(page.get_by_test_id("count-faulted")).to_have_text("2")
+    page.get_by_test_id("filter-faulted").click()
+    expect(page).to_have_url(re.compile(r"status=faulted"))
+    expect(page.locator("#station-rows tr[data-testid^=station-row-]")).to_have_count(2)
+    assert listed() == ["FAULT-1", "FAULT-2"]
+    screenshot(page, "overview-faulted")
+
+    # Every station, problems first: faulted, then offline longest first (never seen first), then never booted.
+    form = page.get_by_test_id("station-filters")
+    form.locator("select[name=status]").select_option("")
+    form.locator("select[name=order]").select_option("problems")
+    form.get_by_role("button", name="Show").click()
+    expect(page.locator("#station-rows tr[data-testid^=station-row-]")).to_have_count(7)
+    assert listed() == ["FAULT-1", "FAULT-2", "NEVER", "OFF-OLD", "OFF-NEW", "NOBOOT", "OK-1"]
+    page.get_by_test_id("filter-offline").click()
+    expect(page.locator("#station-rows tr[data-testid^=station-row-]")).to_have_count(4)
+    assert listed() == ["FAULT-2", "NEVER", "OFF-OLD", "OFF-NEW"]
