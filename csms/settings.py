@@ -276,6 +276,8 @@ CSMS_WEBHOOK_CACHE_S = env_int("CSMS_WEBHOOK_CACHE_S", 10)
 CSMS_WEBHOOK_ALLOW_PRIVATE_URLS = env_bool("CSMS_WEBHOOK_ALLOW_PRIVATE_URLS", False)
 # Longest `wait` (seconds) a command POST may ask for.
 CSMS_COMMAND_MAX_WAIT_S = env_int("CSMS_COMMAND_MAX_WAIT_S", 120)
+# An active session whose station has been offline this long is shown as "station offline since ..." (pages, API).
+CSMS_SESSION_OFFLINE_NOTICE_S = env_int("CSMS_SESSION_OFFLINE_NOTICE_S", 300)
 # Device-model reports: a report job with no answer or part for this long is marked timed_out (beat job).
 CSMS_REPORT_TIMEOUT_S = env_int("CSMS_REPORT_TIMEOUT_S", 600)
 # NotifyEvent events whose monitor's severity is at most this (OCPP: 0 Danger, 1 HardwareFailure, 2 SystemFailure,

@@ -212,6 +212,18 @@ class ChargingTransaction(models.Model):
     def __str__(self) -> str:
         return f"{self.station_id}/{self.transaction_id}"
 
+    def station_offline_since(self, now: datetime | None = None) -> datetime | None:
+        """When an active session's station went quiet, if it has been offline longer than
+        ``CSMS_SESSION_OFFLINE_NOTICE_S``: the session is then shown as "station offline since …" (its events may
+        still arrive, queued by the station), not as charging. None otherwise (also for a station never seen)."""
+        station = self.station
+        if not self.is_active or station.is_online or station.last_seen_at is None:
+            return None
+        now = now or timezone.now()
+        if (now - station.last_seen_at).total_seconds() < settings.CSMS_SESSION_OFFLINE_NOTICE_S:
+            return None
+        return station.last_seen_at
+
 
 class TransactionEventRecord(models.Model):
     """One TransactionEvent as received; (transaction, seq_no) unique so a retried event is stored once."""

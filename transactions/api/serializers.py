@@ -3,6 +3,8 @@ Wh, UTC)."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from typing import Any, get_args
 
 from django.utils import timezone
@@ -36,6 +38,10 @@ class TransactionSerializer(serializers.ModelSerializer):
     last_power_w = _number()
     id_token_type = serializers.CharField(read_only=True, help_text='IdTokenEnumType; "" = no token reported')
     charging_state = serializers.CharField(read_only=True, help_text='ChargingStateEnumType; "" = not reported')
+    station_offline_since = serializers.SerializerMethodField(
+        help_text="For an active session: when its station went offline, once longer than "
+        "CSMS_SESSION_OFFLINE_NOTICE_S (its events may still arrive); else null."
+    )
     cost = serializers.SerializerMethodField(help_text="Decimal string; null until tariffs exist.")
     currency = serializers.SerializerMethodField(help_text="ISO 4217; null until tariffs exist.")
 
@@ -53,6 +59,7 @@ class TransactionSerializer(serializers.ModelSerializer):
             "started_at",
             "ended_at",
             "is_active",
+            "station_offline_since",
             "charging_state",
             "stopped_reason",
             "remote_start_id",
@@ -73,6 +80,9 @@ class TransactionSerializer(serializers.ModelSerializer):
             "updated_at",
         ]
         read_only_fields = fields
+
+    def get_station_offline_since(self, obj: ChargingTransaction) -> datetime | None:
+        return obj.station_offline_since()
 
     def get_cost(self, obj: ChargingTransaction) -> str | None:
         return None
