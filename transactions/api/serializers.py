@@ -4,7 +4,6 @@ Wh, UTC)."""
 from __future__ import annotations
 
 from datetime import datetime
-
 from typing import Any, get_args
 
 from django.utils import timezone
