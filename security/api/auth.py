@@ -17,7 +17,8 @@ class ThrottledObtainAuthToken(ObtainAuthToken):
     """``POST /api/v1/auth/token/``: 429 once the username or address has too many failures in the window."""
 
     def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        username = str(request.data.get("username", ""))
+        data = request.data if isinstance(request.data, dict) else {}
+        username = str(data.get("username", ""))
         address = logins.client_address(request._request)
         if logins.login_refused(address=address, username=username):
             return Response({"detail": logins.REFUSED_MESSAGE}, status=status.HTTP_429_TOO_MANY_REQUESTS)

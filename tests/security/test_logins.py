@@ -4,6 +4,7 @@ password from another address is never locked out by an attacker's failures."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
@@ -18,7 +19,7 @@ OWNER = "198.51.100.7"
 
 
 @pytest.fixture(autouse=True)
-def fresh_limiter(settings) -> Iterator[None]:
+def fresh_limiter(settings: Any) -> Iterator[None]:
     settings.CSMS_LOGIN_MAX_FAILURES = 3
     settings.CSMS_LOGIN_FAILURE_WINDOW_S = 900
     logins._limiter = None

@@ -145,4 +145,4 @@ def test_custom_data_in_any_request_is_accepted_stored_and_logged(asgi_server, s
     assert reply == [3, "cd-1", {}]
     assert Connector.objects.get(evse__station__identity="CS-1", connector_id=1).status == "Occupied"
     logged = MessageLog.objects.get(message_id="cd-1", action="StatusNotification", message_type=2)
-    assert logged.payload["customData"] == custom
+    assert logged.payload is not None and logged.payload["customData"] == custom

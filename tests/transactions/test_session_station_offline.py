@@ -53,6 +53,6 @@ def test_pages_and_api_show_the_offline_station(settings):
     body = api.get("/api/v1/transactions/?is_active=true").json()
     flagged = {row["transaction_id"]: row["station_offline_since"] for row in body["results"]}
     assert flagged["TX-UP"] is None
-    assert flagged["TX-GONE"] is not None and flagged["TX-GONE"].startswith(
-        gone.station.last_seen_at.strftime("%Y-%m-%dT%H:%M")
-    )
+    seen = gone.station.last_seen_at
+    assert seen is not None and flagged["TX-GONE"] is not None
+    assert flagged["TX-GONE"].startswith(seen.strftime("%Y-%m-%dT%H:%M"))
