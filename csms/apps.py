@@ -10,3 +10,7 @@ class CsmsConfig(AppConfig):
         from .roles import roles_ensure_after_migrate
 
         post_migrate.connect(roles_ensure_after_migrate, dispatch_uid="csms-roles")
+
+        from .metrics import celery_signals_connect
+
+        celery_signals_connect()

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ParamSpec, TypeVar
 
 from django.conf import settings
 from django.db import close_old_connections
+
+from csms import metrics
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -29,7 +32,11 @@ def pool() -> ThreadPoolExecutor:
     return _pool
 
 
-def _in_db_thread(func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+def _in_db_thread(
+    func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], submitted: float = 0.0
+) -> Any:
+    if submitted:
+        metrics.DB_POOL_WAIT_SECONDS.observe(time.monotonic() - submitted)
     # What Channels' database_sync_to_async does around a call: drop connections that broke or outlived
     # CONN_MAX_AGE, so a restarted database does not leave a thread failing forever.
     close_old_connections()
@@ -44,7 +51,7 @@ def db(func: Callable[P, R]) -> Callable[P, Awaitable[R]]:
 
     async def call(*args: P.args, **kwargs: P.kwargs) -> R:
         result: R = await asyncio.get_running_loop().run_in_executor(
-            pool(), functools.partial(_in_db_thread, func, args, kwargs)
+            pool(), functools.partial(_in_db_thread, func, args, kwargs, time.monotonic())
         )
         return result
 

@@ -24,6 +24,7 @@ from django.conf import settings
 from django.db import DataError, IntegrityError, connection, models, transaction
 from django.utils import timezone
 
+from csms import metrics
 from csms.dbpool import db
 from csms.looplocal import per_loop
 
@@ -214,6 +215,7 @@ class MessageLogWriter:
             logger.error("message log: %d rows dropped so far (the database is not taking them)",
                          self.dropped + overflow)  # fmt: skip
         self.dropped += overflow
+        metrics.MESSAGE_LOG_DROPPED.inc(overflow)
 
     async def _run(self) -> None:
         retry_s = 0.0
@@ -222,6 +224,7 @@ class MessageLogWriter:
             retry_s = 0.0 if await self._write_pending() else min(max(2 * retry_s, 0.5), RETRY_MAX_S)
 
     async def _write_pending(self) -> bool:
+        metrics.MESSAGE_LOG_PENDING.set(len(self._rows))
         while self._rows:
             batch = [self._rows.popleft() for _ in range(min(BATCH_ROWS, len(self._rows)))]
             try:
@@ -230,7 +233,9 @@ class MessageLogWriter:
                 logger.exception("message log: could not write %d rows; retrying", len(batch))
                 self._rows.extendleft(reversed(batch))  # keep their order for the next attempt
                 self._trim()  # rows added while the batch was out count against the bound too
+                metrics.MESSAGE_LOG_PENDING.set(len(self._rows))
                 return False
+        metrics.MESSAGE_LOG_PENDING.set(0)
         return True
 
     async def flush(self) -> None:

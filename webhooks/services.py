@@ -36,6 +36,8 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.utils import timezone
 
+from csms import metrics
+
 from .models import DeliveryState, WebhookDelivery, WebhookEvent, WebhookSubscription
 
 logger = logging.getLogger(__name__)
@@ -308,6 +310,9 @@ def delivery_attempt(*, delivery_id: int) -> float | None:
                 retry_in = backoff_s(delivery.attempts)
                 delivery.next_attempt_at = now + timedelta(seconds=retry_in)
         delivery.save()
+        outcomes = {DeliveryState.DELIVERED.value: "delivered", DeliveryState.FAILED.value: "failed"}
+        outcome = outcomes.get(str(delivery.state), "retry")
+        metrics.WEBHOOK_ATTEMPTS.labels(outcome=outcome).inc()
     if retry_in is not None:
         logger.info("webhook delivery %s failed (%s); retry in %s s", delivery_id, error, retry_in)
     return retry_in

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.db import DatabaseError
 
+from csms import metrics
 from csms.dbpool import db
 
 from . import errors, frames, router, schemas
@@ -131,6 +133,7 @@ class OcppConsumer(AsyncWebsocketConsumer):
             await self._on_reply(frame)
 
     async def _on_call(self, call: frames.Call) -> None:
+        started = time.monotonic()
         try:
             route = router.route_for(call.action)
             if not self.accepted and call.action != "BootNotification":
@@ -168,6 +171,9 @@ class OcppConsumer(AsyncWebsocketConsumer):
             )
             return
         await self.send(frames.CallResult(call.unique_id, response).to_json())
+        action = metrics.action_label(call.action)
+        metrics.OCPP_MESSAGES.labels(action=action, outcome="result").inc()
+        metrics.OCPP_HANDLER_SECONDS.labels(action=action).observe(time.monotonic() - started)
         await self.after_call(call, response)
 
     def validate_request(self, action: str, payload: Any) -> tuple[dict[str, Any], list[schemas.Violation]]:
@@ -188,6 +194,9 @@ class OcppConsumer(AsyncWebsocketConsumer):
             call.action if call else "unparsed frame",
         )
         await self.send(error.to_json())
+        metrics.OCPP_CALL_ERRORS.labels(code=error.code).inc()
+        if call is not None:
+            metrics.OCPP_MESSAGES.labels(action=metrics.action_label(call.action), outcome="error").inc()
         entries: list[dict[str, Any]] = []
         if call is not None:
             entries.append(

@@ -16,6 +16,7 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, User
 from django.db import transaction
 from django.utils import timezone
 
+from csms import metrics
 from csms.ocpp import actions, router, schemas
 from webhooks import services as webhooks
 
@@ -266,6 +267,10 @@ def command_finish(
                 "sent_at",
             ]
         )
+        metrics.COMMANDS.labels(action=metrics.action_label(command.action), state=state).inc()
+        if command.created_at is not None:
+            elapsed = (command.finished_at - command.created_at).total_seconds()
+            metrics.COMMAND_SECONDS.labels(action=metrics.action_label(command.action)).observe(max(elapsed, 0.0))
         if state == CommandState.ANSWERED:
             answer_hooks_run(command)
         elif state in (CommandState.FAILED, CommandState.TIMED_OUT):
