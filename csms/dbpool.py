@@ -7,6 +7,7 @@ per call, whose machinery (context propagation, thread sensitivity) cost a measu
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 import time
 from collections.abc import Awaitable, Callable
@@ -50,8 +51,10 @@ def db(func: Callable[P, R]) -> Callable[P, Awaitable[R]]:
     """``await db(func)(*args, **kwargs)``: run sync ORM code in the pool and await its result."""
 
     async def call(*args: P.args, **kwargs: P.kwargs) -> R:
+        # The caller's context (its log fields: station, message id, action) goes with the work to the thread.
+        context = contextvars.copy_context()
         result: R = await asyncio.get_running_loop().run_in_executor(
-            pool(), functools.partial(_in_db_thread, func, args, kwargs, time.monotonic())
+            pool(), functools.partial(context.run, _in_db_thread, func, args, kwargs, time.monotonic())
         )
         return result
 

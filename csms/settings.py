@@ -362,8 +362,17 @@ CSMS_DATA_TRANSFER_MODULES = tuple(
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "csms.logs.JsonFormatter"},
+    },
+    # CSMS_LOG_FORMAT=json: one JSON object per line with the station, message id and action of the station path.
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": env_choice("CSMS_LOG_FORMAT", "plain", {"plain", "json"}),
+        }
+    },
     "root": {"handlers": ["console"], "level": os.environ.get("CSMS_LOG_LEVEL", "INFO")},
     "loggers": {
         "django.channels.server": {"level": "WARNING"},

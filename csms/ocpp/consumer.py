@@ -20,7 +20,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.db import DatabaseError
 
-from csms import metrics
+from csms import logs, metrics
 from csms.dbpool import db
 
 from . import errors, frames, router, schemas
@@ -134,6 +134,7 @@ class OcppConsumer(AsyncWebsocketConsumer):
 
     async def _on_call(self, call: frames.Call) -> None:
         started = time.monotonic()
+        logs.station_context(identity=self.identity, unique_id=call.unique_id, action=call.action)
         try:
             route = router.route_for(call.action)
             if not self.accepted and call.action != "BootNotification":
