@@ -11,6 +11,7 @@ from rest_framework import serializers
 from stations.commands.helpers import ConnectorEnumType
 from stations.models import ChargingStation, Command
 from transactions import id_token_import
+from transactions.cost import money_text
 from transactions.models import (
     AuthorizationStatus,
     ChargingTransaction,
@@ -36,8 +37,11 @@ class TransactionSerializer(serializers.ModelSerializer):
     last_power_w = _number()
     id_token_type = serializers.CharField(read_only=True, help_text='IdTokenEnumType; "" = no token reported')
     charging_state = serializers.CharField(read_only=True, help_text='ChargingStateEnumType; "" = not reported')
-    cost = serializers.SerializerMethodField(help_text="Decimal string; null until tariffs exist.")
-    currency = serializers.SerializerMethodField(help_text="ISO 4217; null until tariffs exist.")
+    cost = serializers.SerializerMethodField(
+        help_text="Decimal string with taxes, in the currency's minor unit; final once ended, running (as of "
+        "cost_at) while active; null without a tariff."
+    )
+    currency = serializers.SerializerMethodField(help_text="ISO 4217 of the session's tariff; null without one.")
 
     class Meta:
         model = ChargingTransaction
@@ -70,15 +74,16 @@ class TransactionSerializer(serializers.ModelSerializer):
             "messages_in_queue",
             "cost",
             "currency",
+            "cost_at",
             "updated_at",
         ]
         read_only_fields = fields
 
     def get_cost(self, obj: ChargingTransaction) -> str | None:
-        return None
+        return money_text(obj.cost, obj.currency)
 
     def get_currency(self, obj: ChargingTransaction) -> str | None:
-        return None
+        return obj.currency if obj.tariff_version_id is not None and obj.currency else None
 
 
 class TransactionEventSerializer(serializers.ModelSerializer):
