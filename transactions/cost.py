@@ -249,14 +249,15 @@ def session_cost(
             prices = terms.prices_at((a + (b - a) / 2).astimezone(tz).time())
             seconds = _seconds(b - a)
             energy = sum((r.at(b) - r.at(a) for r in registers), Decimal(0))
-            e_cost = energy / _WH_PER_KWH * prices["price_per_kwh"]
+            # Multiplied before divided: exact whenever the result has a finite decimal expansion.
+            e_cost = energy * prices["price_per_kwh"] / _WH_PER_KWH
             t_cost = Decimal(0)
             if kind == CHARGING:
-                t_cost = seconds / _SECONDS_PER_HOUR * prices["price_per_hour"]
+                t_cost = seconds * prices["price_per_hour"] / _SECONDS_PER_HOUR
                 charging_s += seconds
                 charging_cost += t_cost
             elif kind == IDLE:
-                t_cost = seconds / _SECONDS_PER_HOUR * prices["idle_price_per_hour"]
+                t_cost = seconds * prices["idle_price_per_hour"] / _SECONDS_PER_HOUR
                 idle_s += seconds
                 idle_cost += t_cost
             energy_wh += energy

@@ -35,7 +35,7 @@ logger = logging.getLogger(__name__)
 
 CURRENCY_COMPONENT, CURRENCY_VARIABLE = "TariffCostCtrlr", "Currency"
 PRICED_FIELDS = ("currency", *cost.TERM_FIELDS, "prices_include_tax", "bands")
-_CURRENCY = re.compile(r"^[A-Z]{3}$")
+CURRENCY_CODE = re.compile(r"^[A-Z]{3}$")
 _MAX_PRICE = Decimal("1000000")
 
 
@@ -111,7 +111,7 @@ def tariff_problems(*, tariff: Tariff, stations: list[ChargingStation] | None) -
     """What is wrong with a tariff about to be saved (and its currency normalised): field -> messages."""
     errors: dict[str, list[str]] = {}
     tariff.currency = (tariff.currency or "").strip().upper()
-    if not _CURRENCY.match(tariff.currency):
+    if not CURRENCY_CODE.match(tariff.currency):
         errors["currency"] = ["an ISO 4217 code of three letters, e.g. EUR"]
     for key in cost.TERM_FIELDS:
         value = Decimal(getattr(tariff, key))

@@ -38,11 +38,16 @@ class TariffSerializer(serializers.ModelSerializer):
     token_groups = serializers.ListField(
         child=serializers.CharField(max_length=36),
         required=False,
+        write_only=True,  # read back as the tokens' id_token (to_representation)
         help_text="id_token of the group tokens (or tokens) for which it overrides the station's tariff",
     )
     bands = serializers.JSONField(
         required=False,
         help_text='[{"start": "HH:MM", "end": "HH:MM", "price_per_kwh"?, "price_per_hour"?, "idle_price_per_hour"?}]',
+    )
+    is_default = serializers.BooleanField(
+        required=False,
+        help_text="applies where no station or token-group tariff does; takes the role from the previous default",
     )
     version = serializers.IntegerField(read_only=True, help_text="current version (sessions keep theirs)")
 
@@ -72,6 +77,11 @@ class TariffSerializer(serializers.ModelSerializer):
         data = super().to_representation(instance)
         data["token_groups"] = [t.id_token for t in instance.token_groups.all()]
         return data
+
+    def validate_currency(self, value: str) -> str:
+        if not tariffs.CURRENCY_CODE.match(value.upper()):
+            raise serializers.ValidationError("an ISO 4217 code of three letters, e.g. EUR")
+        return value.upper()
 
     def validate_token_groups(self, value: list[str]) -> list[IdToken]:
         wanted = {v.lower() for v in value}
