@@ -14,11 +14,19 @@ from django.utils import timezone
 from stations.models import Command
 
 from .metering import ENERGY_REGISTER
-from .models import ChargingTransaction, IdToken, LocalAuthList, MeterSample, Reservation, TransactionEventRecord
+from .models import (
+    ChargingTransaction,
+    IdToken,
+    LocalAuthList,
+    MeterSample,
+    Reservation,
+    Tariff,
+    TransactionEventRecord,
+)
 
 
 def transactions_all() -> QuerySet[ChargingTransaction]:
-    return ChargingTransaction.objects.select_related("station", "token")
+    return ChargingTransaction.objects.select_related("station", "token", "tariff_version")
 
 
 def active_transactions(*, station_id: int | None = None) -> QuerySet[ChargingTransaction]:
@@ -205,6 +213,14 @@ def cdr_rows(*, since: datetime, until: datetime) -> QuerySet[ChargingTransactio
 def local_list_for_station(*, station_id: int) -> LocalAuthList | None:
     """The station's local authorization list with its token count, for the station page (one query)."""
     return LocalAuthList.objects.filter(station_id=station_id).annotate(token_count=Count("tokens")).first()
+
+
+# --- Tariffs --------------------------------------------------------------------------------------------------
+
+
+def tariff_list() -> QuerySet[Tariff]:
+    """Tariffs with their stations and token groups (three queries whatever their number)."""
+    return Tariff.objects.prefetch_related("stations", "token_groups").order_by("-is_default", "name")
 
 
 # --- Reservations ---------------------------------------------------------------------------------------------

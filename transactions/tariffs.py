@@ -26,7 +26,7 @@ from django.utils import timezone
 
 from devicemodel import selectors as devicemodel_selectors
 from stations.commands import command_send
-from stations.models import ChargingStation
+from stations.models import ChargingStation, Command
 
 from . import cost, metering
 from .models import ChargingTransaction, IdToken, MeterSample, Tariff, TariffVersion
@@ -313,6 +313,18 @@ def _send_one(txn_pk: int, now: datetime) -> bool:
             fields.append("cost_sent")
         txn.save(update_fields=fields)
         return changed and txn.station.is_online
+
+
+def cost_updated_on_answered(command: Command) -> None:
+    """CostUpdated answered, from any door (the job, the dashboard, the API): the station now shows that
+    ``totalCost``, so the job compares later running costs with it (and sends again only when they differ)."""
+    transaction_id = command.request.get("transactionId")
+    total = command.request.get("totalCost")
+    if not transaction_id or total is None:
+        return
+    ChargingTransaction.objects.filter(station_id=command.station_id, transaction_id=transaction_id).update(
+        cost_sent=Decimal(str(total))
+    )
 
 
 def cost_updates_send(*, now: datetime | None = None) -> CostUpdateOutcome:

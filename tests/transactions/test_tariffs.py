@@ -267,3 +267,33 @@ def test_cdr_export_has_cost_currency_and_signed_meter_values(tokens):
     )
     code, listed = call(tokens["billing"], "GET", "/api/v1/transactions/")
     assert (listed["results"][0]["cost"], listed["results"][0]["currency"]) == ("3.96", "EUR")
+
+
+# --- Pages ----------------------------------------------------------------------------------------------------
+
+
+def test_pages_show_running_and_final_cost_and_the_tariffs():
+    from django.contrib.auth.models import User
+    from django.test import Client
+
+    station, _ = station_register(identity="UI-1")
+    make_tariff("Evening", stations=[station], price_per_kwh=D("0.50"), session_fee=D("1"),
+                bands=[{"start": "18:00", "end": "22:00", "price_per_kwh": "0.60"}])  # fmt: skip
+    start = timezone.now() - timedelta(minutes=30)
+    apply(station, tx_event("Started", 0, format_ocpp(start), meter=[meter_value(format_ocpp(start), sampled(0))]))
+    later = start + timedelta(minutes=10)
+    apply(station, tx_event("Updated", 1, format_ocpp(later), meter=[meter_value(format_ocpp(later), sampled(2000))]))
+    client = Client()
+    client.force_login(User.objects.create(username="viewer"))
+    txn = ChargingTransaction.objects.get()
+    page = client.get(f"/sessions/{txn.pk}/").content.decode()
+    expected = tariffs.transaction_cost(txn)
+    assert expected is not None and expected.total > D(1)  # the fee and 2 kWh, at whichever band price applies now
+    assert f'data-testid="session-cost">{expected.total} EUR<' in page and "cost so far" in page
+    assert "Evening (version 1)" in page
+    apply(station, tx_event("Ended", 2, format_ocpp(later), meter=[meter_value(format_ocpp(later), sampled(2000))]))
+    listing = client.get("/sessions/").content.decode()
+    final = ChargingTransaction.objects.get().cost
+    assert final is not None and f'data-testid="session-cost">{final.quantize(D("0.01"))} EUR<' in listing
+    tariffs_page = client.get("/tariffs/").content.decode()
+    assert "Evening" in tariffs_page and "18:00–22:00 0.60/kWh" in tariffs_page and ">UI-1</a>" in tariffs_page

@@ -12,6 +12,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from csms.timeutil import format_ocpp
+from stations.commands import helpers as command_helpers
 from stations.models import ChargingStation, Command
 from tests.conftest import in_thread, wait_until_async
 from tests.ocpp_client import run
@@ -64,6 +65,17 @@ def test_cost_updated_from_the_beat_task_and_total_cost_in_the_ended_answer(asgi
             assert await wait_until_async(lambda: cost_updates()[0].state == "answered", timeout_s=10)
             # Nothing new: the next run sends nothing.
             out["sent_again"] = await in_thread(cost_updates_send_task)
+            # An operator's CostUpdated (another door): its answer hook records what the station shows, so the
+            # job corrects it at its next run.
+            await in_thread(lambda: command_helpers.cost_updated(station, total_cost=9.99, transaction_id="TX-1"))
+            operator = await st.recv(10)
+            await st.send_raw(json.dumps([3, operator[1], {}]))
+            assert await wait_until_async(lambda: cost_updates()[-1].state == "answered", timeout_s=10)
+            out["shown_after_operator"] = await in_thread(lambda: ChargingTransaction.objects.get().cost_sent)
+            out["sent_correction"] = await in_thread(cost_updates_send_task)
+            correction = await st.recv(10)
+            await st.send_raw(json.dumps([3, correction[1], {}]))
+            out["correction"] = correction
             end = t0 + timedelta(minutes=20)
             ended = tx_event("Ended", 2, format_ocpp(end), trigger="EVCommunicationLost",
                              info={"stoppedReason": "EVDisconnected"}, meter=energy(end, 8500))  # fmt: skip
@@ -81,7 +93,9 @@ def test_cost_updated_from_the_beat_task_and_total_cost_in_the_ended_answer(asgi
     # running cost: 5 kWh at 0.40 + 0.50
     assert out["sent_first"] == 1
     assert out["frame"][2:] == ["CostUpdated", {"totalCost": 2.5, "transactionId": "TX-1"}]
-    assert (out["sent_again"], out["sent_after_end"], len(cost_updates())) == (0, 0, 1)
+    assert (out["sent_again"], out["shown_after_operator"], out["sent_correction"]) == (0, Decimal("9.990"), 1)
+    assert out["correction"][2:] == ["CostUpdated", {"totalCost": 2.5, "transactionId": "TX-1"}]
+    assert (out["sent_after_end"], len(cost_updates())) == (0, 3)
     # final: 7.5 kWh at 0.40 + 0.50
     assert out["ended"][2] == {"totalCost": 3.5}
     txn = ChargingTransaction.objects.get()
