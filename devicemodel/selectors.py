@@ -147,4 +147,4 @@ def actual_values(*, station_ids: list[int], component: str, variable: str) -> d
         type=AttributeType.ACTUAL,
         value__isnull=False,
     ).values_list("variable__station_id", "value")
-    return dict(rows)
+    return {station_id: value or "" for station_id, value in rows}

@@ -152,7 +152,7 @@ class TariffForm(forms.ModelForm):
         ]  # fmt: skip
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        data = super().clean() or {}
         candidate = copy.copy(self.instance)
         for name in ("name", "currency", "tax_rate_percent", "prices_include_tax", "bands", "is_default",
                      "price_per_kwh", "price_per_hour", "idle_price_per_hour", "session_fee"):  # fmt: skip
