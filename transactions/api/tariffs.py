@@ -22,6 +22,13 @@ def _money(help_text: str) -> serializers.DecimalField:
     return serializers.DecimalField(max_digits=12, decimal_places=6, min_value=0, help_text=help_text)
 
 
+class _TokenGroupsField(serializers.ListField):
+    """Written as id_token strings (resolved by the serializer), read back as the tokens' id_token."""
+
+    def to_representation(self, data: Any) -> list[str]:
+        return [token.id_token for token in data.all()]
+
+
 class TariffSerializer(serializers.ModelSerializer):
     currency = serializers.CharField(min_length=3, max_length=3, help_text="ISO 4217, e.g. EUR")
     price_per_kwh = _money("decimal string, per kWh")
@@ -35,10 +42,9 @@ class TariffSerializer(serializers.ModelSerializer):
         slug_field="identity", many=True, required=False, queryset=ChargingStation.objects.all(),
         help_text="identities of the stations it applies to",
     )  # fmt: skip
-    token_groups = serializers.ListField(
+    token_groups = _TokenGroupsField(
         child=serializers.CharField(max_length=36),
         required=False,
-        write_only=True,  # read back as the tokens' id_token (to_representation)
         help_text="id_token of the group tokens (or tokens) for which it overrides the station's tariff",
     )
     bands = serializers.JSONField(
@@ -72,11 +78,6 @@ class TariffSerializer(serializers.ModelSerializer):
             "updated_at",
         ]
         read_only_fields = ["id", "version", "created_at", "updated_at"]
-
-    def to_representation(self, instance: Tariff) -> dict[str, Any]:
-        data = super().to_representation(instance)
-        data["token_groups"] = [t.id_token for t in instance.token_groups.all()]
-        return data
 
     def validate_currency(self, value: str) -> str:
         if not tariffs.CURRENCY_CODE.match(value.upper()):
