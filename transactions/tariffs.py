@@ -123,7 +123,8 @@ def tariff_problems(*, tariff: Tariff, stations: list[ChargingStation] | None) -
         errors["bands"] = band_problems
     assigned = stations if stations is not None else (list(tariff.stations.all()) if tariff.pk else [])
     if assigned and "currency" not in errors:
-        # OCPP SPEC-SILENT: a station whose TariffCostCtrlr.Currency the CSMS does not know yet is accepted.
+        # OCPP SPEC-SILENT: a station whose TariffCostCtrlr.Currency the CSMS does not know yet is accepted; the
+        # default and token-group tariffs name no station and are not checked (README, Tariffs and cost).
         if conflicts := _currency_conflicts(tariff.currency, assigned):
             errors["stations" if stations is not None else "currency"] = conflicts
     if stations:

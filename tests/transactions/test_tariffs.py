@@ -297,3 +297,25 @@ def test_pages_show_running_and_final_cost_and_the_tariffs():
     assert final is not None and f'data-testid="session-cost">{final.quantize(D("0.01"))} EUR<' in listing
     tariffs_page = client.get("/tariffs/").content.decode()
     assert "Evening" in tariffs_page and "18:00–22:00 0.60/kWh" in tariffs_page and ">UI-1</a>" in tariffs_page
+
+
+def test_admin_saves_through_the_service_with_versions_and_the_currency_check():
+    from django.contrib.auth.models import User
+    from django.test import Client
+
+    station, _ = station_register(identity="ADM-1")
+    currency_reported(station, "CHF")
+    client = Client()
+    client.force_login(User.objects.create_superuser("root", "", "pw"))
+    form = {
+        "name": "Admin", "currency": "EUR", "price_per_kwh": "0.3", "price_per_hour": "0", "idle_price_per_hour": "0",
+        "session_fee": "0", "tax_rate_percent": "0", "prices_include_tax": "on", "bands": "[]",
+        "stations": [station.pk], "versions-TOTAL_FORMS": "0", "versions-INITIAL_FORMS": "0",
+    }  # fmt: skip
+    refused = client.post("/admin/transactions/tariff/add/", form)
+    assert refused.status_code == 200 and "TariffCostCtrlr.Currency" in refused.content.decode()
+    assert not Tariff.objects.exists()
+    assert client.post("/admin/transactions/tariff/add/", {**form, "currency": "chf"}).status_code == 302
+    tariff = Tariff.objects.get()
+    assert (tariff.currency, tariff.version, list(tariff.stations.all())) == ("CHF", 1, [station])
+    assert tariff.versions.get().prices["price_per_kwh"] == "0.300000"
