@@ -188,6 +188,8 @@ class TariffAdmin(admin.ModelAdmin):
             stations=list(form.cleaned_data["stations"]),
             token_groups=list(form.cleaned_data["token_groups"]),
         )
+        for formset in formsets:  # the read-only versions inline: saves nothing, records that for the history
+            self.save_formset(request, form, formset, change=change)
 
 
 @admin.register(TariffVersion)

@@ -37,6 +37,7 @@ CURRENCY_COMPONENT, CURRENCY_VARIABLE = "TariffCostCtrlr", "Currency"
 PRICED_FIELDS = ("currency", *cost.TERM_FIELDS, "prices_include_tax", "bands")
 CURRENCY_CODE = re.compile(r"^[A-Z]{3}$")
 _MAX_PRICE = Decimal("1000000")
+_STORED_PLACES = Decimal("0.000001")
 
 
 class TariffError(ValueError):
@@ -55,7 +56,8 @@ def tariff_snapshot(tariff: Tariff) -> dict[str, Any]:
     return {
         "name": tariff.name,
         "currency": tariff.currency,
-        **{k: str(Decimal(getattr(tariff, k))) for k in cost.TERM_FIELDS},
+        # As the columns store them (6 places), so an unchanged tariff read back compares equal.
+        **{k: str(Decimal(getattr(tariff, k)).quantize(_STORED_PLACES)) for k in cost.TERM_FIELDS},
         "prices_include_tax": tariff.prices_include_tax,
         "bands": [
             {k: (str(Decimal(str(v))) if k in cost.PRICE_FIELDS else v) for k, v in band.items()}
