@@ -33,6 +33,8 @@ BILLING_PERMISSIONS: dict[str, tuple[str, ...]] = {
         "view_reservation",
         "view_customerinformationrequest",
         "view_customerdataclearance",
+        "view_tariff",
+        "view_tariffversion",
     ),
 }
 OPERATOR_EXTRA_PERMISSIONS: dict[str, tuple[str, ...]] = {

@@ -288,6 +288,24 @@ CSMS_EVENT_ALERT_SEVERITY = env_int("CSMS_EVENT_ALERT_SEVERITY", 2)
 # token (pseudonym instead of the token, descriptions cleared; energy, times and cost kept for billing law).
 CSMS_CUSTOMER_CLEAR_ANONYMISES = env_bool("CSMS_CUSTOMER_CLEAR_ANONYMISES", True)
 
+# --- Tariffs and cost (transactions/tariffs.py) ---------------------------------------------------------------
+# Time zone of the tariffs' time-of-day bands (IANA name; one for the whole CSMS until sites carry their own).
+CSMS_TARIFF_TIME_ZONE = os.environ.get("CSMS_TARIFF_TIME_ZONE", "UTC")
+# Interval of the CostUpdated job: active sessions' running cost refreshed, CostUpdated sent when it changed; 0 off.
+CSMS_COST_UPDATE_INTERVAL_S = env_int("CSMS_COST_UPDATE_INTERVAL_S", 300)
+# Tariff text for the station's display (idTokenInfo.personalMessage of Authorize and TransactionEvent Started);
+# fields {name} {currency} {price_per_kwh} {price_per_hour} {idle_price_per_hour} {session_fee}; empty: no text.
+CSMS_TARIFF_TEXT_TEMPLATE = os.environ.get(
+    "CSMS_TARIFF_TEXT_TEMPLATE",
+    "{price_per_kwh} {currency}/kWh, {price_per_hour} {currency}/h charging, {idle_price_per_hour} {currency}/h idle"
+    ", {session_fee} {currency} per session",
+)
+if CSMS_COST_UPDATE_INTERVAL_S > 0:
+    CELERY_BEAT_SCHEDULE["transactions-cost-updates"] = {
+        "task": "transactions.cost_updates_send",
+        "schedule": float(CSMS_COST_UPDATE_INTERVAL_S),
+    }
+
 # Threads running the stations' database work in each daphne process (each holds one database connection).
 CSMS_DB_THREADS = env_int("CSMS_DB_THREADS", min(32, (os.cpu_count() or 1) + 4))
 

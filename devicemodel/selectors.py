@@ -11,6 +11,7 @@ from csms import multipart
 from stations.models import StationEvent
 
 from .models import (
+    NO_ID,
     WRITABLE,
     AttributeType,
     DeviceVariable,
@@ -129,3 +130,21 @@ def open_event_alerts(*, station_id: int | None = None) -> QuerySet[StationEvent
     if station_id is not None:
         qs = qs.filter(station_id=station_id)
     return qs.order_by("-timestamp", "-id")
+
+
+def actual_values(*, station_ids: list[int], component: str, variable: str) -> dict[int, str]:
+    """The stored Actual value of one station-level component-variable (no instance, EVSE or connector) per station
+    that reported it, e.g. TariffCostCtrlr.Currency; one query for any number of stations."""
+    rows = VariableAttribute.objects.filter(
+        variable__station_id__in=station_ids,
+        variable__component_name=component,
+        variable__component_instance="",
+        variable__evse_id=NO_ID,
+        variable__connector_id=NO_ID,
+        variable__name=variable,
+        variable__instance="",
+        variable__gone_at__isnull=True,
+        type=AttributeType.ACTUAL,
+        value__isnull=False,
+    ).values_list("variable__station_id", "value")
+    return {station_id: value or "" for station_id, value in rows}

@@ -1,3 +1,7 @@
+import copy
+from typing import Any
+
+from django import forms
 from django.contrib import admin
 
 from csms.admin import ReadOnlyAdmin, ReadOnlyInline
@@ -11,8 +15,11 @@ from .models import (
     MeterSample,
     RemoteStartRequest,
     Reservation,
+    Tariff,
+    TariffVersion,
     TransactionEventRecord,
 )
+from .tariffs import tariff_problems, tariff_save
 
 
 @admin.register(IdToken)
@@ -125,3 +132,67 @@ class CustomerDataClearanceAdmin(ReadOnlyAdmin):
     list_display = ["performed_at", "request", "performed_by", "pseudonym", "counts"]
     list_select_related = ["request", "performed_by"]
     readonly_fields = [f.name for f in CustomerDataClearance._meta.fields]
+
+
+# --- Tariffs --------------------------------------------------------------------------------------------------
+
+
+class TariffVersionInline(ReadOnlyInline, admin.TabularInline):
+    model = TariffVersion
+    fields = ("number", "valid_from", "prices")
+    readonly_fields = fields
+
+
+class TariffForm(forms.ModelForm):
+    class Meta:
+        model = Tariff
+        fields = [
+            "name", "currency", "price_per_kwh", "price_per_hour", "idle_price_per_hour", "session_fee",
+            "tax_rate_percent", "prices_include_tax", "bands", "is_default", "stations", "token_groups",
+        ]  # fmt: skip
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        candidate = copy.copy(self.instance)
+        for name in ("name", "currency", "tax_rate_percent", "prices_include_tax", "bands", "is_default",
+                     "price_per_kwh", "price_per_hour", "idle_price_per_hour", "session_fee"):  # fmt: skip
+            if name in data:
+                setattr(candidate, name, data[name])
+        stations = list(data["stations"]) if "stations" in data else None
+        for field, messages in tariff_problems(tariff=candidate, stations=stations).items():
+            self.add_error(field if field in self.fields else None, messages)
+        return data
+
+
+@admin.register(Tariff)
+class TariffAdmin(admin.ModelAdmin):
+    """Saved through ``tariff_save`` (the API's rules): a price change makes a new version; sessions keep theirs."""
+
+    list_display = (
+        "name", "currency", "price_per_kwh", "price_per_hour", "idle_price_per_hour", "session_fee", "is_default",
+        "version", "updated_at",
+    )  # fmt: skip
+    list_filter = ("is_default", "currency")
+    search_fields = ("name",)
+    filter_horizontal = ("stations", "token_groups")
+    readonly_fields = ("version",)
+    form = TariffForm
+    inlines = [TariffVersionInline]
+
+    def save_model(self, request: Any, obj: Tariff, form: Any, change: bool) -> None:
+        self._pending = obj  # saved with its assignments in save_related
+
+    def save_related(self, request: Any, form: Any, formsets: Any, change: bool) -> None:
+        tariff_save(
+            tariff=form.instance,
+            stations=list(form.cleaned_data["stations"]),
+            token_groups=list(form.cleaned_data["token_groups"]),
+        )
+        for formset in formsets:  # the read-only versions inline: saves nothing, records that for the history
+            self.save_formset(request, form, formset, change=change)
+
+
+@admin.register(TariffVersion)
+class TariffVersionAdmin(ReadOnlyAdmin):
+    list_display = ("tariff", "number", "valid_from", "created_at")
+    list_select_related = ("tariff",)

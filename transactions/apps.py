@@ -10,7 +10,7 @@ class TransactionsConfig(AppConfig):
 
         from . import handlers  # noqa: F401 - registers the OCPP handlers
         from . import receivers  # noqa: F401 - local-list sync when tokens change
-        from . import customers, reservations, services
+        from . import customers, reservations, services, tariffs
 
         on_command_answered("SendLocalList")(services.local_list_on_send_answered)
         on_command_answered("GetLocalListVersion")(services.local_list_on_version_answered)
@@ -23,3 +23,4 @@ class TransactionsConfig(AppConfig):
         on_command_sending("CustomerInformation", allocates="requestId")(customers.customer_information_on_sending)
         on_command_answered("CustomerInformation")(customers.customer_information_on_answered)
         on_command_failed("CustomerInformation")(customers.customer_information_on_failed)
+        on_command_answered("CostUpdated")(tariffs.cost_updated_on_answered)

@@ -17,6 +17,7 @@ from typing import Any
 from django.conf import settings
 
 from . import selectors
+from .cost import money_text
 
 COLUMNS = (
     "station",
@@ -31,6 +32,8 @@ COLUMNS = (
     "stopped_reason",
     "cost",
     "currency",
+    "signed_meter_value_start",
+    "signed_meter_value_end",
 )
 BLOCK_ROWS = 500  # rows per chunk handed to the HTTP response
 
@@ -47,7 +50,9 @@ def _energy(value: Decimal | None) -> Decimal | None:
 
 
 def cdr_records(*, since: datetime, until: datetime) -> Iterator[dict[str, Any]]:
-    """One dict per ended session (columns :data:`COLUMNS`); cost and currency stay empty until tariffs exist."""
+    """One dict per ended session (columns :data:`COLUMNS`): cost (with taxes, a decimal string in the currency's
+    minor unit) and currency from the session's tariff version, empty without one; the signedMeterValue objects of
+    the first and last signed energy readings (calibration-law billing), empty when the meter signs nothing."""
     rows = selectors.cdr_rows(since=since, until=until).iterator(chunk_size=settings.CSMS_CDR_EXPORT_CHUNK_ROWS)
     for row in rows:
         started, ended = row["started_at"], row["ended_at"]
@@ -62,9 +67,19 @@ def cdr_records(*, since: datetime, until: datetime) -> Iterator[dict[str, Any]]
             "duration_s": max(0, int((ended - started).total_seconds())) if started and ended else None,
             "energy_wh": _energy(row["energy_wh"]),
             "stopped_reason": row["stopped_reason"],
-            "cost": None,
-            "currency": None,
+            "cost": money_text(row["cost"], row["currency"]),
+            "currency": row["currency"] or None,
+            "signed_meter_value_start": row["signed_meter_value_start"],
+            "signed_meter_value_end": row["signed_meter_value_end"],
         }
+
+
+def _csv_cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, dict | list):  # a signedMeterValue: its JSON, as signed
+        return json.dumps(value, separators=(",", ":"), sort_keys=True)
+    return value
 
 
 def csv_chunks(records: Iterator[dict[str, Any]]) -> Iterator[str]:
@@ -73,7 +88,7 @@ def csv_chunks(records: Iterator[dict[str, Any]]) -> Iterator[str]:
     writer.writerow(COLUMNS)
     count = 0
     for record in records:
-        writer.writerow(["" if record[c] is None else record[c] for c in COLUMNS])
+        writer.writerow([_csv_cell(record[c]) for c in COLUMNS])
         count += 1
         if count % BLOCK_ROWS == 0:
             yield buffer.getvalue()

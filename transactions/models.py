@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -194,6 +195,19 @@ class ChargingTransaction(models.Model):
     status_checked_at = models.DateTimeField(null=True, blank=True)
     ongoing_indicator = models.BooleanField(null=True, blank=True)
     messages_in_queue = models.BooleanField(null=True, blank=True)
+    # Tariff and cost (block I, transactions/tariffs.py): the tariff version pinned when the session started, its
+    # cost (running: as of cost_at; final once ended) and the last totalCost sent in a CostUpdated.
+    tariff_version = models.ForeignKey(
+        "TariffVersion", null=True, blank=True, on_delete=models.PROTECT, related_name="transactions"
+    )
+    cost = models.DecimalField(
+        max_digits=18, decimal_places=3, null=True, blank=True, help_text="Total with taxes, in currency."
+    )
+    currency = models.CharField(max_length=3, blank=True, help_text="ISO 4217, of the pinned tariff version.")
+    cost_at = models.DateTimeField(null=True, blank=True, help_text="When the cost was computed.")
+    cost_sent = models.DecimalField(
+        max_digits=18, decimal_places=3, null=True, blank=True, help_text="totalCost of the last CostUpdated sent."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -515,3 +529,70 @@ class CustomerDataClearance(models.Model):
 
     def __str__(self) -> str:
         return f"clearance {self.pk} ({self.pseudonym or 'no token'})"
+
+
+# --- Tariffs and cost (block I) -------------------------------------------------------------------------------
+
+
+class Tariff(models.Model):
+    """Prices for running cost, CostUpdated, totalCost and the CDR. Money in Decimal, prices in ``currency``.
+
+    ``bands``: time-of-day bands, ``[{"start": "HH:MM", "end": "HH:MM", "price_per_kwh"?, "price_per_hour"?,
+    "idle_price_per_hour"?}]`` in local time (``CSMS_TARIFF_TIME_ZONE``); a band overrides the prices it names
+    between its start and end (end before start: across midnight). Every change to a priced field makes a new
+    :class:`TariffVersion`; a session keeps the version it started with (transactions/tariffs.py).
+    """
+
+    name = models.CharField(max_length=100, unique=True)
+    currency = models.CharField(max_length=3, help_text="ISO 4217, e.g. EUR.")
+    price_per_kwh = models.DecimalField(max_digits=12, decimal_places=6, default=Decimal(0))
+    price_per_hour = models.DecimalField(
+        max_digits=12, decimal_places=6, default=Decimal(0), help_text="Per hour of charging (state Charging)."
+    )
+    idle_price_per_hour = models.DecimalField(
+        max_digits=12,
+        decimal_places=6,
+        default=Decimal(0),
+        help_text="Per hour idle: SuspendedEV, or EVConnected after charging; never SuspendedEVSE.",
+    )
+    session_fee = models.DecimalField(max_digits=12, decimal_places=6, default=Decimal(0))
+    tax_rate_percent = models.DecimalField(max_digits=7, decimal_places=4, default=Decimal(0))
+    prices_include_tax = models.BooleanField(default=True, help_text="Prices are gross (tax included).")
+    bands = models.JSONField(default=list, blank=True, help_text="Time-of-day bands overriding the prices.")
+    is_default = models.BooleanField(default=False, help_text="Applies where no station or token-group tariff does.")
+    stations = models.ManyToManyField("stations.ChargingStation", blank=True, related_name="tariffs")
+    token_groups = models.ManyToManyField(
+        IdToken, blank=True, related_name="group_tariffs", help_text="Group tokens (or tokens) it overrides for."
+    )
+    version = models.PositiveIntegerField(default=0, editable=False, help_text="Number of the current version.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["is_default"], condition=models.Q(is_default=True), name="one_default_tariff"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.currency})"
+
+
+class TariffVersion(models.Model):
+    """An immutable copy of a tariff's prices (``prices``: the terms as decimal strings), valid from
+    ``valid_from``; sessions point at the version they started with."""
+
+    tariff = models.ForeignKey(Tariff, on_delete=models.PROTECT, related_name="versions")
+    number = models.PositiveIntegerField()
+    valid_from = models.DateTimeField()
+    prices = models.JSONField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["tariff", "-number"]
+        constraints = [models.UniqueConstraint(fields=["tariff", "number"], name="uniq_tariff_version")]
+
+    def __str__(self) -> str:
+        return f"{self.tariff_id} v{self.number}"

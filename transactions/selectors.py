@@ -7,17 +7,26 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, TypedDict
 
-from django.db.models import Count, F, Q, QuerySet, Sum
+from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from stations.models import Command
 
-from .models import ChargingTransaction, IdToken, LocalAuthList, MeterSample, Reservation, TransactionEventRecord
+from .metering import ENERGY_REGISTER
+from .models import (
+    ChargingTransaction,
+    IdToken,
+    LocalAuthList,
+    MeterSample,
+    Reservation,
+    Tariff,
+    TransactionEventRecord,
+)
 
 
 def transactions_all() -> QuerySet[ChargingTransaction]:
-    return ChargingTransaction.objects.select_related("station", "token")
+    return ChargingTransaction.objects.select_related("station", "token", "tariff_version")
 
 
 def active_transactions(*, station_id: int | None = None) -> QuerySet[ChargingTransaction]:
@@ -174,13 +183,28 @@ CDR_FIELDS = (
     "ended_at",
     "energy_wh",
     "stopped_reason",
+    "cost",
+    "currency",
+    "signed_meter_value_start",
+    "signed_meter_value_end",
 )
 
 
+def _signed_reading(first: bool) -> Subquery:
+    """The signedMeterValue of the session's first (or last) signed energy register reading."""
+    order = ("timestamp", "id") if first else ("-timestamp", "-id")
+    readings = MeterSample.objects.filter(
+        transaction_id=OuterRef("pk"), measurand=ENERGY_REGISTER, signed_meter_value__isnull=False
+    )
+    return Subquery(readings.order_by(*order).values("signed_meter_value")[:1])
+
+
 def cdr_rows(*, since: datetime, until: datetime) -> QuerySet[ChargingTransaction, dict[str, Any]]:
-    """Ended sessions whose end lies in [since, until), oldest end first, as plain rows (for streaming CDRs)."""
+    """Ended sessions whose end lies in [since, until), oldest end first, as plain rows (for streaming CDRs), with
+    the signed meter values of their start and end readings (two indexed subqueries, no query per row)."""
     return (
         ChargingTransaction.objects.filter(is_active=False, ended_at__gte=since, ended_at__lt=until)
+        .annotate(signed_meter_value_start=_signed_reading(True), signed_meter_value_end=_signed_reading(False))
         .order_by("ended_at", "id")
         .values(*CDR_FIELDS)
     )
@@ -189,6 +213,14 @@ def cdr_rows(*, since: datetime, until: datetime) -> QuerySet[ChargingTransactio
 def local_list_for_station(*, station_id: int) -> LocalAuthList | None:
     """The station's local authorization list with its token count, for the station page (one query)."""
     return LocalAuthList.objects.filter(station_id=station_id).annotate(token_count=Count("tokens")).first()
+
+
+# --- Tariffs --------------------------------------------------------------------------------------------------
+
+
+def tariff_list() -> QuerySet[Tariff]:
+    """Tariffs with their stations and token groups (three queries whatever their number)."""
+    return Tariff.objects.prefetch_related("stations", "token_groups").order_by("-is_default", "name")
 
 
 # --- Reservations ---------------------------------------------------------------------------------------------

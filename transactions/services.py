@@ -24,7 +24,7 @@ from stations.commands.pipeline import Sender
 from stations.models import ChargingStation, Command
 from webhooks import services as webhooks
 
-from . import metering, reservations
+from . import metering, reservations, tariffs
 from .id_token_import import id_token_conflict
 from .models import (
     AuthorizationStatus,
@@ -121,7 +121,11 @@ class AuthorizeResult:
 
 
 def authorize(*, station_id: int, id_token: dict[str, Any], certificate_presented: bool) -> AuthorizeResult:
-    info, _ = id_token_info(id_token=id_token)
+    info, token = id_token_info(id_token=id_token)
+    if info["status"] == AuthorizationStatus.ACCEPTED and settings.CSMS_TARIFF_TEXT_TEMPLATE:
+        # The tariff text for the station's display (one query, only for an accepted token).
+        version = tariffs.tariff_for(station=station_id, id_token=token, at=timezone.now())
+        info = tariffs.id_token_info_with_tariff(info, version=version)
     certificate_status = None
     if certificate_presented:
         # OCPP SPEC-SILENT: this CSMS does not validate ISO 15118 contract certificates (no OCSP yet). It vouches
@@ -501,14 +505,6 @@ def transaction_state_refresh(txn: ChargingTransaction, *, only: TransactionEven
     txn.last_event_at = max(timestamps)
 
 
-def _tariff_response_fields(txn: ChargingTransaction, event_type: str) -> dict[str, Any]:
-    """Hook for the tariff issue: ``totalCost`` (Ended only) and ``chargingPriority``. Nothing yet.
-
-    # OCPP SPEC-SILENT (billing): an omitted totalCost means "not free"; never send 0.00 until tariffs exist.
-    """
-    return {}
-
-
 _TRANSACTION_FOR_UPDATE = fastorm.CompiledGet(
     lambda station_id, transaction_id: ChargingTransaction.objects.select_for_update().filter(
         station_id=station_id, transaction_id=transaction_id
@@ -576,13 +572,24 @@ def transaction_event_apply(*, station_id: int, event: dict[str, Any]) -> Transa
             transaction_state_append(txn, record)
         else:  # first event, or one arriving out of order: derive everything again
             transaction_state_refresh(txn, only=record if first else None)
-        if (txn.id_token, txn.id_token_type) != token_before:  # the session's token changed: link it
+        token_changed = (txn.id_token, txn.id_token_type) != token_before
+        if token_changed:  # the session's token changed: link it
             _token_refresh(txn, known)
+        if first or token_changed:
+            # The tariff version in force at the start, for the session's token (a plug-first session gets its
+            # token later: the token-group override then applies). One query; never on the usual in-order event.
+            tariffs.transaction_tariff_pin(txn)
         if event.get("meterValue"):
             samples = metering.samples_from_meter_values(event["meterValue"], parse_ocpp)
             rows = _sample_rows(station_id=station_id, evse_id=txn.evse_id or 0, transaction_pk=txn.pk, samples=samples)
             _samples_insert(rows)
             transaction_metering_append(txn, samples)
+        if not txn.is_active and txn.tariff_version_id is not None:
+            # Ended (or a late event of an ended session): the final cost, once, in the same transaction; the
+            # response's totalCost and the CDR read it. Two queries (charging states, energy readings).
+            tariffs.transaction_cost_store(txn)
+        if token_info is not None and record.event_type == TransactionEventType.STARTED and txn.tariff_version_id:
+            token_info = tariffs.id_token_info_with_tariff(token_info, version=txn.tariff_version)
         if record.reservation_id is not None:  # rare: one indexed UPDATE only when the event names a reservation
             reservations.reservation_consume(
                 station_id=station_id, reservation_id=record.reservation_id, transaction_pk=txn.pk
@@ -615,7 +622,8 @@ def transaction_event_response(result: TransactionEventResult, event_type: str) 
     response: dict[str, Any] = {}
     if result.id_token_info is not None:
         response["idTokenInfo"] = result.id_token_info
-    response.update(_tariff_response_fields(result.transaction, event_type))
+    if event_type == TransactionEventType.ENDED:
+        response.update(tariffs.total_cost_response(result.transaction))
     return response
 
 

@@ -41,3 +41,11 @@ def local_lists_sync_all_task() -> int:
 def reservations_expire_task() -> int:
     """Periodic: open reservations past their expiry become expired (never one the station already ended)."""
     return reservations.reservations_expire()
+
+
+@shared_task(name="transactions.cost_updates_send", ignore_result=True)
+def cost_updates_send_task() -> int:
+    """Periodic (CSMS_COST_UPDATE_INTERVAL_S): running costs refreshed, CostUpdated sent where the cost changed."""
+    from . import tariffs
+
+    return tariffs.cost_updates_send().sent

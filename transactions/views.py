@@ -19,7 +19,7 @@ from django.views.decorators.http import require_POST
 
 from csms.htmx import HtmxHttpRequest
 
-from . import charts, reservations, selectors, services
+from . import charts, reservations, selectors, services, tariffs
 from .models import AuthorizationStatus, IdToken, IdTokenType
 
 SESSIONS_PER_PAGE = 50
@@ -159,6 +159,8 @@ def session_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "events": _events_with_gaps(events),
             "stop_requests": selectors.transaction_stop_requests(txn=session),
             "energy_kwh": (session.energy_wh or 0) / 1000,
+            # The running cost of an active session, to now; the stored final one once ended.
+            "cost": tariffs.transaction_cost(session),
         },
     )
 
@@ -228,6 +230,16 @@ def id_token_set_status(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     if request.htmx:
         return render(request, "transactions/_id_token_row.html", {"token": token, "can_change": True})
     return redirect("id-token-list")
+
+
+@login_required
+def tariff_list(request: HttpRequest) -> HttpResponse:
+    """The tariffs, their prices, bands and assignments; edited in the admin (or the API)."""
+    return render(
+        request,
+        "transactions/tariff_list.html",
+        {"tariffs": selectors.tariff_list(), "can_change": request.user.has_perm("transactions.change_tariff")},
+    )
 
 
 # --- Reservations ---------------------------------------------------------------------------------------------

@@ -31,6 +31,8 @@ HEADER = [
     "stopped_reason",
     "cost",
     "currency",
+    "signed_meter_value_start",
+    "signed_meter_value_end",
 ]
 
 
@@ -136,6 +138,8 @@ def test_csv_export_of_10000_sessions_in_bounded_memory(tokens):
         "EVDisconnected",
         "",
         "",
+        "",
+        "",
     ]
     assert next(csv.reader([last]))[1] == "TX-09999"
 
@@ -162,6 +166,8 @@ def test_json_export_permissions_and_validation(tokens):
         "stopped_reason": "EVDisconnected",
         "cost": None,
         "currency": None,
+        "signed_meter_value_start": None,
+        "signed_meter_value_end": None,
     }
     next_year = path.replace("2026-05-04", "2027-05-04").replace("2026-05-05", "2027-05-05")
     code, raw = call(tokens["billing"], "GET", next_year)

@@ -41,6 +41,8 @@ from transactions.models import (
     MeterSample,
     RemoteStartRequest,
     Reservation,
+    Tariff,
+    TariffVersion,
     TransactionEventRecord,
 )
 from webhooks.models import WebhookDelivery, WebhookSubscription
@@ -75,11 +77,12 @@ STATION_REPORTED = (
 )
 # What operators sent to stations: the command audit trail.
 SENT_TO_STATIONS = (Command, BulkCommand, RemoteStartRequest, Reservation, DisplayMessage)
-# The CSMS's own audit of what it did to its records (customer data anonymised).
-CSMS_AUDIT = (CustomerDataClearance,)
+# The CSMS's own audit of what it did to its records (customer data anonymised; the tariff versions sessions
+# were priced with).
+CSMS_AUDIT = (CustomerDataClearance, TariffVersion)
 READ_ONLY = STATION_REPORTED + SENT_TO_STATIONS + CSMS_AUDIT
 # Managed by operators: stations' registration, id tokens, local lists, webhooks (and the webhooks' delivery log).
-WRITABLE = (ChargingStation, IdToken, LocalAuthList, WebhookSubscription, WebhookDelivery)
+WRITABLE = (ChargingStation, IdToken, LocalAuthList, WebhookSubscription, WebhookDelivery, Tariff)
 OUR_APPS = ("csms", "stations", "transactions", "devicemodel", "smartcharging", "webhooks")
 
 
@@ -180,6 +183,9 @@ def one_of_each() -> dict[type[models.Model], models.Model]:
         DisplayMessageReport: DisplayMessageReport.objects.create(station=station, request_id=1),
         CustomerInformationRequest: (info := CustomerInformationRequest.objects.create(station=station, request_id=1)),
         CustomerDataClearance: CustomerDataClearance.objects.create(request=info, pseudonym="anon-1"),
+        TariffVersion: TariffVersion.objects.create(
+            tariff=Tariff.objects.create(name="T", currency="EUR"), number=1, valid_from=T0, prices={}
+        ),
     }
 
 

@@ -24,7 +24,7 @@ def _reading(minute: int, wh: float, kw: float, context: str | None = None) -> l
 
 
 @pytest.mark.django_db(transaction=True)
-def test_in_order_event_with_meter_values_costs_four_statements(django_assert_num_queries):
+def test_in_order_event_with_meter_values_costs_six_statements(django_assert_num_queries):
     station, _ = station_register(identity="Q-1")
     services.transaction_event_apply(
         station_id=station.pk,
@@ -101,7 +101,7 @@ def test_per_phase_power_is_left_to_the_stored_samples():
 
 
 @pytest.mark.django_db(transaction=True)
-def test_starting_event_with_a_known_token_costs_seven_statements(django_assert_num_queries):
+def test_starting_event_with_a_known_token_costs_ten_statements(django_assert_num_queries):
     from transactions.models import IdToken
 
     station, _ = station_register(identity="Q-4")
@@ -110,8 +110,9 @@ def test_starting_event_with_a_known_token_costs_seven_statements(django_assert_
                        id_token={"idToken": "card-7", "type": "ISO14443"})  # fmt: skip
     active_events()  # the webhook subscriptions are cached per process: not a cost of each event
     # BEGIN, look for the transaction, insert it, lock it, look the token up (once, for the answer and the
-    # session), insert the event, insert its samples, update the transaction, COMMIT.
-    with django_assert_num_queries(9):
+    # session), find the tariff version to pin (block I: once per session), insert the event, insert its samples,
+    # update the transaction, COMMIT.
+    with django_assert_num_queries(10):
         result = services.transaction_event_apply(station_id=station.pk, event=started)
     assert result.id_token_info == {"status": "Accepted"}
     txn = ChargingTransaction.objects.get(station=station)

@@ -12,6 +12,7 @@ from rest_framework import serializers
 from stations.commands.helpers import ConnectorEnumType
 from stations.models import ChargingStation, Command
 from transactions import id_token_import
+from transactions.cost import money_text
 from transactions.models import (
     AuthorizationStatus,
     ChargingTransaction,
@@ -41,8 +42,11 @@ class TransactionSerializer(serializers.ModelSerializer):
         help_text="For an active session: when its station went offline, once longer than "
         "CSMS_SESSION_OFFLINE_NOTICE_S (its events may still arrive); else null."
     )
-    cost = serializers.SerializerMethodField(help_text="Decimal string; null until tariffs exist.")
-    currency = serializers.SerializerMethodField(help_text="ISO 4217; null until tariffs exist.")
+    cost = serializers.SerializerMethodField(
+        help_text="Decimal string with taxes, in the currency's minor unit; final once ended, running (as of "
+        "cost_at) while active; null without a tariff."
+    )
+    currency = serializers.SerializerMethodField(help_text="ISO 4217 of the session's tariff; null without one.")
 
     class Meta:
         model = ChargingTransaction
@@ -76,6 +80,7 @@ class TransactionSerializer(serializers.ModelSerializer):
             "messages_in_queue",
             "cost",
             "currency",
+            "cost_at",
             "updated_at",
         ]
         read_only_fields = fields
@@ -84,10 +89,10 @@ class TransactionSerializer(serializers.ModelSerializer):
         return obj.station_offline_since()
 
     def get_cost(self, obj: ChargingTransaction) -> str | None:
-        return None
+        return money_text(obj.cost, obj.currency)
 
     def get_currency(self, obj: ChargingTransaction) -> str | None:
-        return None
+        return obj.currency if obj.tariff_version_id is not None and obj.currency else None
 
 
 class TransactionEventSerializer(serializers.ModelSerializer):

@@ -29,3 +29,13 @@ def kwh(value: Any, places: int = 2) -> str:
 def kw(value: Any, places: int = 1) -> str:
     """W -> "7.4" kW."""
     return _thousandth(value, places)
+
+
+@register.filter
+def money(value: Any, currency: str = "") -> str:
+    """A stored amount in its currency's minor unit with the code: "8.15 EUR"."""
+    from transactions.cost import money_text
+
+    if value is None or value == "":
+        return "—"
+    return f"{money_text(Decimal(value), currency or '')} {currency}".strip()
