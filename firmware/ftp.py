@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import close_old_connections, connection
 from pyftpdlib.authorizers import AuthenticationFailed
 from pyftpdlib.handlers import DTPHandler, FTPHandler
 from pyftpdlib.servers import ThreadedFTPServer
@@ -157,6 +157,7 @@ class SlotFTPHandler(FTPHandler):
             shutil.rmtree(self.home, ignore_errors=True)
             self.home = ""
         super().close()
+        connection.close()  # the session's thread ends: its database connection too
 
 
 def ftp_incoming_dir() -> str:

@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from asgiref.sync import sync_to_async
+from django.core.files.uploadedfile import UploadedFile
 from django.db import close_old_connections
 
 from . import fileserver
@@ -56,8 +57,8 @@ def _db(func: Callable[..., Any]) -> Callable[..., Awaitable[Any]]:
     return sync_to_async(call, thread_sensitive=False)
 
 
-def _multipart_file(path: str, content_type: str, size: int) -> tuple[str, str, int]:
-    """(temporary path, file name, size) of the first file part of a multipart body stored at ``path``."""
+def _multipart_file(path: str, content_type: str, size: int) -> UploadedFile:
+    """The first file part of a multipart body stored at ``path`` (a temporary file; close it when done)."""
     from django.core.files.uploadhandler import TemporaryFileUploadHandler
     from django.http.multipartparser import MultiPartParser, MultiPartParserError
 
@@ -67,25 +68,26 @@ def _multipart_file(path: str, content_type: str, size: int) -> tuple[str, str, 
             _, files = MultiPartParser(meta, stream, [TemporaryFileUploadHandler()]).parse()
     except MultiPartParserError as exc:
         raise fileserver.UploadRefused(400, f"bad multipart body: {exc}") from exc
-    for key in files:
-        part = files[key]
-        return part.temporary_file_path(), part.name or "", part.size or 0
-    raise fileserver.UploadRefused(400, "the multipart body has no file part")
+    parts = [part for key in files for part in files.getlist(key)]
+    for extra in parts[1:]:
+        extra.close()
+    if not parts:
+        raise fileserver.UploadRefused(400, "the multipart body has no file part")
+    return parts[0]
 
 
 def _store(*, slot: fileserver.OpenSlot, path: str, method: str, content_type: str, size: int, name: str) -> None:
     if method == "POST":
         if not content_type.lower().startswith("multipart/form-data"):
             raise fileserver.UploadRefused(400, "POST needs multipart/form-data (or PUT the raw file)")
-        part_path, part_name, part_size = _multipart_file(path, content_type, size)
+        part = _multipart_file(path, content_type, size)
         try:
-            with open(part_path, "rb") as content:
-                fileserver.upload_store(
-                    slot_pk=slot.pk, content=content, size_bytes=part_size, filename=part_name or name, via="http-post"
-                )
+            part.seek(0)
+            fileserver.upload_store(
+                slot_pk=slot.pk, content=part, size_bytes=part.size or 0, filename=part.name or name, via="http-post"
+            )
         finally:
-            if os.path.exists(part_path):
-                os.unlink(part_path)
+            part.close()
         return
     with open(path, "rb") as content:
         fileserver.upload_store(slot_pk=slot.pk, content=content, size_bytes=size, filename=name, via="http-put")
