@@ -108,7 +108,7 @@ class SlotFTPHandler(FTPHandler):
     home: str = ""
     stored: bool = False
     dtp_handler = SlotDTPHandler
-    authorizer = SlotAuthorizer()  # type: ignore[assignment]
+    authorizer = SlotAuthorizer()
     permit_foreign_addresses = False
     banner = "CSMS file server: uploads only."
 
@@ -119,7 +119,7 @@ class SlotFTPHandler(FTPHandler):
         if self.stored:
             self.respond("550 This upload slot already holds its file.")
             return None
-        if "a" in mode or self._restart_position:
+        if "a" in mode or getattr(self, "_restart_position", False):
             self.respond("550 Append and resume are not supported: store the whole file.")
             self._restart_position = 0
             return None

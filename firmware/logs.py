@@ -157,7 +157,7 @@ def log_status_record(
     )
     if request_id is None:
         return None
-    entry = {"status": status, "at": now.isoformat().replace("+00:00", "Z")}
+    entry: dict[str, Any] = {"status": status, "at": now.isoformat().replace("+00:00", "Z")}
     if status_info:
         entry["statusInfo"] = status_info
     with transaction.atomic():

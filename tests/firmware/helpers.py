@@ -9,20 +9,23 @@ import tempfile
 from collections.abc import Iterable
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from django.utils import timezone
 
 from firmware import fileserver
 from firmware.models import UploadSlot
+from tests.conftest import LiveServer
 
 # One directory per test session, used by this process and by the live daphne it starts (CSMS_MEDIA_ROOT).
 MEDIA = Path(tempfile.gettempdir()) / f"csms-test-media-{os.getpid()}"
 
 
-def media_server(csms_server: object) -> object:
+def media_server(csms_server: Any) -> LiveServer:
     """The live daphne storing uploads under MEDIA (one process for the whole session)."""
-    return csms_server("files", CSMS_MEDIA_ROOT=str(MEDIA))  # type: ignore[operator]
+    server: LiveServer = csms_server("files", CSMS_MEDIA_ROOT=str(MEDIA))
+    return server
 
 
 def upload(
@@ -30,7 +33,7 @@ def upload(
 ) -> tuple[int, str]:
     """A raw HTTP upload (PUT or POST) to ``url``; ``body`` an iterable of chunks is sent chunked."""
     parts = urlsplit(url)
-    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+    conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=30)
     try:
         chunked = not isinstance(body, bytes)
         conn.request(method, parts.path, body=body, headers=headers or {}, encode_chunked=chunked)

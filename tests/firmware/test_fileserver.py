@@ -119,7 +119,7 @@ def ftpd(transactional_db: None, settings: Any, tmp_path: Any) -> Iterator[tuple
 
 def login(address: tuple[str, int], made: Any) -> ftplib.FTP:
     ftp = ftplib.FTP()
-    ftp.connect(*address, timeout=10)
+    ftp.connect(address[0], address[1], timeout=10)
     user, password = fileserver.ftp_credentials(made.token)
     ftp.login(user, password)
     return ftp
@@ -171,7 +171,7 @@ def test_ftp_refuses_wrong_expired_and_oversize_with_nothing_stored(ftpd):
         ("anonymous", "guest@"),
     ):
         ftp = ftplib.FTP()
-        ftp.connect(*ftpd, timeout=10)
+        ftp.connect(ftpd[0], ftpd[1], timeout=10)
         with pytest.raises(ftplib.error_perm, match="530"):
             ftp.login(bad_user, bad_password)
         ftp.close()

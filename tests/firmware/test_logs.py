@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from django.contrib.auth.models import Group, User
@@ -19,7 +19,7 @@ from devicemodel.models import DeviceVariable, VariableAttribute
 from firmware import fileserver, logs
 from firmware.models import LogRequest, LogRequestState, StationFileTransfer, UploadSlot
 from stations.commands import command_finish
-from stations.models import ChargingStation, CommandState
+from stations.models import ChargingStation, Command, CommandState
 from tests.firmware.helpers import MEDIA
 from tests.stations.helpers import exchange
 
@@ -34,6 +34,16 @@ def media(settings: Any) -> None:
 def online(identity: str = "CS-1") -> ChargingStation:
     # Online on a channel nobody reads: commands are recorded and dispatched, the test plays the answer.
     return ChargingStation.objects.create(identity=identity, is_online=True, channel_name="test.nobody")
+
+
+def cmd(request: LogRequest) -> Command:
+    assert request.command is not None
+    return request.command
+
+
+def slot_of(request: LogRequest) -> UploadSlot:
+    assert request.slot is not None
+    return request.slot
 
 
 def protocols_variable(station: ChargingStation, value: str) -> None:
@@ -66,9 +76,9 @@ def test_station_gets_http_unless_only_ftp_is_listed_or_the_operator_says(listed
     if choice:
         StationFileTransfer.objects.create(station=station, protocol=choice)
     request = logs.log_request_send(station=station)
-    location = request.command.request["log"]["remoteLocation"]
+    location = cmd(request).request["log"]["remoteLocation"]
     assert request.protocol == expected and request.remote_location == location and len(location) <= 512
-    token = request.slot.token
+    token = slot_of(request).token
     if expected == "ftp":
         user, password = fileserver.ftp_credentials(token)
         assert location == f"ftp://{user}:{password}@files.example.com:2121/"
@@ -80,26 +90,27 @@ def test_slot_outlives_the_stations_retries(settings):
     settings.CSMS_UPLOAD_SLOT_TTL_S = 3600
     before = timezone.now()
     request = logs.log_request_send(station=online(), retries=3, retry_interval_s=600)
-    expires = request.slot.expires_at
+    expires = slot_of(request).expires_at
     assert before + timedelta(seconds=3600 + 1800) <= expires <= timezone.now() + timedelta(seconds=3600 + 1800)
-    assert request.slot.max_bytes == settings.CSMS_UPLOAD_MAX_BYTES
+    assert slot_of(request).max_bytes == settings.CSMS_UPLOAD_MAX_BYTES
 
 
 def test_getlog_answers_move_the_request_and_accepted_canceled_cancels_the_earlier_upload():
     station = online()
     first = logs.log_request_send(station=station)
-    command_finish(command_id=first.command_id, state=CommandState.ANSWERED, response={"status": "Accepted"})
+    command_finish(command_id=cmd(first).pk, state=CommandState.ANSWERED, response={"status": "Accepted"})
     logs.log_status_record(station_id=station.pk, status="Uploading", request_id=first.request_id)
     second = logs.log_request_send(station=station, log_type="SecurityLog")
     assert (first.request_id, second.request_id) == (1, 2)
     command_finish(
-        command_id=second.command_id,
+        command_id=cmd(second).pk,
         state=CommandState.ANSWERED,
         response={"status": "AcceptedCanceled", "filename": "sec.log"},
     )
     third = logs.log_request_send(station=station)
-    command_finish(command_id=third.command_id, state=CommandState.ANSWERED, response={"status": "Rejected"})
-    first.refresh_from_db(), second.refresh_from_db(), third.refresh_from_db()
+    command_finish(command_id=cmd(third).pk, state=CommandState.ANSWERED, response={"status": "Rejected"})
+    for r in (first, second, third):
+        r.refresh_from_db()
     assert (first.state, second.state, third.state) == ("cancelled", "accepted", "rejected")
     assert (second.station_status, second.station_filename) == ("AcceptedCanceled", "sec.log")
     assert third.completed_at is not None and second.completed_at is None
@@ -167,7 +178,7 @@ def test_beat_job_ends_requests_that_will_not_complete():
     expired, failed, uploaded, received, fresh = (logs.log_request_send(station=station) for _ in range(5))
     past = timezone.now() - timedelta(seconds=1)
     UploadSlot.objects.filter(log_request__in=[expired, uploaded, received]).update(expires_at=past)
-    command_finish(command_id=failed.command_id, state=CommandState.TIMED_OUT)
+    command_finish(command_id=cmd(failed).pk, state=CommandState.TIMED_OUT)
     logs.log_status_record(station_id=station.pk, status="Uploaded", request_id=uploaded.request_id)
     UploadSlot.objects.filter(log_request=received).update(used_at=timezone.now())  # file in, status to come
     assert logs.log_requests_expire() == 2
@@ -185,7 +196,7 @@ def test_beat_job_ends_requests_that_will_not_complete():
 def test_offline_station_gets_a_failed_request():
     station = ChargingStation.objects.create(identity="CS-OFF")
     request = logs.log_request_send(station=station)
-    assert (request.state, request.command.state) == (LogRequestState.FAILED, CommandState.OFFLINE)
+    assert (request.state, cmd(request).state) == (LogRequestState.FAILED, CommandState.OFFLINE)
 
 
 def role(username: str, group: str | None) -> User:
@@ -198,7 +209,7 @@ def role(username: str, group: str | None) -> User:
 
 def with_file(station: ChargingStation, content: bytes) -> LogRequest:
     request = logs.log_request_send(station=station)
-    slot = request.slot
+    slot = slot_of(request)
     slot.file.save(f"{slot.pk}-diag.log", ContentFile(content), save=False)
     slot.filename, slot.size_bytes, slot.used_at = "diag.log", len(content), timezone.now()
     slot.save()
@@ -227,7 +238,7 @@ def test_api_list_post_and_download_permissions():
     assert APIClient().get("/api/v1/log-requests/").status_code == 401
 
     download = clients["op"].get(row["download_url"])
-    assert download.status_code == 200 and b"".join(download.streaming_content) == b"log body"
+    assert download.status_code == 200 and b"".join(cast(Any, download).streaming_content) == b"log body"
     assert 'filename="CS-1-DiagnosticsLog-1-diag.log"' in download["Content-Disposition"]
     assert clients["bill"].get(row["download_url"]).status_code == 403
 
@@ -245,8 +256,8 @@ def test_api_list_post_and_download_permissions():
         "requested",
         None,
     )
-    sent = LogRequest.objects.get(pk=body["id"]).command
-    assert sent.action == "GetLog" and sent.created_by.username == "op"
+    sent = cmd(LogRequest.objects.get(pk=body["id"]))
+    assert sent.action == "GetLog" and sent.created_by is not None and sent.created_by.username == "op"
     assert sent.request["log"]["latestTimestamp"] == "2026-12-01T10:00:00Z" and sent.request["retries"] == 1
     assert clients["op"].post("/api/v1/log-requests/", {"station": "NOPE"}, format="json").status_code == 400
     no_file = clients["op"].get(f"/api/v1/log-requests/{body['id']}/download/")
@@ -262,7 +273,7 @@ def test_page_lists_requests_and_downloads_for_operators_only():
     html = operator.get("/log-requests/?station=CS-1").content.decode()
     assert f'href="/log-requests/{request.pk}/file/"' in html and 'data-testid="log-request-form"' in html
     download = operator.get(f"/log-requests/{request.pk}/file/")
-    assert download.status_code == 200 and b"".join(download.streaming_content) == b"page body"
+    assert download.status_code == 200 and b"".join(cast(Any, download).streaming_content) == b"page body"
     shown = billing.get("/log-requests/").content.decode()
     assert "diag.log" in shown and f"/log-requests/{request.pk}/file/" not in shown
     assert 'data-testid="log-request-form"' not in shown
