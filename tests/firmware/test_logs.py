@@ -284,3 +284,16 @@ def test_page_lists_requests_and_downloads_for_operators_only():
     assert operator.post("/log-requests/protocol/", {"station": "CS-1", "protocol": "ftp"}).status_code == 302
     assert StationFileTransfer.objects.get(station=station).protocol == "ftp"
     assert billing.post("/log-requests/protocol/", {"station": "CS-1", "protocol": "http"}).status_code == 403
+
+
+def test_the_timeout_job_is_scheduled_by_beat(settings):
+    from csms.celery import app
+
+    entry = settings.CELERY_BEAT_SCHEDULE["firmware-log-requests-expire"]
+    assert entry == {"task": "firmware.log_requests_expire", "schedule": 60.0}
+    station = online()
+    request = logs.log_request_send(station=station)
+    UploadSlot.objects.filter(log_request=request).update(expires_at=timezone.now() - timedelta(seconds=1))
+    assert app.tasks[entry["task"]].apply().get() == 1
+    request.refresh_from_db()
+    assert request.state == LogRequestState.TIMED_OUT
