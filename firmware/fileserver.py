@@ -29,6 +29,7 @@ from typing import IO
 from urllib.parse import urlsplit
 
 from django.conf import settings
+from django.core.exceptions import SuspiciousFileOperation
 from django.core.files import File
 from django.db import transaction
 from django.utils import timezone
@@ -146,6 +147,14 @@ def ftp_slot_open(*, user: str, password: str) -> OpenSlot:
     return slot_open(token=slot.token, protocol=FileTransferProtocol.FTP)
 
 
+def safe_filename(filename: str) -> str:
+    """The last part of a station's file name, safe for storage ('' when nothing usable is left)."""
+    try:
+        return get_valid_filename(Path(filename).name)[:200] if filename else ""
+    except SuspiciousFileOperation:
+        return ""
+
+
 def upload_store(*, slot_pk: int, content: IO[bytes], size_bytes: int, filename: str, via: str) -> UploadSlot:
     """Store a received file in the slot (under its row lock: of two uploads racing for one slot, one wins, the
     other gets 409). Raises UploadRefused with nothing stored."""
@@ -156,7 +165,7 @@ def upload_store(*, slot_pk: int, content: IO[bytes], size_bytes: int, filename:
         assert slot is not None
         if size_bytes > slot.max_bytes:
             raise UploadRefused(413, f"the upload is larger than the limit of {slot.max_bytes} bytes")
-        name = get_valid_filename(Path(filename).name) if filename else ""
+        name = safe_filename(filename)
         slot.filename = name or f"upload-{slot.pk}.bin"
         slot.file.save(f"{slot.pk}-{slot.filename}", File(content), save=False)
         slot.size_bytes = size_bytes

@@ -297,3 +297,10 @@ def test_the_timeout_job_is_scheduled_by_beat(settings):
     assert app.tasks[entry["task"]].apply().get() == 1
     request.refresh_from_db()
     assert request.state == LogRequestState.TIMED_OUT
+
+
+@pytest.mark.parametrize(
+    ("given", "kept"), [("../../etc/passwd", "passwd"), ("..", ""), ("diag log (1).zip", "diag_log_1.zip"), ("", "")]
+)
+def test_a_stations_file_name_is_made_safe(given, kept):
+    assert fileserver.safe_filename(given) == kept
