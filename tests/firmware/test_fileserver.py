@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import ftplib
 import io
+import os
 import socket
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +18,7 @@ import pytest
 
 from firmware import fileserver
 from firmware.ftp import ftp_server
+from tests.conftest import ROOT, test_database_url
 from tests.firmware.helpers import MEDIA, media_files, media_server, multipart, slot, stored, upload
 
 pytestmark = pytest.mark.live
@@ -188,3 +192,34 @@ def test_ftp_refuses_wrong_expired_and_oversize_with_nothing_stored(ftpd):
     assert ftp.storbinary("STOR ok.log", io.BytesIO(b"o" * 1000)).startswith("226")
     ftp.quit()
     assert stored(small) == b"o" * 1000
+
+
+def test_the_management_command_serves_ftp_uploads_into_storage(transactional_db, settings):
+    # As make run and docker-compose start it: its own process, on the (test) database and the shared media.
+    settings.MEDIA_ROOT = MEDIA
+    port = free_port()
+    env = os.environ | {
+        "DATABASE_URL": test_database_url(),
+        "CSMS_MEDIA_ROOT": str(MEDIA),
+        "CSMS_FTP_PASSIVE_PORTS": "",
+        "CSMS_DB_CONN_MAX_AGE": "0",
+    }
+    env.pop("CSMS_TEST_DB_NAME", None)
+    process = subprocess.Popen(
+        [sys.executable, "manage.py", "fileserver_ftp", "--host", "127.0.0.1", "--port", str(port)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        assert process.stdout is not None
+        assert process.stdout.readline().decode().strip() == f"FTP upload server on 127.0.0.1:{port}"
+        made = slot("ftp")
+        ftp = login(("127.0.0.1", port), made)
+        assert ftp.storbinary("STOR diag.tar.gz", io.BytesIO(b"\x1f\x8b" + b"d" * 5000)).startswith("226")
+        ftp.quit()
+        assert stored(made) == b"\x1f\x8b" + b"d" * 5000
+    finally:
+        process.terminate()
+        process.wait(10)
