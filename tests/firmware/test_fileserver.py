@@ -18,7 +18,7 @@ import pytest
 
 from firmware import fileserver
 from firmware.ftp import ftp_server
-from tests.conftest import ROOT, test_database_url
+from tests import conftest
 from tests.firmware.helpers import MEDIA, media_files, media_server, multipart, slot, stored, upload
 
 pytestmark = pytest.mark.live
@@ -199,7 +199,7 @@ def test_the_management_command_serves_ftp_uploads_into_storage(transactional_db
     settings.MEDIA_ROOT = MEDIA
     port = free_port()
     env = os.environ | {
-        "DATABASE_URL": test_database_url(),
+        "DATABASE_URL": conftest.test_database_url(),
         "CSMS_MEDIA_ROOT": str(MEDIA),
         "CSMS_FTP_PASSIVE_PORTS": "",
         "CSMS_DB_CONN_MAX_AGE": "0",
@@ -207,7 +207,7 @@ def test_the_management_command_serves_ftp_uploads_into_storage(transactional_db
     env.pop("CSMS_TEST_DB_NAME", None)
     process = subprocess.Popen(
         [sys.executable, "manage.py", "fileserver_ftp", "--host", "127.0.0.1", "--port", str(port)],
-        cwd=ROOT,
+        cwd=conftest.ROOT,
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
