@@ -13,11 +13,16 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
+from django.conf import settings as django_settings
 
-from firmware import fileserver
+from firmware import fileserver, logs
+from firmware.api.logs import LogRequestSerializer
 from firmware.ftp import ftp_server
+from firmware.models import LogRequest, StationFileTransfer
+from stations.models import ChargingStation
 from tests import conftest
 from tests.firmware.helpers import MEDIA, media_files, media_server, multipart, slot, stored, upload
 
@@ -32,21 +37,31 @@ def media(settings: Any) -> Path:
 
 def url(server: Any, made: Any, suffix: str = "") -> str:
     if made.protocol == "http":  # the URL given to stations: on the configured base URL
-        assert fileserver.slot_url(made) == f"http://127.0.0.1:8000/files/upload/{made.token}/"
+        assert fileserver.slot_url(made) == f"{django_settings.CSMS_FILE_SERVER_BASE_URL}/files/upload/{made.token}/"
     return f"{server.http_url}{fileserver.UPLOAD_PATH}{made.token}/{suffix}"
 
 
-def test_http_put_and_multipart_post_store_the_file_once(csms_server, media):
+def online_without_socket(identity: str) -> ChargingStation:
+    # Online on a channel nobody reads: the GetLog is recorded and dispatched, no station answers it.
+    return ChargingStation.objects.create(identity=identity, is_online=True, channel_name="test.nobody")
+
+
+def test_http_put_and_multipart_post_store_the_file_once(csms_server, media, settings):
     server = media_server(csms_server)
     log = b"2026-12-01T10:00:00Z boot\n" * 5000  # 130 kB: daphne spools it to disk, we stream it on
-    put_slot, post_slot = slot(), slot()
+    put_slot = slot()
 
     assert upload(url(server, put_slot, "diag%20log.txt"), "PUT", log) == (200, "stored\n")
     assert stored(put_slot) == log
     assert (put_slot.filename, put_slot.size_bytes, put_slot.received_via) == ("diag_log.txt", len(log), "http-put")
 
+    # The multipart POST goes to the URL a GetLog gave the station.
+    settings.CSMS_FILE_SERVER_BASE_URL = server.http_url
+    request = logs.log_request_send(station=online_without_socket("CS-POST"))
+    assert request.command is not None and request.slot is not None
+    post_slot, post_url = request.slot, request.command.request["log"]["remoteLocation"]
     body, content_type = multipart("uploadedFile", "CS-1-diagnostics.zip", log)
-    assert upload(url(server, post_slot), "POST", body, {"Content-Type": content_type}) == (200, "stored\n")
+    assert upload(post_url, "POST", body, {"Content-Type": content_type}) == (200, "stored\n")
     assert stored(post_slot) == log
     assert (post_slot.filename, post_slot.size_bytes, post_slot.received_via) == (
         "CS-1-diagnostics.zip",
@@ -56,7 +71,7 @@ def test_http_put_and_multipart_post_store_the_file_once(csms_server, media):
     before = media_files()
     # Single use: a second upload to either URL is refused and the first file stays as it was.
     assert upload(url(server, put_slot), "PUT", b"other") == (409, "this upload URL was already used\n")
-    assert upload(url(server, post_slot), "POST", body, {"Content-Type": content_type})[0] == 409
+    assert upload(post_url, "POST", body, {"Content-Type": content_type})[0] == 409
     assert stored(put_slot) == log and stored(post_slot) == log
     assert media_files() == before
 
@@ -223,3 +238,25 @@ def test_the_management_command_serves_ftp_uploads_into_storage(transactional_db
     finally:
         process.terminate()
         process.wait(10)
+
+
+def test_getlog_to_an_ftp_station_gives_an_ftp_url_whose_upload_is_attached(ftpd, settings):
+    settings.CSMS_FTP_PORT, settings.CSMS_FTP_PUBLIC_URL = ftpd[1], ""
+    station = online_without_socket("CS-FTP")
+    StationFileTransfer.objects.create(station=station, protocol="ftp")
+    request = logs.log_request_send(station=station, log_type="SecurityLog")
+    assert request.command is not None and request.slot is not None
+    location = urlsplit(request.command.request["log"]["remoteLocation"])
+    assert (location.scheme, location.hostname, location.port, location.path) == ("ftp", "127.0.0.1", ftpd[1], "/")
+    ftp = ftplib.FTP()
+    ftp.connect(location.hostname, location.port, timeout=10)
+    ftp.login(location.username or "", location.password or "")
+    assert ftp.storbinary("STOR security.log", io.BytesIO(b"sec" * 1000)).startswith("226")
+    ftp.quit()
+    assert stored(request.slot) == b"sec" * 1000
+    shown = LogRequestSerializer(LogRequest.objects.select_related("station", "slot").get(pk=request.pk)).data
+    assert (shown["protocol"], shown["file_name"], shown["download_url"]) == (
+        "ftp",
+        "security.log",
+        f"/api/v1/log-requests/{request.pk}/download/",
+    )
