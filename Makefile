@@ -7,6 +7,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
+FTP_PORT ?= 2121
 PYTEST_ARGS ?=
 
 .PHONY: help run worker beat test lint migrate bench clean
@@ -47,9 +48,12 @@ run: migrate
 	@echo "    admin:            http://$(HOST):$(PORT)/admin/"
 	@echo "    station endpoint: ws://$(HOST):$(PORT)/ocpp/<identity>  (subprotocol ocpp2.0.1)"
 	@echo "    health:           http://$(HOST):$(PORT)/healthz  /readyz  /metrics"
+	@echo "    FTP uploads:      ftp://$(HOST):$(FTP_PORT)/  (stations' log uploads, per-request credentials)"
 	@if [ -z "$$REDIS_URL" ]; then echo "    mode: embedded (SQLite under var/, in-process channel layer and jobs)"; \
 		else echo "    mode: PostgreSQL + Redis; start 'make worker' and 'make beat' beside it"; fi
 	@echo ""
+	export CSMS_FTP_PORT=$${CSMS_FTP_PORT:-$(FTP_PORT)} CSMS_FILE_SERVER_BASE_URL=$${CSMS_FILE_SERVER_BASE_URL:-http://$(HOST):$(PORT)}; \
+	$(PY) manage.py fileserver_ftp & ftp=$$!; trap 'kill $$ftp 2>/dev/null' EXIT; \
 	$(VENV)/bin/daphne -b $(HOST) -p $(PORT) --websocket_timeout -1 --websocket_connect_timeout 30 --proxy-headers csms.asgi:application
 
 worker: $(VENV)/.deps-run

@@ -14,12 +14,14 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 from csms.asgi_urls import asgi_re_path  # noqa: E402
 from csms.ocpp import schemas  # noqa: E402
 from csms.routing import browser_urlpatterns, station_urlpatterns  # noqa: E402
+from firmware.upload_asgi import with_uploads  # noqa: E402
 
 schemas.warm_up()
 
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
+        # Stations' uploads (streamed, size-limited) beside Django; the rest is Django.
+        "http": with_uploads(django_asgi_app),
         # Stations send no Origin we could check: they authenticate with identity + password. Browsers get
         # session auth and an Origin check (against cross-site WebSocket hijacking).
         "websocket": URLRouter(

@@ -25,6 +25,8 @@ BILLING_PERMISSIONS: dict[str, tuple[str, ...]] = {
         "view_displaymessagereport",
     ),
     "security": ("view_securityevent",),
+    # Log requests' states, not their files (stations' logs may hold personal data): download_logrequest is not here.
+    "firmware": ("view_logrequest", "view_stationfiletransfer"),
     "transactions": (
         "view_idtoken",
         "view_chargingtransaction",
@@ -49,6 +51,7 @@ OPERATOR_EXTRA_PERMISSIONS: dict[str, tuple[str, ...]] = {
         "add_customerinformationrequest",  # sending CustomerInformation (report and/or clear)
     ),
     "security": ("change_securityevent",),  # acknowledging critical events
+    "firmware": ("add_logrequest", "download_logrequest", "change_stationfiletransfer"),  # GetLog, its files
 }
 
 

@@ -400,3 +400,19 @@ LOGGING = {
 # The base URL at which stations reach the CSMS's own file server (firmware downloads, log uploads): what stations
 # can reach, not the bind address. URLs handed to stations are short token URLs under it (OCPP caps them at 512).
 CSMS_FILE_SERVER_BASE_URL = os.environ.get("CSMS_FILE_SERVER_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+
+# --- Files and log requests (firmware/fileserver.py, firmware/ftp.py, firmware/logs.py) ---------------------------
+# Uploaded files go to STORAGES["default"] (FileSystemStorage under MEDIA_ROOT unless set otherwise).
+MEDIA_ROOT = Path(os.environ.get("CSMS_MEDIA_ROOT", VAR_DIR / "media"))
+# Largest file a station may upload into one slot (HTTP PUT/POST and FTP); over it: 413 / 552, nothing stored.
+CSMS_UPLOAD_MAX_BYTES = int(os.environ.get("CSMS_UPLOAD_MAX_BYTES", str(100 * 1024 * 1024)))
+# How long an upload URL stays valid, on top of the station's own retries x retryInterval of the GetLog.
+CSMS_UPLOAD_SLOT_TTL_S = int(os.environ.get("CSMS_UPLOAD_SLOT_TTL_S", "3600"))
+CSMS_FTP_BIND = os.environ.get("CSMS_FTP_BIND", "127.0.0.1")
+CSMS_FTP_PORT = int(os.environ.get("CSMS_FTP_PORT", "2121"))
+# What stations reach, e.g. ftp://files.example.com:21 (default: the host of CSMS_FILE_SERVER_BASE_URL, FTP port).
+CSMS_FTP_PUBLIC_URL = os.environ.get("CSMS_FTP_PUBLIC_URL", "")
+CSMS_FTP_PASSIVE_PORTS = os.environ.get("CSMS_FTP_PASSIVE_PORTS", "30000-30009")
+CSMS_FTP_MASQUERADE_ADDRESS = os.environ.get("CSMS_FTP_MASQUERADE_ADDRESS", "")
+CSMS_FTP_INCOMING_DIR = Path(os.environ.get("CSMS_FTP_INCOMING_DIR", VAR_DIR / "ftp-incoming"))
+CELERY_BEAT_SCHEDULE["firmware-log-requests-expire"] = {"task": "firmware.log_requests_expire", "schedule": 60.0}

@@ -20,5 +20,6 @@ urlpatterns = [
     path("", include("transactions.urls")),
     path("", include("devicemodel.urls")),
     path("", include("security.urls")),
+    path("", include("firmware.urls_files")),
     path("", include("stations.urls")),
 ]

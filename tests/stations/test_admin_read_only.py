@@ -16,6 +16,7 @@ from django.urls import reverse
 from csms.admin import ReadOnlyAdmin, ReadOnlyInline
 from csms.models import MessageAssembly, MessagePart
 from devicemodel.models import DeviceVariable, ReportJob, StationDeviceState, VariableAttribute, VariableMonitor
+from firmware.models import LogRequest, StationFileTransfer, UploadSlot
 from stations.models import (
     BootRecord,
     BulkCommand,
@@ -75,15 +76,17 @@ STATION_REPORTED = (
     DisplayMessageReport,
     CustomerInformationRequest,
 )
+# The files and log requests (firmware/): what was sent (GetLog), what stations uploaded and reported.
+FILES_AND_LOGS = (LogRequest, UploadSlot)
 # What operators sent to stations: the command audit trail.
 SENT_TO_STATIONS = (Command, BulkCommand, RemoteStartRequest, Reservation, DisplayMessage)
 # The CSMS's own audit of what it did to its records (customer data anonymised; the tariff versions sessions
 # were priced with).
 CSMS_AUDIT = (CustomerDataClearance, TariffVersion)
-READ_ONLY = STATION_REPORTED + SENT_TO_STATIONS + CSMS_AUDIT
+READ_ONLY = STATION_REPORTED + SENT_TO_STATIONS + CSMS_AUDIT + FILES_AND_LOGS
 # Managed by operators: stations' registration, id tokens, local lists, webhooks (and the webhooks' delivery log).
-WRITABLE = (ChargingStation, IdToken, LocalAuthList, WebhookSubscription, WebhookDelivery, Tariff)
-OUR_APPS = ("csms", "stations", "transactions", "devicemodel", "smartcharging", "webhooks")
+WRITABLE = (ChargingStation, IdToken, LocalAuthList, WebhookSubscription, WebhookDelivery, Tariff, StationFileTransfer)
+OUR_APPS = ("csms", "stations", "transactions", "devicemodel", "smartcharging", "webhooks", "firmware")
 
 
 def one_of_each() -> dict[type[models.Model], models.Model]:
@@ -186,6 +189,8 @@ def one_of_each() -> dict[type[models.Model], models.Model]:
         TariffVersion: TariffVersion.objects.create(
             tariff=Tariff.objects.create(name="T", currency="EUR"), number=1, valid_from=T0, prices={}
         ),
+        UploadSlot: (slot := UploadSlot.objects.create(token="t" * 32, max_bytes=1, expires_at=T0)),
+        LogRequest: LogRequest.objects.create(station=station, request_id=1, slot=slot),
     }
 
 

@@ -82,6 +82,9 @@ def test_helper_builds_the_schema_valid_payload_from_snake_case_keywords(action,
     assert command.action == action
     if allocated := hooks.allocated_field(action):  # remoteStartId, the reservation id: the CSMS allocates them
         expected[allocated] = command.request[allocated]
+    if action == "GetLog":  # the station always uploads to the CSMS's own file server (firmware/logs.py)
+        expected["log"]["remoteLocation"] = command.request["log"]["remoteLocation"]
+        assert "/files/upload/" in expected["log"]["remoteLocation"]
     assert command.request == expected
     assert schemas.violations(action, "Request", command.request) == []
     assert command.state == CommandState.OFFLINE  # not connected: recorded, not sent

@@ -247,8 +247,8 @@ def test_trigger_message_only_for_handled_messages(live_server_ws, station_facto
     user, token = operator()
     offered = triggerable_messages()
     assert {"BootNotification", "Heartbeat", "StatusNotification", "MeterValues", "TransactionEvent"} <= set(offered)
-    # Nothing handles LogStatusNotification yet (firmware/ and logs are not built): not offered, refused.
-    assert "LogStatusNotification" not in offered
+    # LogStatusNotification is handled (firmware/logs); nothing handles SignCertificate yet: not offered, refused.
+    assert "LogStatusNotification" in offered and "SignV2GCertificate" not in offered
 
     async def scenario() -> None:
         async with RawStation.connect(live_server_ws.ws_url, "CS-1") as st:
@@ -259,11 +259,11 @@ def test_trigger_message_only_for_handled_messages(live_server_ws, station_facto
                 live_server_ws.http_url,
                 "POST",
                 "/api/v1/stations/CS-1/commands/",
-                {"action": "TriggerMessage", "payload": {"requestedMessage": "LogStatusNotification"}},
+                {"action": "TriggerMessage", "payload": {"requestedMessage": "SignV2GCertificate"}},
                 token,
             )
             assert code == 400, body
-            assert "does not handle LogStatusNotification" in body["detail"]
+            assert "does not handle SignCertificate" in body["detail"]
             assert body["violations"][0]["path"] == "requestedMessage"
             c = await in_thread(lambda: send(station.pk, "TriggerMessage", {"requestedMessage": "Heartbeat"}))
             call = await answer_next(st, {"status": "Accepted"})
@@ -279,4 +279,5 @@ def test_trigger_message_only_for_handled_messages(live_server_ws, station_facto
     ]
     html = page(user, "/stations/CS-1/")
     options = html.split('name="requested_message">')[1].split("</select>")[0]
-    assert "<option>Heartbeat</option>" in options and "LogStatusNotification" not in options
+    assert "<option>Heartbeat</option>" in options and "SignV2GCertificate" not in options
+    assert "<option>LogStatusNotification</option>" in options
