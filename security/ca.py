@@ -159,7 +159,7 @@ def sign_csr(csr: x509.CertificateSigningRequest, *, validity_days: int, client_
         x509.CertificateBuilder()
         .subject_name(csr.subject)
         .issuer_name(ca.certificate.subject)
-        .public_key(csr.public_key())  # type: ignore[arg-type]
+        .public_key(csr.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - timedelta(minutes=5))
         .not_valid_after(not_after)
@@ -178,7 +178,7 @@ def sign_csr(csr: x509.CertificateSigningRequest, *, validity_days: int, client_
             ),
             critical=True,
         )
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(csr.public_key()), critical=False)  # type: ignore[arg-type]
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(csr.public_key()), critical=False)
         .add_extension(
             x509.AuthorityKeyIdentifier.from_issuer_public_key(ca.key.public_key()),
             critical=False,

@@ -56,9 +56,9 @@ HASH_ALGORITHMS: dict[str, type[hashes.HashAlgorithm]] = {
     "SHA512": hashes.SHA512,
 }
 MAX_PKI_RESPONSE_BYTES = 64 * 1024
-RENEWAL_TRIGGER = {
-    CertificateSigningUse.CHARGING_STATION: "SignChargingStationCertificate",
-    CertificateSigningUse.V2G: "SignV2GCertificate",
+RENEWAL_TRIGGER: dict[str, helpers.MessageTriggerEnumType] = {
+    CertificateSigningUse.CHARGING_STATION.value: "SignChargingStationCertificate",
+    CertificateSigningUse.V2G.value: "SignV2GCertificate",
 }
 
 
@@ -225,7 +225,11 @@ def crl_refresh() -> str:
     revoked = CertificateRequest.objects.filter(
         revoked_at__isnull=False, certificate_type=CertificateSigningUse.CHARGING_STATION
     ).exclude(serial_number="")
-    crl = ca.crl_build((int(serial, 16), at) for serial, at in revoked.values_list("serial_number", "revoked_at"))
+    crl = ca.crl_build(
+        (int(serial, 16), at)
+        for serial, at in revoked.values_list("serial_number", "revoked_at")
+        if at is not None  # always: the filter says so
+    )
     return str(ca.crl_write(crl))
 
 
@@ -266,7 +270,8 @@ def certificates_renew_due(*, now: datetime | None = None) -> list[int]:
     )
     newest: dict[tuple[int, str], tuple[int, datetime]] = {}
     for pk, station_id, certificate_type, not_after in due:
-        newest.setdefault((station_id, certificate_type), (pk, not_after))
+        if not_after is not None:  # always: the filter says so
+            newest.setdefault((station_id, certificate_type), (pk, not_after))
     renewed: list[int] = []
     for (station_id, certificate_type), (pk, not_after) in newest.items():
         newer = CertificateRequest.objects.filter(
@@ -392,10 +397,13 @@ def install_on_answered(command: Command) -> None:
         # OCPP SPEC-SILENT: the issuer key of a non-self-signed certificate is unknown here; its hash data is
         # learnt from the next GetInstalledCertificateIds (the station page's "refresh").
         return
-    InstalledCertificate.objects.update_or_create(
-        station_id=command.station_id,
-        certificate_type=command.request["certificateType"],
+    lookup: dict[str, Any] = {
+        "station_id": command.station_id,
+        "certificate_type": command.request["certificateType"],
         **fields,
+    }
+    InstalledCertificate.objects.update_or_create(
+        **lookup,
         defaults={
             "source": InstalledCertificateSource.INSTALLED,
             "subject": cert.subject.rfc4514_string()[:255],

@@ -47,8 +47,6 @@ class CanReadOrSendCertificateCommands(permissions.BasePermission):
 
 
 class InstalledCertificateSerializer(serializers.ModelSerializer):
-    parent = serializers.PrimaryKeyRelatedField(read_only=True, help_text="the V2GCertificateChain entry of a child")
-
     class Meta:
         model = InstalledCertificate
         fields = [
