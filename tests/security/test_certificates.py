@@ -314,3 +314,38 @@ def test_generated_ca_key_is_private_and_loaded_again(ca_dir):
     assert stat.S_IMODE((ca_dir / "ca.key").stat().st_mode) == 0o600
     key = serialization.load_pem_private_key((ca_dir / "ca.key").read_bytes(), None)
     assert key.public_key() == first.certificate.public_key()
+
+
+def test_station_certificates_page_lists_and_sends(station_factory, ca_dir):
+    station = station_factory("CS-PAGE")
+    root = pki.certificate("Page Root", key=pki.ec_key(), ca=True)
+    InstalledCertificate.objects.create(
+        station=station,
+        certificate_type="CSMSRootCertificate",
+        source="reported",
+        **{k: v for k, v in certificates._hash_fields(certificates.hash_data_of(root)).items()},
+    )
+    csr = x509.load_pem_x509_csr(pki.csr_pem("CS-PAGE").encode())
+    row = _installed(station, 200, format(ca.sign_csr(csr, validity_days=200).serial_number, "x"))
+    CertificateRequest.objects.create(station=station, csr="x", state="rejected", reason="the CSR's CN 'X' is wrong")
+    client = _admin_client()
+    html = client.get("/security/stations/CS-PAGE/certificates/").content.decode()
+    assert format(root.serial_number, "x") in html and "CSMSRootCertificate" in html
+    assert "the CSR&#x27;s CN &#x27;X&#x27; is wrong" in html and row.serial_number in html
+    assert 'href="/security/stations/CS-PAGE/certificates/"' in client.get("/stations/CS-PAGE/").content.decode()
+    response = client.post(
+        "/security/stations/CS-PAGE/certificates/install/",
+        {"certificate_type": "V2GRootCertificate", "certificate": pki.pem(root)},
+    )
+    assert response.status_code == 302 and "InstallCertificate%3A+offline" in response["Location"]
+    command = Command.objects.get(action="InstallCertificate")
+    assert command.request == {"certificateType": "V2GRootCertificate", "certificate": pki.pem(root)}
+    response = client.post(f"/security/stations/CS-PAGE/certificate-requests/{row.pk}/revoke/")
+    assert response.status_code == 302
+    row.refresh_from_db()
+    assert row.revoked_at is not None
+    crl = x509.load_pem_x509_crl(Path(ca_dir / "crl.pem").read_bytes())
+    assert [r.serial_number for r in crl] == [int(row.serial_number, 16)]
+    billing = Client()
+    billing.force_login(User.objects.create_user("reader"))
+    assert billing.post("/security/stations/CS-PAGE/certificates/install/", {}).status_code == 403
