@@ -349,3 +349,42 @@ def test_station_certificates_page_lists_and_sends(station_factory, ca_dir):
     billing = Client()
     billing.force_login(User.objects.create_user("reader"))
     assert billing.post("/security/stations/CS-PAGE/certificates/install/", {}).status_code == 403
+
+
+def test_inventory_answers_failed_delete_keeps_not_found_clears_any_hash_algorithm(station_factory):
+    from stations.commands import command_finish, helpers
+
+    station = station_factory("CS-HASH")
+    ChargingStation.objects.filter(pk=station.pk).update(is_online=True, channel_name="specific.certs!hash")
+    station.refresh_from_db()
+    entries = {
+        alg: {"hashAlgorithm": alg, "issuerNameHash": "ab" * n, "issuerKeyHash": "cd" * n, "serialNumber": f"{n:x}"}
+        for alg, n in (("SHA256", 32), ("SHA384", 48), ("SHA512", 64))
+    }
+
+    def answer(command: Command, response: dict[str, Any]) -> None:
+        command_finish(command_id=command.pk, state="answered", response=response)
+
+    chain = [{"certificateType": "CSMSRootCertificate", "certificateHashData": e} for e in entries.values()]
+    answer(helpers.get_installed_certificate_ids(station), {"status": "Accepted", "certificateHashDataChain": chain})
+    assert InstalledCertificate.objects.filter(station=station).count() == 3
+    rows = {r.hash_algorithm: r for r in InstalledCertificate.objects.filter(station=station)}
+    failed = certificates.certificate_delete(station=station, installed_id=rows["SHA384"].pk)
+    answer(failed, {"status": "Failed"})  # the station could not delete it: still listed
+    assert InstalledCertificate.objects.filter(pk=rows["SHA384"].pk).exists()
+    for alg in ("SHA384", "SHA512"):
+        command = certificates.certificate_delete(station=station, installed_id=rows[alg].pk)
+        assert command.request == {"certificateHashData": entries[alg]}
+        answer(command, {"status": "Accepted"})
+    assert list(InstalledCertificate.objects.values_list("hash_algorithm", flat=True)) == ["SHA256"]
+    # NotFound for the asked type: the station holds none of it any more; other types stay.
+    InstalledCertificate.objects.create(
+        station=station,
+        certificate_type="MORootCertificate",
+        source="reported",
+        **certificates._hash_fields(entries["SHA512"]),
+    )
+    answer(
+        helpers.get_installed_certificate_ids(station, certificate_type=["CSMSRootCertificate"]), {"status": "NotFound"}
+    )
+    assert list(InstalledCertificate.objects.values_list("certificate_type", flat=True)) == ["MORootCertificate"]
