@@ -5,15 +5,22 @@ contract certificate hash data and PEM chains (unknown issuer, revoked, expired,
 from __future__ import annotations
 
 import base64
+import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 from cryptography.x509 import ocsp
 
 from security import certificates
+from security.models import CertificateRequest
 from tests.ocpp_client import run
 from tests.security import pki
+from tests.stations.helpers import wait_online
 from transactions.models import IdToken
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -193,3 +200,81 @@ def test_authorize_certificate_chain_checks_expiry_signature_and_root(
         assert authorize(asgi_server, "CS-CHAIN", [{"certificate": pki.pem(p.revoked, p.sub)}]) == [
             "CertificateRevoked"
         ]
+
+
+@contextmanager
+def v2g_pki(chain_pem: str) -> Iterator[tuple[str, list[tuple[str, dict[str, Any]]]]]:
+    """A V2G PKI on loopback speaking the documented JSON contract: /csr signs, /ev-certificate answers EXI."""
+    seen: list[tuple[str, dict[str, Any]]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            seen.append((self.path, body))
+            if self.path == "/csr":
+                answer = {"certificateChain": chain_pem}
+            else:
+                answer = {"status": "Accepted", "exiResponse": "gICAgA=="}
+            data = json.dumps(answer).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", seen
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_with_a_v2g_pki_csrs_and_ev_certificates_are_forwarded(asgi_server, station_factory, settings):
+    station_factory("CS-V2G")
+    v2g_key = pki.ec_key()
+    v2g_root = pki.certificate("V2G Root", key=v2g_key, ca=True)
+    secc = pki.certificate("CS-V2G", key=pki.ec_key(), issuer=v2g_root, issuer_key=v2g_key)
+    csr = pki.csr_pem("CS-V2G")
+
+    async def scenario() -> tuple[list[Any], list[Any], list[Any]]:
+        async with asgi_server.station("CS-V2G") as st:
+            await st.boot()
+            await wait_online("CS-V2G")
+            await st.send_raw(
+                json.dumps([2, "s1", "SignCertificate", {"csr": csr, "certificateType": "V2GCertificate"}])
+            )
+            frames = [await st.recv(), await st.recv()]
+            call = next(f for f in frames if f[0] == 2)
+            reply = next(f for f in frames if f[0] == 3)
+            await st.send_raw(json.dumps([3, call[1], {"status": "Accepted"}]))
+            ev = await st.call(
+                "Get15118EVCertificate",
+                {"iso15118SchemaVersion": "urn:iso:15118:2:2013:MsgDef", "action": "Install", "exiRequest": "gAAA"},
+            )
+            return reply, call, ev
+
+    with v2g_pki(pki.pem(secc)) as (url, seen):
+        settings.CSMS_V2G_PKI_URL = url
+        reply, call, ev = run(scenario())
+    assert reply[2] == {"status": "Accepted"}
+    assert call[2:] == ["CertificateSigned", {"certificateChain": pki.pem(secc), "certificateType": "V2GCertificate"}]
+    assert ev[2] == {"status": "Accepted", "exiResponse": "gICAgA=="}
+    assert seen == [
+        ("/csr", {"csr": csr, "identity": "CS-V2G"}),
+        (
+            "/ev-certificate",
+            {
+                "identity": "CS-V2G",
+                "iso15118SchemaVersion": "urn:iso:15118:2:2013:MsgDef",
+                "action": "Install",
+                "exiRequest": "gAAA",
+            },
+        ),
+    ]
+    row = CertificateRequest.objects.get()
+    assert (row.certificate_type, row.serial_number) == ("V2GCertificate", format(secc.serial_number, "x"))
