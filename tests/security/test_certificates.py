@@ -377,6 +377,13 @@ def test_inventory_answers_failed_delete_keeps_not_found_clears_any_hash_algorit
         assert command.request == {"certificateHashData": entries[alg]}
         answer(command, {"status": "Accepted"})
     assert list(InstalledCertificate.objects.values_list("hash_algorithm", flat=True)) == ["SHA256"]
+    # InstallCertificate Failed (the station's store is full, say): nothing is added.
+    root = pki.certificate("Refused Root", key=pki.ec_key(), ca=True)
+    answer(
+        certificates.certificate_install(station=station, certificate_type="MORootCertificate", pem=pki.pem(root)),
+        {"status": "Failed"},
+    )
+    assert not InstalledCertificate.objects.filter(certificate_type="MORootCertificate").exists()
     # NotFound for the asked type: the station holds none of it any more; other types stay.
     InstalledCertificate.objects.create(
         station=station,
