@@ -384,6 +384,28 @@ def test_inventory_answers_failed_delete_keeps_not_found_clears_any_hash_algorit
         {"status": "Failed"},
     )
     assert not InstalledCertificate.objects.filter(certificate_type="MORootCertificate").exists()
+    # ManufacturerRootCertificate installed and accepted: listed with the hash data the CSMS computes.
+    maker = pki.certificate("Maker Root", key=pki.ec_key(), ca=True)
+    install = certificates.certificate_install(
+        station=station, certificate_type="ManufacturerRootCertificate", pem=pki.pem(maker)
+    )
+    answer(install, {"status": "Accepted"})
+    assert InstalledCertificate.objects.get(certificate_type="ManufacturerRootCertificate").hash_data() == (
+        certificates.hash_data_of(maker)
+    )
+    # Two types asked in one request: both replaced by what the station reports.
+    both = helpers.get_installed_certificate_ids(
+        station, certificate_type=["CSMSRootCertificate", "ManufacturerRootCertificate"]
+    )
+    reported = [
+        {"certificateType": "ManufacturerRootCertificate", "certificateHashData": entries["SHA512"]},
+        {"certificateType": "CSMSRootCertificate", "certificateHashData": entries["SHA384"]},
+    ]
+    answer(both, {"status": "Accepted", "certificateHashDataChain": reported})
+    assert sorted(InstalledCertificate.objects.values_list("certificate_type", "hash_algorithm")) == [
+        ("CSMSRootCertificate", "SHA384"),
+        ("ManufacturerRootCertificate", "SHA512"),
+    ]
     # NotFound for the asked type: the station holds none of it any more; other types stay.
     InstalledCertificate.objects.create(
         station=station,
@@ -394,4 +416,7 @@ def test_inventory_answers_failed_delete_keeps_not_found_clears_any_hash_algorit
     answer(
         helpers.get_installed_certificate_ids(station, certificate_type=["CSMSRootCertificate"]), {"status": "NotFound"}
     )
-    assert list(InstalledCertificate.objects.values_list("certificate_type", flat=True)) == ["MORootCertificate"]
+    assert sorted(InstalledCertificate.objects.values_list("certificate_type", flat=True)) == [
+        "MORootCertificate",
+        "ManufacturerRootCertificate",
+    ]
