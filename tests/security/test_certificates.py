@@ -420,3 +420,21 @@ def test_inventory_answers_failed_delete_keeps_not_found_clears_any_hash_algorit
         "MORootCertificate",
         "ManufacturerRootCertificate",
     ]
+
+
+def test_ca_init_command_creates_the_ca_and_an_empty_crl(ca_dir):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    out = StringIO()
+    call_command("ca_init", stdout=out)
+    assert out.getvalue().splitlines() == [
+        f"CA certificate: {ca_dir / 'ca.pem'}",
+        f"CRL: {ca_dir / 'crl.pem'}",
+        f"CA key (generated, mode 0600): {ca_dir / 'ca.key'}",
+    ]
+    authority = x509.load_pem_x509_certificate((ca_dir / "ca.pem").read_bytes())
+    crl = x509.load_pem_x509_crl((ca_dir / "crl.pem").read_bytes())
+    assert crl.issuer == authority.subject and len(list(crl)) == 0
+    assert authority.extensions.get_extension_for_class(x509.BasicConstraints).value.ca is True
