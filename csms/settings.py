@@ -336,6 +336,34 @@ CSMS_SECURITY_EVENT_FLUSH_MS = env_int("CSMS_SECURITY_EVENT_FLUSH_MS", 2000)
 # Shortest station password accepted when one is set (OCPP's BasicAuthPassword is 16 to 40 characters).
 CSMS_STATION_PASSWORD_MIN_LENGTH = env_int("CSMS_STATION_PASSWORD_MIN_LENGTH", 16)
 
+# --- Certificates: the CSMS's CA, CSR policy, Plug & Charge (security/ca.py, security/certificates.py) ------------
+# The CA signing station certificates: key and certificate PEM files. Empty: generated once under var/ca/ (mode 0600).
+CSMS_CA_DIR = Path(os.environ.get("CSMS_CA_DIR", VAR_DIR / "ca"))
+CSMS_CA_KEY_PATH = os.environ.get("CSMS_CA_KEY_PATH", "")
+CSMS_CA_CERT_PATH = os.environ.get("CSMS_CA_CERT_PATH", "")
+# The CRL of revoked station certificates (PEM), rewritten at each revocation and by a daily beat job; nginx reads it.
+CSMS_CA_CRL_PATH = os.environ.get("CSMS_CA_CRL_PATH", "") or str(CSMS_CA_DIR / "crl.pem")
+CSMS_CA_CRL_VALIDITY_DAYS = env_int("CSMS_CA_CRL_VALIDITY_DAYS", 7)
+# Organisation (O) of a generated CA; a CSR must carry this O when CSMS_CSR_ORGANIZATION is set (empty: any O).
+CSMS_CA_ORGANIZATION = os.environ.get("CSMS_CA_ORGANIZATION", "CSMS")
+CSMS_CSR_ORGANIZATION = os.environ.get("CSMS_CSR_ORGANIZATION", "")
+# Key policy of a CSR: RSA keys of at least this many bits, EC keys on one of these curves; nothing else.
+CSMS_CSR_MIN_RSA_BITS = env_int("CSMS_CSR_MIN_RSA_BITS", 2048)
+CSMS_CSR_EC_CURVES = frozenset(
+    c.strip() for c in os.environ.get("CSMS_CSR_EC_CURVES", "secp256r1,secp384r1,secp521r1").split(",") if c.strip()
+)
+CSMS_CERT_VALIDITY_DAYS = env_int("CSMS_CERT_VALIDITY_DAYS", 365)
+# The renewal job asks a station for a new CSR (TriggerMessage) this many days before its certificate expires.
+CSMS_CERT_RENEW_BEFORE_DAYS = env_int("CSMS_CERT_RENEW_BEFORE_DAYS", 30)
+# Plug & Charge: an external V2G PKI (V2G CSRs, Get15118EVCertificate) and an OCSP responder; empty: none.
+CSMS_V2G_PKI_URL = os.environ.get("CSMS_V2G_PKI_URL", "").rstrip("/")
+CSMS_OCSP_RESPONDER_URL = os.environ.get("CSMS_OCSP_RESPONDER_URL", "")
+CSMS_PKI_TIMEOUT_S = env_int("CSMS_PKI_TIMEOUT_S", 5)
+CELERY_BEAT_SCHEDULE |= {
+    "security-certificates-renew": {"task": "security.certificates_renew_due", "schedule": 3600.0},
+    "security-crl-refresh": {"task": "security.crl_refresh", "schedule": 86400.0},
+}
+
 # --- OCPP ---------------------------------------------------------------------------------------------------------
 # What happens to a station identity the CSMS does not know: refuse the handshake, register it as Pending
 # (an operator accepts it later), or register and accept it.

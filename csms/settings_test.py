@@ -25,4 +25,7 @@ os.environ.setdefault("CSMS_SECURITY_EVENT_FLUSH_MS", "20")
 # The suite's fixtures use short station passwords; tests/security checks the minimum length.
 os.environ.setdefault("CSMS_STATION_PASSWORD_MIN_LENGTH", "1")
 
+# The CSMS's CA of the test suite (generated once, the servers under test share it), apart from make run's var/ca/.
+os.environ.setdefault("CSMS_CA_DIR", str(Path(_root) / "var" / "test-ca"))
+
 from .settings import *  # noqa: E402,F403

@@ -6,4 +6,14 @@ class SecurityConfig(AppConfig):
     verbose_name = "Security"
 
     def ready(self) -> None:
-        from . import handlers  # noqa: F401 - registers the OCPP handlers
+        from stations.commands import on_command_answered
+
+        from . import (
+            certificates,
+            handlers,  # noqa: F401 - registers the OCPP handlers
+        )
+
+        on_command_answered("CertificateSigned")(certificates.certificate_signed_on_answered)
+        on_command_answered("GetInstalledCertificateIds")(certificates.installed_ids_on_answered)
+        on_command_answered("InstallCertificate")(certificates.install_on_answered)
+        on_command_answered("DeleteCertificate")(certificates.delete_on_answered)

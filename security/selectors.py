@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 
-from stations.models import StationEvent
+from stations.models import ChargingStation, StationEvent
 
-from .models import SecurityEvent
+from .models import CertificateRequest, InstalledCertificate, SecurityEvent
 
 
 def security_events(*, identity: str) -> QuerySet[SecurityEvent]:
@@ -31,3 +31,15 @@ def station_events(*, identity: str) -> QuerySet[StationEvent]:
 def recent_events() -> QuerySet[SecurityEvent]:
     """Every station's security events, newest first (the security page)."""
     return SecurityEvent.objects.order_by("-timestamp", "-id")
+
+
+def installed_certificates(*, station: ChargingStation) -> QuerySet[InstalledCertificate]:
+    """What the station holds (reported or installed by the CSMS), chains' children after their entry."""
+    return InstalledCertificate.objects.filter(station=station).order_by("certificate_type", "parent_id", "id")
+
+
+def certificate_requests(*, station: ChargingStation) -> QuerySet[CertificateRequest]:
+    """The station's CSRs and the certificates issued for them, newest first."""
+    return (
+        CertificateRequest.objects.filter(station=station).select_related("revoked_by").order_by("-created_at", "-id")
+    )

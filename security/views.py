@@ -9,17 +9,23 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required, permission_required
 from django.contrib.auth.forms import AuthenticationForm
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
-from django.utils.http import url_has_allowed_host_and_scheme
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.views.decorators.http import require_GET, require_POST
 
 from stations import selectors as station_selectors
+from stations.commands import CommandValidationError, helpers
+from stations.models import ChargingStation
 
-from . import logins, selectors, services
+from . import certificates, logins, selectors, services
+from .api.certificates import INSTALLABLE
+from .models import CertificateRequest, InstalledCertificate
 from .templatetags.security_tags import can_acknowledge
 
 ALERTS_SHOWN = 200
 RECENT_SHOWN = 100
+CERTIFICATE_REQUESTS_SHOWN = 50
 
 
 @login_required
@@ -74,3 +80,82 @@ class ThrottledLoginView(auth_views.LoginView):
     def form_valid(self, form: AuthenticationForm) -> HttpResponse:
         logins.login_succeeded(address=logins.client_address(self.request), username=form.get_user().get_username())
         return super().form_valid(form)
+
+
+# --- A station's certificates ---------------------------------------------------------------------------------
+
+
+def _may_send(request: HttpRequest) -> bool:
+    return bool(request.user.has_perm("stations.add_command"))
+
+
+@login_required
+@permission_required("stations.view_chargingstation", raise_exception=True)
+def station_certificates(request: HttpRequest, identity: str) -> HttpResponse:
+    station = get_object_or_404(ChargingStation, identity=identity)
+    return render(
+        request,
+        "security/certificates.html",
+        {
+            "station": station,
+            "installed": list(selectors.installed_certificates(station=station)),
+            "requests": list(selectors.certificate_requests(station=station)[:CERTIFICATE_REQUESTS_SHOWN]),
+            "installable": INSTALLABLE,
+            "can_send": _may_send(request),
+            "can_revoke": request.user.is_staff,
+            "notice": request.GET.get("notice", "")[:200],
+        },
+    )
+
+
+def _back(identity: str, notice: str) -> HttpResponse:
+    return redirect(f"{reverse('security-station-certificates', args=[identity])}?{urlencode({'notice': notice})}")
+
+
+@require_POST
+@login_required
+@permission_required("stations.add_command", raise_exception=True)
+def station_certificates_refresh(request: HttpRequest, identity: str) -> HttpResponse:
+    station = get_object_or_404(ChargingStation, identity=identity)
+    command = helpers.get_installed_certificate_ids(station, user=request.user)
+    return _back(identity, f"GetInstalledCertificateIds: {command.state}")
+
+
+@require_POST
+@login_required
+@permission_required("stations.add_command", raise_exception=True)
+def station_certificate_install(request: HttpRequest, identity: str) -> HttpResponse:
+    station = get_object_or_404(ChargingStation, identity=identity)
+    certificate_type = request.POST.get("certificate_type", "")
+    if certificate_type not in INSTALLABLE:
+        return _back(identity, "choose a certificate type")
+    try:
+        command = certificates.certificate_install(
+            station=station,
+            certificate_type=certificate_type,
+            pem=request.POST.get("certificate", ""),
+            user=request.user,
+        )
+    except (ValueError, CommandValidationError) as exc:
+        return _back(identity, f"not sent: {exc}")
+    return _back(identity, f"InstallCertificate: {command.state}")
+
+
+@require_POST
+@login_required
+@permission_required("stations.add_command", raise_exception=True)
+def station_certificate_delete(request: HttpRequest, identity: str, pk: int) -> HttpResponse:
+    station = get_object_or_404(ChargingStation, identity=identity)
+    get_object_or_404(InstalledCertificate, pk=pk, station=station)
+    command = certificates.certificate_delete(station=station, installed_id=pk, user=request.user)
+    return _back(identity, f"DeleteCertificate: {command.state}")
+
+
+@require_POST
+@login_required
+def station_certificate_revoke(request: HttpRequest, identity: str, pk: int) -> HttpResponse:
+    if not request.user.is_staff:
+        return HttpResponse("only administrators revoke certificates", status=403)
+    row = get_object_or_404(CertificateRequest, pk=pk, station__identity=identity)
+    done = certificates.certificate_revoke(request_id=row.pk, user=request.user)
+    return _back(identity, "revoked: the CRL lists it" if done else "nothing to revoke")

@@ -16,7 +16,8 @@ def authorize(ctx: CallContext, payload: dict[str, Any]) -> dict[str, Any]:
     result = services.authorize(
         station_id=ctx.station_id,
         id_token=payload["idToken"],
-        certificate_presented=bool(payload.get("iso15118CertificateHashData") or payload.get("certificate")),
+        certificate_hash_data=payload.get("iso15118CertificateHashData"),
+        certificate=payload.get("certificate"),
     )
     response: dict[str, Any] = {"idTokenInfo": result.id_token_info}
     if result.certificate_status is not None:

@@ -120,19 +120,23 @@ class AuthorizeResult:
     certificate_status: str | None
 
 
-def authorize(*, station_id: int, id_token: dict[str, Any], certificate_presented: bool) -> AuthorizeResult:
+def authorize(
+    *,
+    station_id: int,
+    id_token: dict[str, Any],
+    certificate_hash_data: list[dict[str, Any]] | None = None,
+    certificate: str | None = None,
+) -> AuthorizeResult:
     info, token = id_token_info(id_token=id_token)
     if info["status"] == AuthorizationStatus.ACCEPTED and settings.CSMS_TARIFF_TEXT_TEMPLATE:
         # The tariff text for the station's display (one query, only for an accepted token).
         version = tariffs.tariff_for(station=station_id, id_token=token, at=timezone.now())
         info = tariffs.id_token_info_with_tariff(info, version=version)
     certificate_status = None
-    if certificate_presented:
-        # OCPP SPEC-SILENT: this CSMS does not validate ISO 15118 contract certificates (no OCSP yet). It vouches
-        # for the contract only through its token database: an Accepted eMAID answers certificateStatus Accepted;
-        # otherwise certificateStatus is left out and idTokenInfo.status alone refuses the session.
-        if info["status"] == AuthorizationStatus.ACCEPTED:
-            certificate_status = "Accepted"
+    if certificate_hash_data or certificate:
+        from security.certificates import certificate_status_for  # the contract certificate: its chain, OCSP
+
+        certificate_status = certificate_status_for(hash_data=certificate_hash_data, certificate=certificate)
     return AuthorizeResult(info, certificate_status)
 
 

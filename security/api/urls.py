@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import certificates, views
 
 urlpatterns = [
     path(
@@ -9,4 +9,31 @@ urlpatterns = [
         name="station-security-events",
     ),
     path("stations/<str:identity>/events/", views.StationEventList.as_view(), name="station-events"),
+    path(
+        "stations/<str:identity>/certificates/",
+        certificates.StationCertificateList.as_view(),
+        name="station-certificates",
+    ),
+    path(
+        "stations/<str:identity>/certificates/refresh/",
+        certificates.StationCertificateRefresh.as_view(),
+        name="station-certificates-refresh",
+    ),
+    path(
+        "stations/<str:identity>/certificates/<int:pk>/",
+        certificates.StationCertificateDelete.as_view(),
+        name="station-certificate-delete",
+    ),
+    path(
+        "stations/<str:identity>/certificate-requests/",
+        certificates.StationCertificateRequestList.as_view(),
+        name="station-certificate-requests",
+    ),
+    path(
+        "stations/<str:identity>/certificate-requests/<int:pk>/revoke/",
+        certificates.CertificateRevoke.as_view(),
+        name="station-certificate-revoke",
+    ),
+    path("trusted-roots/", certificates.TrustedRootList.as_view(), name="trusted-roots"),
+    path("trusted-roots/<int:pk>/", certificates.TrustedRootDetail.as_view(), name="trusted-root"),
 ]

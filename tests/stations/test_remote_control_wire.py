@@ -13,7 +13,7 @@ from django.test import Client
 from rest_framework.authtoken.models import Token
 
 from csms.roles import roles_ensure
-from stations.commands import CommandValidationError, command_send, triggerable_messages
+from stations.commands import command_send, triggerable_messages
 from stations.models import ChargingStation, Command, Connector, Evse, ResetState
 from tests.api_client import api
 from tests.conftest import in_thread
@@ -242,42 +242,36 @@ def test_unlock_and_clear_cache_outcomes_on_the_station_page(live_server_ws, sta
     assert "Accepted" in clear
 
 
-def test_trigger_message_only_for_handled_messages(live_server_ws, station_factory):
+def test_trigger_message_only_for_handled_messages(live_server_ws, station_factory, monkeypatch):
+    from csms.ocpp import actions, router
+    from stations.commands import CommandValidationError, command_send
+
     station = station_factory("CS-1")
     user, token = operator()
     offered = triggerable_messages()
+    handled = router.registered_actions()
+    # Offered exactly when the message it makes the station send has a handler.
+    assert offered == [value for value, target in actions.TRIGGER_TARGETS.items() if target in handled]
     assert {"BootNotification", "Heartbeat", "StatusNotification", "MeterValues", "TransactionEvent"} <= set(offered)
-    # LogStatusNotification is handled (firmware/logs); nothing handles SignCertificate yet: not offered, refused.
-    assert "LogStatusNotification" in offered and "SignV2GCertificate" not in offered
+    assert {"LogStatusNotification", "SignChargingStationCertificate", "SignV2GCertificate"} <= set(offered)
 
     async def scenario() -> None:
         async with RawStation.connect(live_server_ws.ws_url, "CS-1") as st:
             await st.boot()
             await wait_online("CS-1")
-            code, body = await asyncio.to_thread(
-                api,
-                live_server_ws.http_url,
-                "POST",
-                "/api/v1/stations/CS-1/commands/",
-                {"action": "TriggerMessage", "payload": {"requestedMessage": "SignV2GCertificate"}},
-                token,
-            )
-            assert code == 400, body
-            assert "does not handle SignCertificate" in body["detail"]
-            assert body["violations"][0]["path"] == "requestedMessage"
             c = await in_thread(lambda: send(station.pk, "TriggerMessage", {"requestedMessage": "Heartbeat"}))
             call = await answer_next(st, {"status": "Accepted"})
             assert call[2:] == ["TriggerMessage", {"requestedMessage": "Heartbeat"}]
             await until(lambda: finished(c.pk))
 
     run(scenario())
+    # A message without a handler (here: SignCertificate's taken away) is refused before anything is stored or sent.
+    monkeypatch.setattr(router, "registered_actions", lambda: handled - {"SignCertificate"})
     with pytest.raises(CommandValidationError, match="does not handle SignCertificate"):
-        send(station.pk, "TriggerMessage", {"requestedMessage": "SignChargingStationCertificate"})
-    # Refused before anything was stored or sent: the one TriggerMessage is the Heartbeat.
+        command_send(station=station, action="TriggerMessage", payload={"requestedMessage": "SignV2GCertificate"})
     assert list(Command.objects.filter(action="TriggerMessage").values_list("request", flat=True)) == [
         {"requestedMessage": "Heartbeat"}
     ]
     html = page(user, "/stations/CS-1/")
     options = html.split('name="requested_message">')[1].split("</select>")[0]
-    assert "<option>Heartbeat</option>" in options and "SignV2GCertificate" not in options
-    assert "<option>LogStatusNotification</option>" in options
+    assert all(f"<option>{value}</option>" in options for value in offered)

@@ -77,8 +77,9 @@ def test_authorize_known_unknown_blocked_expired(live_server_ws, station_factory
             {"idTokenInfo": {"status": "Accepted", "cacheExpiryDateTime": format_ocpp(later), "evseId": [1, 2]}},
         ],
         [3, "a6", {"idTokenInfo": {"status": "Unknown"}}],
-        [3, "a7", {"idTokenInfo": {"status": "Accepted"}, "certificateStatus": "Accepted"}],
-        [3, "a8", {"idTokenInfo": {"status": "Unknown"}}],
+        # Hash data of an issuer that is no trusted root: the certificate is refused whatever the token's status.
+        [3, "a7", {"idTokenInfo": {"status": "Accepted"}, "certificateStatus": "CertChainError"}],
+        [3, "a8", {"idTokenInfo": {"status": "Unknown"}, "certificateStatus": "CertChainError"}],
         [3, "a9", {"idTokenInfo": {"status": "Accepted"}}],
     ]
 
