@@ -265,6 +265,9 @@ def test_trigger_message_only_for_handled_messages(live_server_ws, station_facto
             await until(lambda: finished(c.pk))
 
     run(scenario())
+    html = page(user, "/stations/CS-1/")
+    options = html.split('name="requested_message">')[1].split("</select>")[0]
+    assert all(f"<option>{value}</option>" in options for value in offered)
     # A message without a handler (here: SignCertificate's taken away) is refused before anything is stored or sent.
     monkeypatch.setattr(router, "registered_actions", lambda: handled - {"SignCertificate"})
     with pytest.raises(CommandValidationError, match="does not handle SignCertificate"):
@@ -272,6 +275,3 @@ def test_trigger_message_only_for_handled_messages(live_server_ws, station_facto
     assert list(Command.objects.filter(action="TriggerMessage").values_list("request", flat=True)) == [
         {"requestedMessage": "Heartbeat"}
     ]
-    html = page(user, "/stations/CS-1/")
-    options = html.split('name="requested_message">')[1].split("</select>")[0]
-    assert all(f"<option>{value}</option>" in options for value in offered)
