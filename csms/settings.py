@@ -201,6 +201,8 @@ STATIC_ROOT = VAR_DIR / "static"
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise expects it even before collectstatic
 # Serve app and project static files straight from their folders too (make run needs no collectstatic step).
 WHITENOISE_USE_FINDERS = True
+# Uploaded files (firmware images, log uploads) in Django's default storage: local disk under var/ by default.
+MEDIA_ROOT = os.environ.get("CSMS_MEDIA_ROOT", str(VAR_DIR / "media"))
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},

@@ -14,7 +14,7 @@ class FirmwareImage(models.Model):
     """A firmware file in Django storage, with what UpdateFirmware / PublishFirmware need to hand it out."""
 
     version = models.CharField(max_length=50)
-    file = models.FileField(upload_to="firmware/")
+    file = models.FileField(upload_to="firmware/images/")
     size_bytes = models.PositiveBigIntegerField(default=0)
     md5_hex = models.CharField(max_length=32, help_text="PublishFirmware's checksum")
     sha256_hex = models.CharField(max_length=64)
