@@ -199,26 +199,37 @@ def rollouts_advance(*, now: datetime | None = None) -> int:
 
 
 def rollout_advance(*, rollout_id: int, now: datetime | None = None) -> FirmwareRollout | None:
-    """One step of a rollout, under its row lock; idempotent (run it as often as you like, from any worker)."""
+    """One step of a rollout; idempotent (run it as often as you like, from any worker).
+
+    Short transactions, each under the rollout's row lock: one that settles the stations and moves the waves, then
+    one per station sent (its ``Command`` and its ``sent`` state commit together). A transaction never locks more
+    than one station row: the message log and the answers of other stations are never deadlocked by a wave.
+    """
+    now = now or timezone.now()
     with transaction.atomic():
-        rollout = (
-            FirmwareRollout.objects.select_for_update(of=("self",))
-            .select_related("firmware")
-            .filter(pk=rollout_id)
-            .first()
-        )
+        rollout = _locked(rollout_id)
         if rollout is None:
             return None
-        now = now or timezone.now()
         _settle_unanswered(rollout=rollout, now=now)
         _expire_silent(rollout=rollout, now=now)
         rollout_confirm_versions(rollout=rollout)
         if rollout.state != RolloutState.RUNNING:
             return rollout
         _next_wave(rollout=rollout, now=now)
-        if rollout.state == RolloutState.RUNNING:
-            _send_due(rollout=rollout, now=now)
+        due = _due_ids(rollout=rollout, now=now) if rollout.state == RolloutState.RUNNING else []
+    for target_id in due:
+        with transaction.atomic():
+            rollout = _locked(rollout_id)
+            if rollout is None or rollout.state != RolloutState.RUNNING or not _room(rollout):
+                break
+            _send_one(rollout=rollout, target_id=target_id, now=now)
     return rollout
+
+
+def _locked(rollout_id: int) -> FirmwareRollout | None:
+    return (
+        FirmwareRollout.objects.select_for_update(of=("self",)).select_related("firmware").filter(pk=rollout_id).first()
+    )
 
 
 def _retry_or_fail(target: RolloutStation, *, rollout: FirmwareRollout, now: datetime, why: str) -> None:
@@ -247,6 +258,12 @@ def _settle_unanswered(*, rollout: FirmwareRollout, now: datetime) -> None:
         )
         _retry_or_fail(target, rollout=rollout, now=now, why=why[:200])
     RolloutStation.objects.bulk_update(targets, ["state", "next_attempt_at", "detail", "state_at"])
+    # A refusal whose answer hook could not run (it is retried in a savepoint, never lost with the answer).
+    rollout.stations.filter(
+        state=TargetState.SENT,
+        update__command__state=CommandState.ANSWERED,
+        update__command__response__status__in=sorted(REFUSALS),
+    ).update(state=TargetState.REJECTED, state_at=now, detail="UpdateFirmware refused")
 
 
 def _expire_silent(*, rollout: FirmwareRollout, now: datetime) -> None:
@@ -295,36 +312,48 @@ def _next_wave(*, rollout: FirmwareRollout, now: datetime) -> None:
         rollout.save(update_fields=["current_wave", "updated_at"])
 
 
-def _send_due(*, rollout: FirmwareRollout, now: datetime) -> None:
+def _room(rollout: FirmwareRollout) -> int:
+    """How many more stations may start now (``max_concurrent`` minus those sent and not over)."""
+    return max(0, rollout.max_concurrent - rollout.stations.exclude(state__in=IN_FLIGHT_EXCLUDED).count())
+
+
+def _due_ids(*, rollout: FirmwareRollout, now: datetime) -> list[int]:
     if not window_open(rollout=rollout, now=now):
-        return
-    in_flight = rollout.stations.exclude(state__in=IN_FLIGHT_EXCLUDED).count()
-    room = rollout.max_concurrent - in_flight
+        return []
+    room = _room(rollout)
     if room <= 0:
-        return
-    due = list(
-        rollout.stations.select_for_update(of=("self",))
-        .filter(wave=rollout.current_wave, state=TargetState.PENDING)
+        return []
+    due = (
+        rollout.stations.filter(wave=rollout.current_wave, state=TargetState.PENDING)
         .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
+        .order_by("station__identity")
+        .values_list("pk", flat=True)[:room]
+    )
+    return list(due)
+
+
+def _send_one(*, rollout: FirmwareRollout, target_id: int, now: datetime) -> None:
+    """Send one station its UpdateFirmware (inside the caller's transaction, under the rollout's lock)."""
+    target = (
+        RolloutStation.objects.select_for_update(of=("self",))
         .select_related("station")
-        .order_by("station__identity")[:room]
+        .filter(pk=target_id, state=TargetState.PENDING)
+        .first()
     )
-    if not due:
-        return
-    payload = update_firmware_payload(rollout=rollout, now=now)
-    for target in due:
-        command = command_send(station=target.station, action="UpdateFirmware", payload=payload)
-        target.attempts += 1
-        target.update = command.firmware_update
-        target.sent_at = target.state_at = now
-        target.next_attempt_at = None
-        target.state = TargetState.SENT
-        target.detail = ""
-        if command.state == CommandState.OFFLINE:
-            _retry_or_fail(target, rollout=rollout, now=now, why="station not connected")
-    RolloutStation.objects.bulk_update(
-        due, ["attempts", "update", "sent_at", "state_at", "next_attempt_at", "state", "detail"]
+    if target is None:
+        return  # sent (or cancelled) meanwhile
+    command = command_send(
+        station=target.station, action="UpdateFirmware", payload=update_firmware_payload(rollout=rollout, now=now)
     )
+    target.attempts += 1
+    target.update = command.firmware_update
+    target.sent_at = target.state_at = now
+    target.next_attempt_at = None
+    target.state = TargetState.SENT
+    target.detail = ""
+    if command.state == CommandState.OFFLINE:
+        _retry_or_fail(target, rollout=rollout, now=now, why="station not connected")
+    target.save(update_fields=["attempts", "update", "sent_at", "state_at", "next_attempt_at", "state", "detail"])
 
 
 def update_firmware_payload(*, rollout: FirmwareRollout, now: datetime) -> dict[str, Any]:
@@ -351,17 +380,16 @@ def update_firmware_payload(*, rollout: FirmwareRollout, now: datetime) -> dict[
     return payload
 
 
-def rollout_confirm_versions(*, rollout: FirmwareRollout) -> int:
+def rollout_confirm_versions(*, rollout: FirmwareRollout, target_id: int | None = None) -> int:
     """Installed stations whose BootNotification since their UpdateFirmware reports the image's version are
     confirmed. The rollout reads the stations' boot records (stations.BootRecord): no hook into the boot path."""
     booted = BootRecord.objects.filter(
         station=OuterRef("station"), created_at__gte=OuterRef("sent_at"), firmware_version=rollout.firmware.version
     )
-    return (
-        rollout.stations.filter(state=TargetState.INSTALLED, version_confirmed_at__isnull=True)
-        .filter(Exists(booted))
-        .update(version_confirmed_at=timezone.now())
-    )
+    targets = rollout.stations.filter(state=TargetState.INSTALLED, version_confirmed_at__isnull=True)
+    if target_id is not None:
+        targets = targets.filter(pk=target_id)  # one station's notification locks only its own row
+    return targets.filter(Exists(booted)).update(version_confirmed_at=timezone.now())
 
 
 # --- hooks and the station's notifications ---------------------------------------------------------------------------
@@ -430,6 +458,9 @@ def firmware_status_record(*, station_id: int, status: str, request_id: int | No
     """
     now = timezone.now()
     with transaction.atomic():
+        # The station row first, as command_finish (an UpdateFirmware's answer) takes it: the answer and the
+        # statuses the station sends right after it queue up instead of deadlocking.
+        ChargingStation.objects.select_for_update(no_key=True).filter(pk=station_id).values_list("pk").first()
         updates = FirmwareUpdate.objects.select_for_update().filter(station_id=station_id)
         update = (
             updates.filter(request_id=request_id).first() if request_id is not None else updates.order_by("-pk").first()
@@ -441,7 +472,10 @@ def firmware_status_record(*, station_id: int, status: str, request_id: int | No
             return report
         FirmwareUpdate.objects.filter(pk=update.pk).update(status=status, status_at=now)
         target = (
-            RolloutStation.objects.select_for_update().select_related("rollout").filter(update=update).first()
+            RolloutStation.objects.select_for_update(of=("self",))
+            .select_related("rollout")
+            .filter(update=update)
+            .first()
             if request_id is not None
             else None
         )
@@ -456,7 +490,7 @@ def firmware_status_record(*, station_id: int, status: str, request_id: int | No
             rollout = target.rollout
             report.outcome = f"rollout {rollout.pk} ({rollout.state}): station now {status}"
             if status == FirmwareStatus.INSTALLED:
-                rollout_confirm_versions(rollout=rollout)
+                rollout_confirm_versions(rollout=rollout, target_id=target.pk)
             if status in FINAL_TARGET_STATES and rollout.state == RolloutState.RUNNING:
                 rollout_nudge(rollout_id=rollout.pk)
         report.save()
