@@ -281,7 +281,8 @@ def _expire_silent(*, rollout: FirmwareRollout, now: datetime) -> None:
 
 
 def _next_wave(*, rollout: FirmwareRollout, now: datetime) -> None:
-    """Move past every finished wave; halt when more than ``halt_failure_share`` of one failed."""
+    """Move past every finished wave; halt when more than ``halt_failure_share`` of one failed and waves remain
+    (the last wave's failures are in the summary: there is nothing left to stop)."""
     while True:
         counts = dict(
             rollout.stations.filter(wave=rollout.current_wave)
@@ -293,7 +294,8 @@ def _next_wave(*, rollout: FirmwareRollout, now: datetime) -> None:
         if total and any(state not in FINAL_TARGET_STATES for state in counts):
             return  # the wave is still going
         failed = sum(n for state, n in counts.items() if state in FAILURE_STATES)
-        if total and failed / total > rollout.halt_failure_share:
+        last_wave = rollout.stations.aggregate(m=Max("wave"))["m"] or 0
+        if total and failed / total > rollout.halt_failure_share and rollout.current_wave < last_wave:
             rollout.state = RolloutState.HALTED
             rollout.halt_reason = (
                 f"wave {rollout.current_wave}: {failed} of {total} stations failed "
@@ -303,7 +305,6 @@ def _next_wave(*, rollout: FirmwareRollout, now: datetime) -> None:
             rollout.save(update_fields=["state", "halt_reason", "finished_at", "updated_at"])
             rollout.stations.filter(state=TargetState.PENDING).update(detail="rollout halted: not sent")
             return
-        last_wave = rollout.stations.aggregate(m=Max("wave"))["m"] or 0
         if rollout.current_wave >= last_wave:
             rollout.state, rollout.finished_at = RolloutState.COMPLETED, now
             rollout.save(update_fields=["state", "finished_at", "updated_at"])

@@ -34,6 +34,17 @@ class Fleet:
         self.done.add(identity)
 
 
+async def _poll(st: Any, timeout_s: float) -> list[Any]:
+    """The next frame within ``timeout_s`` (TimeoutError otherwise). On the ASGI app a receive timeout would cancel
+    the consumer (asgiref's communicator), so it first waits for output without consuming it."""
+    communicator = getattr(st, "communicator", None)
+    if communicator is not None:
+        if await communicator.receive_nothing(timeout=timeout_s):
+            raise TimeoutError
+        return await st.recv()
+    return await st.recv(timeout=timeout_s)
+
+
 async def firmware_station(server: Any, identity: str, fleet: Fleet) -> None:
     """Connect, boot, then answer every UpdateFirmware: Accepted and the status flow, or the failure asked for."""
     async with server.station(identity) as st:
@@ -43,7 +54,7 @@ async def firmware_station(server: Any, identity: str, fleet: Fleet) -> None:
                 frame = st.incoming_calls.get_nowait()
             except asyncio.QueueEmpty:
                 try:
-                    frame = await st.recv(timeout=0.2)
+                    frame = await _poll(st, 0.2)
                 except TimeoutError:
                     continue
             if frame[0] != 2 or frame[2] != "UpdateFirmware":
