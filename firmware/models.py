@@ -155,6 +155,9 @@ class FirmwareUpdate(models.Model):
         ordering = ["-created_at", "-id"]
         constraints = [models.UniqueConstraint(fields=["station", "request_id"], name="firmware_update_request_once")]
 
+    def __str__(self) -> str:
+        return f"UpdateFirmware {self.request_id} to station {self.station_id}"
+
 
 class RolloutStation(models.Model):
     """One station of a rollout: its wave, attempts and state."""
@@ -177,6 +180,9 @@ class RolloutStation(models.Model):
         constraints = [models.UniqueConstraint(fields=["rollout", "station"], name="rollout_station_once")]
         indexes = [models.Index(fields=["rollout", "state"])]
 
+    def __str__(self) -> str:
+        return f"rollout {self.rollout_id} station {self.station_id}: {self.state}"
+
 
 class FirmwareStatusReport(models.Model):
     """Every FirmwareStatusNotification as received (matched to its UpdateFirmware when the requestId is known)."""
@@ -193,6 +199,9 @@ class FirmwareStatusReport(models.Model):
     class Meta:
         ordering = ["-received_at", "-id"]
         indexes = [models.Index(fields=["station", "-received_at"])]
+
+    def __str__(self) -> str:
+        return f"FirmwareStatusNotification {self.status} ({self.request_id})"
 
 
 class PublishFirmwareStatus(models.TextChoices):
@@ -230,3 +239,6 @@ class FirmwarePublication(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["station", "request_id"], name="firmware_publication_request_once")
         ]
+
+    def __str__(self) -> str:
+        return f"PublishFirmware {self.request_id} to station {self.station_id}"

@@ -28,7 +28,11 @@ def _media(settings: Any, tmp_path: Any) -> None:
 def test_a_good_signature_is_accepted_and_the_checksums_are_stored(kind: str) -> None:
     key = signing_key(kind)
     image = firmware_image_upload(
-        file=io.BytesIO(DATA), name="fw.bin", version="3.1", signing_certificate=certificate_pem(key), signature=sign(key, DATA)
+        file=io.BytesIO(DATA),
+        name="fw.bin",
+        version="3.1",
+        signing_certificate=certificate_pem(key),
+        signature=sign(key, DATA),
     )
     image.refresh_from_db()
     assert image.md5_hex == hashlib.md5(DATA).hexdigest()
@@ -76,7 +80,8 @@ def test_api_upload_answers_400_with_a_clear_message_for_a_wrong_certificate(adm
     assert response.status_code == 400
     assert "does not verify over the file's SHA-256" in response.json()["detail"]
     response = admin_client.post(
-        "/api/v1/firmware/", {"file": io.BytesIO(DATA), "version": "3.1", "signing_certificate": "nope", "signature": "AA=="}
+        "/api/v1/firmware/",
+        {"file": io.BytesIO(DATA), "version": "3.1", "signing_certificate": "nope", "signature": "AA=="},
     )
     assert response.status_code == 400
     assert "not a PEM X.509 certificate" in response.json()["detail"]

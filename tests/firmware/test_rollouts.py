@@ -82,8 +82,17 @@ def test_eager_rollout_of_20_stations_in_waves_of_5_with_two_failures(asgi_serve
     assert request["requestId"] == FirmwareUpdate.objects.get(station__identity="FW-01").request_id
 
 
-NON_FINAL = ["DownloadScheduled", "Downloading", "DownloadPaused", "Downloaded", "SignatureVerified",
-             "InstallScheduled", "Installing", "InstallRebooting", "Idle"]
+NON_FINAL = [
+    "DownloadScheduled",
+    "Downloading",
+    "DownloadPaused",
+    "Downloaded",
+    "SignatureVerified",
+    "InstallScheduled",
+    "Installing",
+    "InstallRebooting",
+    "Idle",
+]
 FINAL = ["InvalidSignature", "DownloadFailed", "InstallationFailed", "InstallVerificationFailed", "Installed"]
 
 
@@ -119,7 +128,9 @@ def test_every_firmware_status_over_the_wire_drives_the_station_state(asgi_serve
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("status", ["DownloadFailed", "InstallationFailed", "InstallVerificationFailed", "InvalidSignature"])
+@pytest.mark.parametrize(
+    "status", ["DownloadFailed", "InstallationFailed", "InstallVerificationFailed", "InvalidSignature"]
+)
 def test_each_failure_status_counts_as_one_failure(status: str) -> None:
     (station,) = _stations(1)
     rollout = rollouts.rollout_create(firmware=signed_image(), stations=[station])
@@ -155,7 +166,9 @@ def test_cancel_stops_unsent_stations_and_later_statuses_are_recorded_once(asgi_
             assert stopped == 2
             # A status for the cancelled rollout: recorded on its station, counted once, nobody else is sent.
             for status in ("Downloading", "Installed", "Installed"):
-                reply = await one.call("FirmwareStatusNotification", {"status": status, "requestId": calls[0][3]["requestId"]})
+                reply = await one.call(
+                    "FirmwareStatusNotification", {"status": status, "requestId": calls[0][3]["requestId"]}
+                )
                 assert reply[0] == 3
             reply = await one.call("FirmwareStatusNotification", {"status": "Downloading", "requestId": 999})
             assert reply[0] == 3
@@ -191,7 +204,9 @@ def test_boot_with_the_new_version_confirms_an_installed_station() -> None:
     BootRecord.objects.create(station=one, reason="FirmwareUpdate", vendor_name="V", model="M", firmware_version="4.0")
     BootRecord.objects.create(station=two, reason="FirmwareUpdate", vendor_name="V", model="M", firmware_version="3.9")
     rollouts.rollouts_advance()
-    confirmed = {t.station.identity: t.version_confirmed_at is not None for t in rollout.stations.select_related("station")}
+    confirmed = {
+        t.station.identity: t.version_confirmed_at is not None for t in rollout.stations.select_related("station")
+    }
     assert confirmed == {"FW-01": True, "FW-02": False}
 
 
@@ -251,7 +266,9 @@ def test_api_creates_lists_and_cancels_a_rollout(admin_client: Client, django_ca
     assert response.status_code == 201, response.content
     body = response.json()
     assert [(s["identity"], s["state"]) for s in body["stations"]] == [
-        ("API-01", "pending"), ("API-02", "pending"), ("API-03", "pending")
+        ("API-01", "pending"),
+        ("API-02", "pending"),
+        ("API-03", "pending"),
     ]
     assert body["summary"]["total"] == 3 and body["summary"]["pending"] == 3
     detail = admin_client.get(f"/api/v1/firmware-rollouts/{body['id']}/").json()

@@ -13,13 +13,12 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from django.utils import timezone
 
 from csms.celery import app as celery_app
 from firmware.models import FirmwareRollout, RolloutState, RolloutStation, TargetState
 from firmware.rollouts import rollout_create, rollout_summary
 from stations.models import ChargingStation, Command
-from tests.conftest import LOG_DIR, ROOT, LiveServer, test_database_url, wait_until, wait_until_async
+from tests.conftest import LOG_DIR, ROOT, LiveServer, test_database_url, wait_until_async
 from tests.firmware.factories import signed_image
 from tests.firmware.sim import Fleet, firmware_station, waves_in_order
 from tests.ocpp_client import run
@@ -41,8 +40,24 @@ class Worker:
         }
         env.pop("CSMS_TEST_DB_NAME", None)
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "csms", "worker", "-B", "-s", str(LOG_DIR / f"beat-{name}-{os.getpid()}"),
-             "--pool", "solo", "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "info"],
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "csms",
+                "worker",
+                "-B",
+                "-s",
+                str(LOG_DIR / f"beat-{name}-{os.getpid()}"),
+                "--pool",
+                "solo",
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+                "-l",
+                "info",
+            ],
             cwd=ROOT,
             env=env,
             stdout=self.log_path.open("wb"),
@@ -113,15 +128,17 @@ def test_rollout_of_20_stations_in_waves_of_5_with_two_failures(
     identities = [s.identity for s in stations]
     image = signed_image("2.0.0")
     fleet = Fleet(new_version="2.0.0", outcomes={"FW-07": "DownloadFailed", "FW-13": "Rejected"})
-    worker = workers("waves")
+    workers("waves")
 
     async def body() -> None:
         rollout = await asyncio.to_thread(
             lambda: rollout_create(firmware=image, stations=stations, wave_size=5, max_concurrent=3).pk
         )
         done = await wait_until_async(
-            lambda: FirmwareRollout.objects.filter(pk=rollout, state=RolloutState.COMPLETED).exists()
-            and RolloutStation.objects.filter(rollout_id=rollout, version_confirmed_at__isnull=False).count() == 18,
+            lambda: (
+                FirmwareRollout.objects.filter(pk=rollout, state=RolloutState.COMPLETED).exists()
+                and RolloutStation.objects.filter(rollout_id=rollout, version_confirmed_at__isnull=False).count() == 18
+            ),
             timeout_s=120,
             interval_s=0.2,
         )
@@ -136,7 +153,12 @@ def test_rollout_of_20_stations_in_waves_of_5_with_two_failures(
     }
     summary = rollout_summary(rollout)
     assert {k: summary[k] for k in ("total", "installed", "confirmed", "failed", "cancelled", "pending")} == {
-        "total": 20, "installed": 18, "confirmed": 18, "failed": 2, "cancelled": 0, "pending": 0
+        "total": 20,
+        "installed": 18,
+        "confirmed": 18,
+        "failed": 2,
+        "cancelled": 0,
+        "pending": 0,
     }
     assert summary["percent_done"] == 100
     assert fleet.received == {i: 1 for i in identities}
@@ -166,9 +188,12 @@ def test_a_worker_killed_mid_rollout_loses_and_duplicates_nothing(
         first.kill()
         fleet.release.set()  # their statuses arrive while no worker runs: nudges wait in Redis, state in the DB
         assert await wait_until_async(lambda: len(fleet.done) == 5, timeout_s=20)
-        assert await asyncio.to_thread(
-            lambda: FirmwareRollout.objects.get(pk=rollout).stations.filter(state=TargetState.PENDING).count()
-        ) == 5
+        assert (
+            await asyncio.to_thread(
+                lambda: FirmwareRollout.objects.get(pk=rollout).stations.filter(state=TargetState.PENDING).count()
+            )
+            == 5
+        )
         second = workers("second")
         done = await wait_until_async(
             lambda: FirmwareRollout.objects.filter(pk=rollout, state=RolloutState.COMPLETED).exists(),
@@ -179,7 +204,9 @@ def test_a_worker_killed_mid_rollout_loses_and_duplicates_nothing(
 
     _fleet_run(server, identities, fleet, body)
     rollout = FirmwareRollout.objects.get()
-    assert dict(rollout.stations.values_list("station__identity", "state")) == {i: TargetState.INSTALLED for i in identities}
+    assert dict(rollout.stations.values_list("station__identity", "state")) == {
+        i: TargetState.INSTALLED for i in identities
+    }
     assert fleet.received == {i: 1 for i in identities}
     per_station = Command.objects.filter(action="UpdateFirmware").values_list("station__identity", flat=True)
     assert sorted(per_station) == identities

@@ -34,7 +34,9 @@ def test_rollout_progress_updates_live(page, live_server_ws, make_user, station_
         assert call[2] == "UpdateFirmware"
         await st.send_raw(json.dumps([3, call[1], {"status": "Accepted"}]))
         for status in ("Downloading", "Installed"):
-            assert (await st.call("FirmwareStatusNotification", {"status": status, "requestId": call[3]["requestId"]}))[0] == 3
+            assert (await st.call("FirmwareStatusNotification", {"status": status, "requestId": call[3]["requestId"]}))[
+                0
+            ] == 3
 
     async def close() -> None:
         for manager in connections:
