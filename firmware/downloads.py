@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.core import signing
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_safe
@@ -27,7 +28,7 @@ MAX_URL_CHARS = 512  # UpdateFirmware firmware.location / PublishFirmware locati
 def firmware_download_url(*, image: FirmwareImage, valid_until: datetime) -> str:
     """The URL a station downloads ``image`` from, valid until ``valid_until``."""
     token = signing.dumps([image.pk, int(valid_until.timestamp())], salt=_SALT, compress=True)
-    name = image.file.name.rsplit("/", 1)[-1][:80] or "firmware.bin"
+    name = (image.file.name or "").rsplit("/", 1)[-1][:80] or "firmware.bin"
     url = settings.CSMS_FILE_SERVER_BASE_URL + reverse("firmware-download", args=[token, name])
     if len(url) > MAX_URL_CHARS:
         raise ValueError(f"the firmware URL is {len(url)} characters, over OCPP's {MAX_URL_CHARS}")
@@ -45,7 +46,7 @@ def firmware_url_valid_until(
 
 
 @require_safe
-def firmware_download(request: HttpRequest, token: str, name: str) -> HttpResponse:
+def firmware_download(request: HttpRequest, token: str, name: str) -> HttpResponseBase:
     try:
         image_id, expires = signing.loads(token, salt=_SALT)
     except signing.BadSignature:

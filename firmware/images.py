@@ -96,7 +96,7 @@ def firmware_image_upload(
         raise FirmwareImageError(f"the signing certificate is longer than OCPP's {MAX_CERTIFICATE_CHARS} characters")
     if len(signature) > MAX_SIGNATURE_CHARS:
         raise FirmwareImageError(f"the signature is longer than OCPP's {MAX_SIGNATURE_CHARS} characters")
-    md5_hex, sha256, size = _digests(file)  # type: ignore[arg-type]
+    md5_hex, sha256, size = _digests(file)
     if size == 0:
         raise FirmwareImageError("the firmware file is empty")
     if signature:

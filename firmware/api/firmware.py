@@ -137,7 +137,7 @@ class FirmwareRolloutSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = fields
 
-    @extend_schema(responses=RolloutSummarySerializer)  # type: ignore[misc]
+    @extend_schema(responses=RolloutSummarySerializer)
     def get_summary(self, obj: FirmwareRollout) -> dict[str, Any]:
         return rollouts.rollout_summary(obj)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import io
 from typing import Any
@@ -103,12 +104,12 @@ def test_api_upload_and_list(admin_client: Client) -> None:
 
 def test_the_signed_download_url_serves_the_file_until_it_expires(client: Client) -> None:
     image = firmware_image_upload(file=io.BytesIO(DATA), name="fw.bin", version="3.3")
-    url = firmware_download_url(image=image, valid_until=timezone.now() + timezone.timedelta(hours=1))
+    url = firmware_download_url(image=image, valid_until=timezone.now() + dt.timedelta(hours=1))
     assert len(url) <= 512
     path = url.removeprefix("http://127.0.0.1:8000")
     response = client.get(path)
     assert response.status_code == 200
     assert b"".join(response.streaming_content) == DATA  # type: ignore[attr-defined]
-    expired = firmware_download_url(image=image, valid_until=timezone.now() - timezone.timedelta(seconds=1))
+    expired = firmware_download_url(image=image, valid_until=timezone.now() - dt.timedelta(seconds=1))
     assert client.get(expired.removeprefix("http://127.0.0.1:8000")).status_code == 410
     assert client.get(path.replace("/fw/", "/fw/x")).status_code == 404
