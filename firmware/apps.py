@@ -10,7 +10,7 @@ class FirmwareConfig(AppConfig):
 
         # Firmware images and rollouts
         from . import handlers  # noqa: F401 - registers the OCPP handlers
-        from . import publications, rollouts
+        from . import publications, rollout_admin, rollouts  # noqa: F401 - rollout_admin registers the admin
 
         on_command_sending("UpdateFirmware", allocates="requestId")(rollouts.update_firmware_on_sending)
         on_command_answered("UpdateFirmware")(rollouts.update_firmware_on_answered)

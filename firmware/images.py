@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-from typing import IO
+from typing import IO, Any
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -32,7 +32,8 @@ class FirmwareImageError(ValueError):
     """An upload refused: nothing is stored."""
 
 
-def _digests(file: IO[bytes]) -> tuple[str, bytes, int]:
+def file_digests(file: Any) -> tuple[str, bytes, int]:
+    """MD5 (hex), SHA-256 (bytes) and size of an open file, read in chunks."""
     md5, sha256, size = hashlib.md5(usedforsecurity=False), hashlib.sha256(), 0
     file.seek(0)
     for chunk in iter(lambda: file.read(1 << 16), b""):
@@ -96,7 +97,7 @@ def firmware_image_upload(
         raise FirmwareImageError(f"the signing certificate is longer than OCPP's {MAX_CERTIFICATE_CHARS} characters")
     if len(signature) > MAX_SIGNATURE_CHARS:
         raise FirmwareImageError(f"the signature is longer than OCPP's {MAX_SIGNATURE_CHARS} characters")
-    md5_hex, sha256, size = _digests(file)
+    md5_hex, sha256, size = file_digests(file)
     if size == 0:
         raise FirmwareImageError("the firmware file is empty")
     if signature:

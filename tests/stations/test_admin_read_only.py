@@ -16,6 +16,14 @@ from django.urls import reverse
 from csms.admin import ReadOnlyAdmin, ReadOnlyInline
 from csms.models import MessageAssembly, MessagePart
 from devicemodel.models import DeviceVariable, ReportJob, StationDeviceState, VariableAttribute, VariableMonitor
+from firmware.models import (
+    FirmwareImage,
+    FirmwarePublication,
+    FirmwareRollout,
+    FirmwareStatusReport,
+    FirmwareUpdate,
+    RolloutStation,
+)
 from stations.models import (
     BootRecord,
     BulkCommand,
@@ -72,15 +80,26 @@ STATION_REPORTED = (
     DataTransferRecord,
     DisplayMessageReport,
     CustomerInformationRequest,
+    FirmwareStatusReport,
 )
 # What operators sent to stations: the command audit trail.
-SENT_TO_STATIONS = (Command, BulkCommand, RemoteStartRequest, Reservation, DisplayMessage)
+SENT_TO_STATIONS = (
+    Command,
+    BulkCommand,
+    RemoteStartRequest,
+    Reservation,
+    DisplayMessage,
+    FirmwareRollout,
+    RolloutStation,
+    FirmwareUpdate,
+    FirmwarePublication,
+)
 # The CSMS's own audit of what it did to its records (customer data anonymised).
 CSMS_AUDIT = (CustomerDataClearance,)
 READ_ONLY = STATION_REPORTED + SENT_TO_STATIONS + CSMS_AUDIT
 # Managed by operators: stations' registration, id tokens, local lists, webhooks (and the webhooks' delivery log).
-WRITABLE = (ChargingStation, IdToken, LocalAuthList, WebhookSubscription, WebhookDelivery)
-OUR_APPS = ("csms", "stations", "transactions", "devicemodel", "smartcharging", "webhooks")
+WRITABLE = (ChargingStation, IdToken, LocalAuthList, WebhookSubscription, WebhookDelivery, FirmwareImage)
+OUR_APPS = ("csms", "stations", "transactions", "devicemodel", "smartcharging", "webhooks", "firmware")
 
 
 def one_of_each() -> dict[type[models.Model], models.Model]:
@@ -180,6 +199,24 @@ def one_of_each() -> dict[type[models.Model], models.Model]:
         DisplayMessageReport: DisplayMessageReport.objects.create(station=station, request_id=1),
         CustomerInformationRequest: (info := CustomerInformationRequest.objects.create(station=station, request_id=1)),
         CustomerDataClearance: CustomerDataClearance.objects.create(request=info, pseudonym="anon-1"),
+        **_firmware(station),
+    }
+
+
+def _firmware(station: ChargingStation) -> dict[type[models.Model], models.Model]:
+    image = FirmwareImage.objects.create(version="1", file="firmware/images/x.bin", md5_hex="0" * 32, sha256_hex="0")
+    rollout = FirmwareRollout.objects.create(firmware=image)
+    fw_command = Command.objects.create(station=station, action="UpdateFirmware", request={})
+    update = FirmwareUpdate.objects.create(station=station, command=fw_command, request_id=1, location="http://x/")
+    pub_command = Command.objects.create(station=station, action="PublishFirmware", request={})
+    return {
+        FirmwareRollout: rollout,
+        RolloutStation: RolloutStation.objects.create(rollout=rollout, station=station, wave=1, update=update),
+        FirmwareUpdate: update,
+        FirmwareStatusReport: FirmwareStatusReport.objects.create(station=station, status="Installed", update=update),
+        FirmwarePublication: FirmwarePublication.objects.create(
+            station=station, command=pub_command, request_id=1, checksum="0" * 32
+        ),
     }
 
 
@@ -229,7 +266,8 @@ def test_read_only_admins_deny_a_superuser_add_change_and_delete(superuser_clien
     request.user = root
     objects = one_of_each()
     read_only = [(m, a) for m, a in admin.site._registry.items() if isinstance(a, ReadOnlyAdmin)]
-    assert {m for m, _ in read_only} == set(READ_ONLY) - {Evse}  # EVSEs are shown inside their station only
+    # EVSEs are shown inside their station only, rollout stations inside their rollout.
+    assert {m for m, _ in read_only} == set(READ_ONLY) - {Evse, RolloutStation}
     for model, model_admin in read_only:
         obj = objects[model]
         name = model.__name__
