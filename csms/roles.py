@@ -25,6 +25,7 @@ BILLING_PERMISSIONS: dict[str, tuple[str, ...]] = {
         "view_displaymessagereport",
     ),
     "security": ("view_securityevent",),
+    "firmware": ("view_firmwareimage", "view_firmwarerollout", "view_firmwarepublication"),
     "transactions": (
         "view_idtoken",
         "view_chargingtransaction",
@@ -47,6 +48,7 @@ OPERATOR_EXTRA_PERMISSIONS: dict[str, tuple[str, ...]] = {
         "add_customerinformationrequest",  # sending CustomerInformation (report and/or clear)
     ),
     "security": ("change_securityevent",),  # acknowledging critical events
+    "firmware": ("add_firmwareimage", "add_firmwarerollout", "change_firmwarerollout"),  # upload, start, cancel
 }
 
 

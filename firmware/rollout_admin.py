@@ -23,7 +23,7 @@ from .models import (
 )
 
 
-class FirmwareImageForm(forms.ModelForm):  # type: ignore[type-arg]
+class FirmwareImageForm(forms.ModelForm):
     class Meta:
         model = FirmwareImage
         fields = ["version", "file", "signing_certificate", "signature"]
@@ -49,7 +49,7 @@ class FirmwareImageForm(forms.ModelForm):  # type: ignore[type-arg]
 
 
 @admin.register(FirmwareImage)
-class FirmwareImageAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class FirmwareImageAdmin(admin.ModelAdmin):
     form = FirmwareImageForm
     list_display = ("version", "size_bytes", "md5_hex", "created_at")
     readonly_fields = ("size_bytes", "md5_hex", "sha256_hex", "uploaded_by", "created_at")
@@ -58,11 +58,11 @@ class FirmwareImageAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         return obj is None and super().has_change_permission(request, obj)  # an image is never changed once stored
 
     def save_model(self, request: HttpRequest, obj: FirmwareImage, form: Any, change: bool) -> None:
-        obj.uploaded_by = request.user if request.user.is_authenticated else None  # type: ignore[assignment]
+        obj.uploaded_by = request.user if request.user.is_authenticated else None
         super().save_model(request, obj, form, change)
 
 
-class RolloutStationInline(ReadOnlyInline, admin.TabularInline):  # type: ignore[type-arg]
+class RolloutStationInline(ReadOnlyInline, admin.TabularInline):
     model = RolloutStation
     fields = ("station", "wave", "state", "attempts", "detail", "sent_at", "state_at", "version_confirmed_at")
     readonly_fields = fields

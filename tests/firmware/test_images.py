@@ -113,3 +113,18 @@ def test_the_signed_download_url_serves_the_file_until_it_expires(client: Client
     expired = firmware_download_url(image=image, valid_until=timezone.now() - dt.timedelta(seconds=1))
     assert client.get(expired.removeprefix("http://127.0.0.1:8000")).status_code == 410
     assert client.get(path.replace("/fw/", "/fw/x")).status_code == 404
+
+
+def test_the_firmware_page_and_the_admin_refuse_a_bad_signature(admin_client: Client) -> None:
+    key = signing_key()
+    fields = {"version": "7.0", "signing_certificate": certificate_pem(key), "signature": sign(key, b"other")}
+    page = admin_client.post("/firmware/", {"file": io.BytesIO(DATA), **fields}, follow=True)
+    assert "Upload refused: the signature does not verify" in page.content.decode()
+    form = admin_client.post("/admin/firmware/firmwareimage/add/", {"file": io.BytesIO(DATA), **fields})
+    assert form.status_code == 200 and "does not verify" in form.content.decode()
+    assert not FirmwareImage.objects.exists()
+    fields["signature"] = sign(key, DATA)
+    upload = io.BytesIO(DATA)
+    upload.name = "fw-7.bin"
+    admin_client.post("/admin/firmware/firmwareimage/add/", {"file": upload, **fields})
+    assert FirmwareImage.objects.get().md5_hex == hashlib.md5(DATA).hexdigest()
