@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from playwright.sync_api import expect
 
-from firmware.rollouts import rollout_create
 from stations.models import ChargingStation
 from tests.firmware.factories import signed_image
 from tests.ocpp_client import RawStation
@@ -44,8 +44,13 @@ def test_rollout_progress_updates_live(page, live_server_ws, make_user, station_
 
     one, two = station_loop.run(connect())
     try:
-        rollout = rollout_create(firmware=image, stations=stations, wave_size=2, max_concurrent=2)
-        page.goto(f"{live_server_ws.http_url}/firmware/rollouts/{rollout.pk}/")
+        page.goto(f"{live_server_ws.http_url}/firmware/rollouts/new/")
+        page.select_option("select[name=firmware]", str(image.pk))
+        page.fill("textarea[name=stations]", "UI-FW-1\nUI-FW-2")
+        page.fill("input[name=wave_size]", "2")
+        page.fill("input[name=max_concurrent]", "2")
+        page.click("button[type=submit]:has-text('Start rollout')")
+        page.wait_for_url(re.compile(r"/firmware/rollouts/\d+/$"))
         expect(page.get_by_test_id("rollout-percent")).to_have_text("0%")
         station_loop.run(install(one))
         expect(page.get_by_test_id("rollout-percent")).to_have_text("50%", timeout=15000)
