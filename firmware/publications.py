@@ -88,6 +88,9 @@ def publish_status_record(
     # the message log. Returns the publication updated, if any.
     """
     with transaction.atomic():
+        # The station row first, as command_finish (PublishFirmware's answer) takes it: no deadlock between the
+        # answer's hook and the status the station sends right after it.
+        ChargingStation.objects.select_for_update(no_key=True).filter(pk=station_id).values_list("pk").first()
         publications = FirmwarePublication.objects.select_for_update().filter(station_id=station_id)
         publication = (
             publications.filter(request_id=request_id).first()

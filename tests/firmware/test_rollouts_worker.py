@@ -18,7 +18,8 @@ from csms.celery import app as celery_app
 from firmware.models import FirmwareRollout, RolloutState, RolloutStation, TargetState
 from firmware.rollouts import rollout_create, rollout_summary
 from stations.models import ChargingStation, Command
-from tests.conftest import LOG_DIR, ROOT, LiveServer, test_database_url, wait_until_async
+from tests.conftest import LOG_DIR, ROOT, LiveServer, wait_until_async
+from tests.conftest import test_database_url as database_url
 from tests.firmware.factories import signed_image
 from tests.firmware.sim import Fleet, firmware_station, waves_in_order
 from tests.ocpp_client import run
@@ -32,7 +33,7 @@ class Worker:
         self.log_path = LOG_DIR / f"celery-{name}-{os.getpid()}.log"
         env = os.environ | {
             "DJANGO_SETTINGS_MODULE": "csms.settings",
-            "DATABASE_URL": test_database_url(),
+            "DATABASE_URL": database_url(),
             "CSMS_DB_CONN_MAX_AGE": "0",
             "CELERY_TASK_ALWAYS_EAGER": "0",
             "CSMS_ROLLOUT_ADVANCE_INTERVAL_S": "0.5",
