@@ -12,4 +12,5 @@ urlpatterns = [
     path("", include("webhooks.api.urls")),
     path("", include("security.api.urls")),
     path("", include("firmware.api.log_urls")),
+    path("", include("firmware.api.firmware_urls")),
 ]

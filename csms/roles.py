@@ -26,7 +26,13 @@ BILLING_PERMISSIONS: dict[str, tuple[str, ...]] = {
     ),
     "security": ("view_securityevent",),
     # Log requests' states, not their files (stations' logs may hold personal data): download_logrequest is not here.
-    "firmware": ("view_logrequest", "view_stationfiletransfer"),
+    "firmware": (
+        "view_logrequest",
+        "view_stationfiletransfer",
+        "view_firmwareimage",
+        "view_firmwarerollout",
+        "view_firmwarepublication",
+    ),
     "transactions": (
         "view_idtoken",
         "view_chargingtransaction",
@@ -51,7 +57,14 @@ OPERATOR_EXTRA_PERMISSIONS: dict[str, tuple[str, ...]] = {
         "add_customerinformationrequest",  # sending CustomerInformation (report and/or clear)
     ),
     "security": ("change_securityevent",),  # acknowledging critical events
-    "firmware": ("add_logrequest", "download_logrequest", "change_stationfiletransfer"),  # GetLog, its files
+    "firmware": (
+        "add_logrequest",  # GetLog
+        "download_logrequest",  # its files
+        "change_stationfiletransfer",
+        "add_firmwareimage",  # upload
+        "add_firmwarerollout",  # start
+        "change_firmwarerollout",  # cancel
+    ),
 }
 
 

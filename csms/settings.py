@@ -173,6 +173,12 @@ CELERY_BEAT_SCHEDULE = {
     "webhooks-deliver-due": {"task": "webhooks.deliver_due", "schedule": 30.0},
     "devicemodel-reports-expire": {"task": "devicemodel.reports_expire", "schedule": 60.0},
 }
+# Firmware rollouts: the state machine's beat step (waves, retries, maintenance windows are state in the DB).
+CSMS_ROLLOUT_ADVANCE_INTERVAL_S = float(os.environ.get("CSMS_ROLLOUT_ADVANCE_INTERVAL_S") or 10)
+CELERY_BEAT_SCHEDULE["firmware-rollout-advance"] = {
+    "task": "firmware.rollout_advance",
+    "schedule": CSMS_ROLLOUT_ADVANCE_INTERVAL_S,
+}
 
 # --- Auth, i18n, static -----------------------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
@@ -444,3 +450,9 @@ CSMS_FTP_PASSIVE_PORTS = os.environ.get("CSMS_FTP_PASSIVE_PORTS", "30000-30009")
 CSMS_FTP_MASQUERADE_ADDRESS = os.environ.get("CSMS_FTP_MASQUERADE_ADDRESS", "")
 CSMS_FTP_INCOMING_DIR = Path(os.environ.get("CSMS_FTP_INCOMING_DIR", VAR_DIR / "ftp-incoming"))
 CELERY_BEAT_SCHEDULE["firmware-log-requests-expire"] = {"task": "firmware.log_requests_expire", "schedule": 60.0}
+# Firmware: how long a download URL stays valid beyond the retrieve time and the station's retries; how long a
+# rollout station may take from UpdateFirmware to a final status; how long installed stations are watched for the
+# BootNotification that confirms their new version.
+CSMS_FIRMWARE_URL_VALID_S = env_int("CSMS_FIRMWARE_URL_VALID_S", 86400)
+CSMS_ROLLOUT_STATION_TIMEOUT_S = env_int("CSMS_ROLLOUT_STATION_TIMEOUT_S", 86400)
+CSMS_ROLLOUT_CONFIRM_WINDOW_S = env_int("CSMS_ROLLOUT_CONFIRM_WINDOW_S", 7 * 86400)

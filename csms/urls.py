@@ -21,5 +21,6 @@ urlpatterns = [
     path("", include("devicemodel.urls")),
     path("", include("security.urls")),
     path("", include("firmware.urls_files")),
+    path("", include("firmware.firmware_urls")),
     path("", include("stations.urls")),
 ]

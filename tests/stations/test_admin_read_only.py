@@ -16,7 +16,17 @@ from django.urls import reverse
 from csms.admin import ReadOnlyAdmin, ReadOnlyInline
 from csms.models import MessageAssembly, MessagePart
 from devicemodel.models import DeviceVariable, ReportJob, StationDeviceState, VariableAttribute, VariableMonitor
-from firmware.models import LogRequest, StationFileTransfer, UploadSlot
+from firmware.models import (
+    FirmwareImage,
+    FirmwarePublication,
+    FirmwareRollout,
+    FirmwareStatusReport,
+    FirmwareUpdate,
+    LogRequest,
+    RolloutStation,
+    StationFileTransfer,
+    UploadSlot,
+)
 from stations.models import (
     BootRecord,
     BulkCommand,
@@ -75,17 +85,37 @@ STATION_REPORTED = (
     DataTransferRecord,
     DisplayMessageReport,
     CustomerInformationRequest,
+    FirmwareStatusReport,
 )
 # The files and log requests (firmware/): what was sent (GetLog), what stations uploaded and reported.
 FILES_AND_LOGS = (LogRequest, UploadSlot)
 # What operators sent to stations: the command audit trail.
-SENT_TO_STATIONS = (Command, BulkCommand, RemoteStartRequest, Reservation, DisplayMessage)
+SENT_TO_STATIONS = (
+    Command,
+    BulkCommand,
+    RemoteStartRequest,
+    Reservation,
+    DisplayMessage,
+    FirmwareRollout,
+    RolloutStation,
+    FirmwareUpdate,
+    FirmwarePublication,
+)
 # The CSMS's own audit of what it did to its records (customer data anonymised; the tariff versions sessions
 # were priced with).
 CSMS_AUDIT = (CustomerDataClearance, TariffVersion)
 READ_ONLY = STATION_REPORTED + SENT_TO_STATIONS + CSMS_AUDIT + FILES_AND_LOGS
 # Managed by operators: stations' registration, id tokens, local lists, webhooks (and the webhooks' delivery log).
-WRITABLE = (ChargingStation, IdToken, LocalAuthList, WebhookSubscription, WebhookDelivery, Tariff, StationFileTransfer)
+WRITABLE = (
+    ChargingStation,
+    IdToken,
+    LocalAuthList,
+    WebhookSubscription,
+    WebhookDelivery,
+    Tariff,
+    StationFileTransfer,
+    FirmwareImage,
+)
 OUR_APPS = ("csms", "stations", "transactions", "devicemodel", "smartcharging", "webhooks", "firmware")
 
 
@@ -191,6 +221,24 @@ def one_of_each() -> dict[type[models.Model], models.Model]:
         ),
         UploadSlot: (slot := UploadSlot.objects.create(token="t" * 32, max_bytes=1, expires_at=T0)),
         LogRequest: LogRequest.objects.create(station=station, request_id=1, slot=slot),
+        **_firmware(station),
+    }
+
+
+def _firmware(station: ChargingStation) -> dict[type[models.Model], models.Model]:
+    image = FirmwareImage.objects.create(version="1", file="firmware/images/x.bin", md5_hex="0" * 32, sha256_hex="0")
+    rollout = FirmwareRollout.objects.create(firmware=image)
+    fw_command = Command.objects.create(station=station, action="UpdateFirmware", request={})
+    update = FirmwareUpdate.objects.create(station=station, command=fw_command, request_id=1, location="http://x/")
+    pub_command = Command.objects.create(station=station, action="PublishFirmware", request={})
+    return {
+        FirmwareRollout: rollout,
+        RolloutStation: RolloutStation.objects.create(rollout=rollout, station=station, wave=1, update=update),
+        FirmwareUpdate: update,
+        FirmwareStatusReport: FirmwareStatusReport.objects.create(station=station, status="Installed", update=update),
+        FirmwarePublication: FirmwarePublication.objects.create(
+            station=station, command=pub_command, request_id=1, checksum="0" * 32
+        ),
     }
 
 
@@ -240,7 +288,8 @@ def test_read_only_admins_deny_a_superuser_add_change_and_delete(superuser_clien
     request.user = root
     objects = one_of_each()
     read_only = [(m, a) for m, a in admin.site._registry.items() if isinstance(a, ReadOnlyAdmin)]
-    assert {m for m, _ in read_only} == set(READ_ONLY) - {Evse}  # EVSEs are shown inside their station only
+    # EVSEs are shown inside their station only, rollout stations inside their rollout.
+    assert {m for m, _ in read_only} == set(READ_ONLY) - {Evse, RolloutStation}
     for model, model_admin in read_only:
         obj = objects[model]
         name = model.__name__
