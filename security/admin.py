@@ -7,7 +7,7 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest
 
-from .models import SecurityEvent
+from .models import PasswordRotation, SecurityEvent
 
 
 @admin.register(SecurityEvent)
@@ -17,6 +17,26 @@ class SecurityEventAdmin(admin.ModelAdmin):
     search_fields = ["identity", "type", "tech_info", "remote_addr"]
     date_hierarchy = "timestamp"
     readonly_fields = [f.name for f in SecurityEvent._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(PasswordRotation)
+class PasswordRotationAdmin(admin.ModelAdmin):
+    """Password rotations: an audit trail (the new password is only ever stored hashed, and not shown)."""
+
+    list_display = ["created_at", "station", "state", "reason", "command", "finished_at"]
+    list_filter = ["state"]
+    search_fields = ["station__identity"]
+    exclude = ["password_hash"]
+    readonly_fields = [f.name for f in PasswordRotation._meta.fields if f.name != "password_hash"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -6,4 +6,7 @@ class SecurityConfig(AppConfig):
     verbose_name = "Security"
 
     def ready(self) -> None:
-        from . import handlers  # noqa: F401 - registers the OCPP handlers
+        from . import (
+            handlers,  # noqa: F401 - registers the OCPP handlers
+            rotation,  # noqa: F401 - registers the SetVariables answer hook (password rotation)
+        )
