@@ -8,6 +8,10 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
+# TLS=1: daphne also serves wss:// and https:// itself on TLS_PORT (self-signed certificate under var/tls/ unless
+# CSMS_TLS_CERT_FILE/CSMS_TLS_KEY_FILE name one).
+TLS ?=
+TLS_PORT ?= 8443
 
 .PHONY: help run worker beat test lint migrate bench clean
 
@@ -50,7 +54,8 @@ run: migrate
 	@if [ -z "$$REDIS_URL" ]; then echo "    mode: embedded (SQLite under var/, in-process channel layer and jobs)"; \
 		else echo "    mode: PostgreSQL + Redis; start 'make worker' and 'make beat' beside it"; fi
 	@echo ""
-	$(VENV)/bin/daphne -b $(HOST) -p $(PORT) --websocket_timeout -1 --websocket_connect_timeout 30 --proxy-headers csms.asgi:application
+	@if [ -n "$(TLS)" ]; then echo "    TLS:              wss://$(HOST):$(TLS_PORT)/ocpp/<identity>  https://$(HOST):$(TLS_PORT)/"; echo ""; fi
+	$(VENV)/bin/daphne -b $(HOST) -p $(PORT) $(if $(TLS),-e "$$($(PY) manage.py tls_selfsigned --endpoint $(TLS_PORT) --interface $(HOST))") --websocket_timeout -1 --websocket_connect_timeout 30 csms.asgi:application
 
 worker: $(VENV)/.deps-run
 	$(VENV)/bin/celery -A csms worker -l INFO
