@@ -6,7 +6,5 @@ class SecurityConfig(AppConfig):
     verbose_name = "Security"
 
     def ready(self) -> None:
-        from . import (
-            handlers,  # noqa: F401 - registers the OCPP handlers
-            rotation,  # noqa: F401 - registers the SetVariables answer hook (password rotation)
-        )
+        # The OCPP handlers; the answer hooks of password rotation and of security-profile upgrades.
+        from . import handlers, rotation, upgrade  # noqa: F401

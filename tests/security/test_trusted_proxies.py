@@ -6,10 +6,8 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
-import pytest
-
 from security import limiter as limiter_module
-from security.transport import TrustedProxyMiddleware, Transport, forwarded_client, parse_networks, transport_of
+from security.transport import Transport, TrustedProxyMiddleware, forwarded_client, parse_networks, transport_of
 from stations.models import ChargingStation, Connection
 from tests.ocpp_client import AsgiStation, basic_auth, run
 from tests.security import tlskit
