@@ -238,4 +238,4 @@ def daphne_tls_scheme_install() -> None:
         return original(self, protocol, scope)
 
     create_application._csms_tls_scheme = True  # type: ignore[attr-defined]
-    Server.create_application = create_application  # type: ignore[method-assign]
+    Server.create_application = create_application

@@ -133,7 +133,7 @@ def station_handshake(
     if rule:
         return HandshakeResult(None, THROTTLED, auth_station_id=station.pk, throttled=rule)
     reason = ""
-    used = rotation.PasswordUse.CURRENT
+    used: rotation.PasswordUse | int = rotation.PasswordUse.CURRENT
     if credentials is None:
         reason = "missing HTTP Basic credentials"
     elif credentials[0] != identity:

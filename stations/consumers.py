@@ -143,7 +143,7 @@ class StationConsumer(OcppConsumer):
             remote_addr=self.remote_addr,
             subprotocol=SUBPROTOCOL,
             channel_name=self.channel_name,
-            transport=transport_of(self.scope),
+            transport=transport_of(self.scope),  # type: ignore[arg-type]
         )
         if result.check is not None:  # a legacy slow hash: checked in the auth threads, then one more trip
             verdict = await auth(connections.password_verify)(check=result.check)

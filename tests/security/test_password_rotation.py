@@ -73,7 +73,7 @@ def assert_not_stored(password: str) -> None:
         assert password not in json.dumps(row.payload), row.payload
 
 
-def test_accepted_rotation_switches_the_password_keeping_the_old_until_the_new_one_is_used(live_server_ws):
+def test_accepted_rotation_switches_the_password_keeping_the_old_until_the_new_one_is_used(live_server_ws: Any) -> None:
     station()
     frame, done = run(rotate_and_answer(live_server_ws, "Accepted"))
     new = sent_password(frame)
@@ -97,7 +97,7 @@ def test_accepted_rotation_switches_the_password_keeping_the_old_until_the_new_o
     assert PasswordRotation.objects.get().state == "completed"
 
 
-def test_rejected_rotation_keeps_the_old_password(live_server_ws):
+def test_rejected_rotation_keeps_the_old_password(live_server_ws: Any) -> None:
     station()
     frame, done = run(rotate_and_answer(live_server_ws, "Rejected"))
     new = sent_password(frame)
@@ -112,7 +112,7 @@ def test_rejected_rotation_keeps_the_old_password(live_server_ws):
     assert cs.check_password(OLD) and cs.previous_password_hash == ""
 
 
-def test_a_station_using_the_new_password_before_its_answer_is_recorded_is_not_locked_out(live_server_ws):
+def test_a_station_using_the_new_password_before_its_answer_is_recorded_is_not_locked_out(live_server_ws: Any) -> None:
     """No answer (a CALLERROR, a timeout, a reconnect first): the unanswered rotation's password is accepted too and
     becomes the password once used."""
     station()
@@ -136,7 +136,7 @@ def test_a_station_using_the_new_password_before_its_answer_is_recorded_is_not_l
     assert ChargingStation.objects.get(identity="CS-ROT").check_password(new)
 
 
-def test_rotation_refuses_a_station_without_a_password_or_offline(transactional_db):
+def test_rotation_refuses_a_station_without_a_password_or_offline(transactional_db: None) -> None:
     cs = ChargingStation.objects.create(identity="CS-NOPW")
     with pytest.raises(rotation.RotationError, match="no password to rotate"):
         rotation.password_rotate(station=cs)

@@ -59,7 +59,7 @@ def start(server: Any, network_status: str) -> list[list[Any]]:
     return run(scenario())
 
 
-def test_upgrade_steps_follow_each_accepted_answer(live_server_ws):
+def test_upgrade_steps_follow_each_accepted_answer(live_server_ws: Any) -> None:
     network, priority, reset = start(live_server_ws, "Accepted")
     assert network[2:] == [
         "SetNetworkProfile",
@@ -92,13 +92,13 @@ def test_upgrade_steps_follow_each_accepted_answer(live_server_ws):
     assert (station.security_profile, station.pending_security_profile) == (1, 2)  # until it connects over TLS
 
 
-def test_a_rejected_network_profile_sends_nothing_more(live_server_ws):
+def test_a_rejected_network_profile_sends_nothing_more(live_server_ws: Any) -> None:
     (network,) = start(live_server_ws, "Rejected")
     assert network[2] == "SetNetworkProfile"
     assert list(Command.objects.values_list("action", flat=True)) == ["SetNetworkProfile"]
 
 
-def test_upgrade_refuses_a_profile_2_or_3_url_without_tls(transactional_db):
+def test_upgrade_refuses_a_profile_2_or_3_url_without_tls(transactional_db: None) -> None:
     station = ChargingStation.objects.create(identity="CS-X")
     with pytest.raises(ValueError, match="needs a wss:// URL"):
         security_profile_upgrade_start(station=station, profile=3, csms_url="ws://x/ocpp/CS-X", configuration_slot=1)

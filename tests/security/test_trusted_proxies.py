@@ -34,7 +34,7 @@ def certificate_pem(cn: str) -> str:
 FORWARDED = {"X-Forwarded-For": "198.51.100.1, 203.0.113.9", "X-Forwarded-Proto": "https", "Host": "csms"}
 
 
-def test_headers_from_an_untrusted_peer_are_dropped(settings):
+def test_headers_from_an_untrusted_peer_are_dropped(settings: Any) -> None:
     settings.CSMS_TRUSTED_PROXIES = ["10.0.0.0/8"]
     pem = quote(certificate_pem("CS-1"))
     rewritten = TrustedProxyMiddleware.rewrite(
@@ -51,7 +51,7 @@ def test_headers_from_an_untrusted_peer_are_dropped(settings):
     assert transport_of(rewritten) == Transport(tls=False)
 
 
-def test_headers_from_a_trusted_proxy_give_address_scheme_and_certificate(settings):
+def test_headers_from_a_trusted_proxy_give_address_scheme_and_certificate(settings: Any) -> None:
     settings.CSMS_TRUSTED_PROXIES = ["10.0.0.0/8"]
     pem = quote(certificate_pem("CS-1"))
     rewritten = TrustedProxyMiddleware.rewrite(
@@ -68,7 +68,7 @@ def test_headers_from_a_trusted_proxy_give_address_scheme_and_certificate(settin
     assert transport_of(failed).client_cn is None and not transport_of(failed).client_verified
 
 
-def test_no_trusted_proxies_by_default_and_forwarded_chains():
+def test_no_trusted_proxies_by_default_and_forwarded_chains() -> None:
     from django.conf import settings
 
     assert settings.CSMS_TRUSTED_PROXIES == []
@@ -93,7 +93,9 @@ async def attempt(asgi_server: Any, identity: str, headers: dict[str, str]) -> b
         return False
 
 
-def test_a_forged_client_certificate_header_from_a_non_proxy_address_is_ignored(asgi_server, settings):
+def test_a_forged_client_certificate_header_from_a_non_proxy_address_is_ignored(
+    asgi_server: Any, settings: Any
+) -> None:
     register("CS-3", 3, password=None)
     forged = {
         "X-Forwarded-Proto": "wss",
@@ -106,7 +108,7 @@ def test_a_forged_client_certificate_header_from_a_non_proxy_address_is_ignored(
     assert run(attempt(asgi_server, "CS-3", forged)) is True
 
 
-def test_per_address_limits_use_the_forwarded_address_behind_a_trusted_proxy(asgi_server, settings):
+def test_per_address_limits_use_the_forwarded_address_behind_a_trusted_proxy(asgi_server: Any, settings: Any) -> None:
     settings.CSMS_TRUSTED_PROXIES = ["127.0.0.1/32"]
     settings.CSMS_AUTH_MAX_FAILURES = 2
     limiter_module._limiter = None
@@ -125,7 +127,9 @@ def test_per_address_limits_use_the_forwarded_address_behind_a_trusted_proxy(asg
         limiter_module._limiter = None
 
 
-def test_upgrade_from_profile_1_to_2_accepts_both_until_the_first_tls_connection(asgi_server, settings):
+def test_upgrade_from_profile_1_to_2_accepts_both_until_the_first_tls_connection(
+    asgi_server: Any, settings: Any
+) -> None:
     settings.CSMS_TRUSTED_PROXIES = ["127.0.0.1/32"]
     register("CS-UP", 1)
     ChargingStation.objects.filter(identity="CS-UP").update(pending_security_profile=2)
