@@ -9,4 +9,9 @@ urlpatterns = [
         name="station-security-events",
     ),
     path("stations/<str:identity>/events/", views.StationEventList.as_view(), name="station-events"),
+    path(
+        "stations/<str:identity>/password-rotations/",
+        views.StationPasswordRotations.as_view(),
+        name="station-password-rotations",
+    ),
 ]

@@ -14,6 +14,7 @@ from websockets.exceptions import InvalidStatus
 from security import rotation
 from security.models import PasswordRotation
 from stations.models import ChargingStation, Command, MessageLog
+from tests.api_client import api, make_user
 from tests.conftest import in_thread, wait_until, wait_until_async
 from tests.ocpp_client import RawStation, basic_auth, run
 from tests.stations.helpers import wait_online
@@ -39,12 +40,18 @@ async def connects(server: Any, password: str) -> bool:
         return False
 
 
-async def rotate_and_answer(server: Any, status: str) -> tuple[list[Any], PasswordRotation]:
+async def rotate_and_answer(server: Any, status: str, token: str = "") -> tuple[list[Any], PasswordRotation]:
     async with RawStation.connect(server.ws_url, "CS-ROT", headers=basic_auth("CS-ROT", OLD)) as st:
         await st.boot()
         await wait_online("CS-ROT")
         cs = await in_thread(lambda: ChargingStation.objects.get(identity="CS-ROT"))
-        started = await in_thread(lambda: rotation.password_rotate(station=cs))
+        if token:  # through the REST API (admins)
+            path = "/api/v1/stations/CS-ROT/password-rotations/"
+            code, body = await asyncio.to_thread(api, server.http_url, "POST", path, None, token)
+            assert code == 201 and body["state"] == "sent" and body["station"] == "CS-ROT", body
+            started = await in_thread(lambda: PasswordRotation.objects.get(pk=body["id"]))
+        else:
+            started = await in_thread(lambda: rotation.password_rotate(station=cs))
         frame = await st.recv()
         result = {
             "attributeStatus": status,
@@ -99,7 +106,13 @@ def test_accepted_rotation_switches_the_password_keeping_the_old_until_the_new_o
 
 def test_rejected_rotation_keeps_the_old_password(live_server_ws: Any) -> None:
     station()
-    frame, done = run(rotate_and_answer(live_server_ws, "Rejected"))
+    _, operator = make_user()
+    path = "/api/v1/stations/CS-ROT/password-rotations/"
+    assert api(live_server_ws.http_url, "POST", path, None, operator)[0] == 403  # credentials: admins only
+    admin, token = make_user("admin", perms=())
+    admin.is_staff = True
+    admin.save()
+    frame, done = run(rotate_and_answer(live_server_ws, "Rejected", token))
     new = sent_password(frame)
     assert done.state == "rejected" and done.reason == "Rejected"
     assert_not_stored(new)
@@ -110,6 +123,10 @@ def test_rejected_rotation_keeps_the_old_password(live_server_ws: Any) -> None:
     assert run(reconnects()) == [False, True]
     cs = ChargingStation.objects.get(identity="CS-ROT")
     assert cs.check_password(OLD) and cs.previous_password_hash == ""
+    code, body = api(live_server_ws.http_url, "GET", path, None, token)
+    assert code == 200
+    assert [(r["state"], r["reason"]) for r in body["results"]] == [("rejected", "Rejected")]
+    assert set(body["results"][0]) == {"id", "station", "state", "reason", "command", "created_at", "finished_at"}
 
 
 def test_a_station_using_the_new_password_before_its_answer_is_recorded_is_not_locked_out(live_server_ws: Any) -> None:
