@@ -13,4 +13,4 @@ RUN SECRET_KEY=build-only-collectstatic python manage.py collectstatic --noinput
     && useradd --system --home /app csms && mkdir -p /app/var/media /app/var/ca && chown -R csms /app/var
 USER csms
 EXPOSE 8000
-CMD ["daphne", "-b", "0.0.0.0", "-p", "8000", "--websocket_timeout", "-1", "--websocket_connect_timeout", "30", "--proxy-headers", "csms.asgi:application"]
+CMD ["daphne", "-b", "0.0.0.0", "-p", "8000", "--websocket_timeout", "-1", "--websocket_connect_timeout", "30", "csms.asgi:application"]

@@ -9,6 +9,10 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 FTP_PORT ?= 2121
 PYTEST_ARGS ?=
+# TLS=1: daphne also serves wss:// and https:// itself on TLS_PORT (self-signed certificate under var/tls/ unless
+# CSMS_TLS_CERT_FILE/CSMS_TLS_KEY_FILE name one).
+TLS ?=
+TLS_PORT ?= 8443
 
 .PHONY: help run worker beat test lint migrate bench clean
 
@@ -52,9 +56,10 @@ run: migrate
 	@if [ -z "$$REDIS_URL" ]; then echo "    mode: embedded (SQLite under var/, in-process channel layer and jobs)"; \
 		else echo "    mode: PostgreSQL + Redis; start 'make worker' and 'make beat' beside it"; fi
 	@echo ""
+	@if [ -n "$(TLS)" ]; then echo "    TLS:              wss://$(HOST):$(TLS_PORT)/ocpp/<identity>  https://$(HOST):$(TLS_PORT)/"; echo ""; fi
 	export CSMS_FTP_PORT=$${CSMS_FTP_PORT:-$(FTP_PORT)} CSMS_FILE_SERVER_BASE_URL=$${CSMS_FILE_SERVER_BASE_URL:-http://$(HOST):$(PORT)}; \
 	$(PY) manage.py fileserver_ftp & ftp=$$!; trap 'kill $$ftp 2>/dev/null' EXIT; \
-	$(VENV)/bin/daphne -b $(HOST) -p $(PORT) --websocket_timeout -1 --websocket_connect_timeout 30 --proxy-headers csms.asgi:application
+	$(VENV)/bin/daphne -b $(HOST) -p $(PORT) $(if $(TLS),-e "$$($(PY) manage.py tls_selfsigned --endpoint $(TLS_PORT) --interface $(HOST))") --websocket_timeout -1 --websocket_connect_timeout 30 csms.asgi:application
 
 worker: $(VENV)/.deps-run
 	$(VENV)/bin/celery -A csms worker -l INFO

@@ -15,20 +15,27 @@ from csms.asgi_urls import asgi_re_path  # noqa: E402
 from csms.ocpp import schemas  # noqa: E402
 from csms.routing import browser_urlpatterns, station_urlpatterns  # noqa: E402
 from firmware.upload_asgi import with_uploads  # noqa: E402
+from security.transport import TrustedProxyMiddleware, daphne_tls_scheme_install  # noqa: E402
 
 schemas.warm_up()
+daphne_tls_scheme_install()
 
-application = ProtocolTypeRouter(
-    {
-        # Stations' uploads (streamed, size-limited) beside Django; the rest is Django.
-        "http": with_uploads(django_asgi_app),
-        # Stations send no Origin we could check: they authenticate with identity + password. Browsers get
-        # session auth and an Origin check (against cross-site WebSocket hijacking).
-        "websocket": URLRouter(
-            [
-                *station_urlpatterns,
-                asgi_re_path(r"^ws/", AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(browser_urlpatterns)))),
-            ]
-        ),
-    }
+# Forwarded headers (address, scheme, client certificate) only from CSMS_TRUSTED_PROXIES: security/transport.py.
+application = TrustedProxyMiddleware(
+    ProtocolTypeRouter(
+        {
+            # Stations' uploads (streamed, size-limited) beside Django; the rest is Django.
+            "http": with_uploads(django_asgi_app),
+            # Stations send no Origin we could check: they authenticate with identity + password. Browsers get
+            # session auth and an Origin check (against cross-site WebSocket hijacking).
+            "websocket": URLRouter(
+                [
+                    *station_urlpatterns,
+                    asgi_re_path(
+                        r"^ws/", AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(browser_urlpatterns)))
+                    ),
+                ]
+            ),
+        }
+    )
 )

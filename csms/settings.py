@@ -212,6 +212,7 @@ LOGOUT_REDIRECT_URL = "login"
 if CSMS_ENV == "production":
     SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", True)
     CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", True)
+    # X-Forwarded-Proto reaches Django only from CSMS_TRUSTED_PROXIES (security.transport removes it otherwise).
     # Browsers reach production over TLS (the terminator in front of daphne): remember it, and send plain-HTTP
     # page requests to https. Not the probes' and stations' own HTTP endpoints (health, metrics, file uploads),
     # which may be plain on the internal network; WebSocket handshakes never pass the redirect.
@@ -341,6 +342,15 @@ CSMS_AUTH_THREADS = env_int("CSMS_AUTH_THREADS", 2)
 CSMS_SECURITY_EVENT_FLUSH_MS = env_int("CSMS_SECURITY_EVENT_FLUSH_MS", 2000)
 # Shortest station password accepted when one is set (OCPP's BasicAuthPassword is 16 to 40 characters).
 CSMS_STATION_PASSWORD_MIN_LENGTH = env_int("CSMS_STATION_PASSWORD_MIN_LENGTH", 16)
+# Transport security (security/transport.py). Addresses or CIDRs of the proxies (TLS terminators) whose
+# X-Forwarded-For/-Proto and X-SSL-Client-Verify/-Cert headers are believed; empty: none (the headers are dropped).
+CSMS_TRUSTED_PROXIES = [p.strip() for p in os.environ.get("CSMS_TRUSTED_PROXIES", "").split(",") if p.strip()]
+# daphne's own TLS (`make run TLS=1`): the certificate chain and key it serves (PEM); generated self-signed under
+# var/tls/ by `manage.py tls_selfsigned` when missing.
+CSMS_TLS_CERT_FILE = os.environ.get("CSMS_TLS_CERT_FILE", str(VAR_DIR / "tls" / "server.crt"))
+CSMS_TLS_KEY_FILE = os.environ.get("CSMS_TLS_KEY_FILE", str(VAR_DIR / "tls" / "server.key"))
+# Station password rotation (security/rotation.py): length of the generated BasicAuthPassword (16 to 40).
+CSMS_PASSWORD_ROTATION_LENGTH = env_int("CSMS_PASSWORD_ROTATION_LENGTH", 32)
 
 # --- Certificates: the CSMS's CA, CSR policy, Plug & Charge (security/ca.py, security/certificates.py) ------------
 # The CA signing station certificates: key and certificate PEM files. Empty: generated once under var/ca/ (mode 0600).

@@ -96,5 +96,10 @@ if ! command -v chromium >/dev/null 2>&1; then
   apt_install chromium
 fi
 
+# The transport-security tests run deploy/nginx.conf (TLS termination, client certificates) with Debian's nginx.
+if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then
+  apt_install nginx
+fi
+
 log "PostgreSQL: $PG_URL  Redis: $REDIS_URL"
 echo "export DATABASE_URL='$PG_URL' REDIS_URL='$REDIS_URL'"

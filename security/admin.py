@@ -7,7 +7,7 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest
 
-from .models import CertificateRequest, InstalledCertificate, SecurityEvent, TrustedRootCertificate
+from .models import CertificateRequest, InstalledCertificate, PasswordRotation, SecurityEvent, TrustedRootCertificate
 
 
 @admin.register(SecurityEvent)
@@ -26,6 +26,17 @@ class SecurityEventAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+@admin.register(PasswordRotation)
+class PasswordRotationAdmin(admin.ModelAdmin):
+    """Password rotations: an audit trail (the new password is only ever stored hashed, and not shown)."""
+
+    list_display = ["created_at", "station", "state", "reason", "command", "finished_at"]
+    list_filter = ["state"]
+    search_fields = ["station__identity"]
+    exclude = ["password_hash"]
+    readonly_fields = [f.name for f in PasswordRotation._meta.fields if f.name != "password_hash"]
 
 
 class _ReadOnly(admin.ModelAdmin):

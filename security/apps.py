@@ -11,6 +11,8 @@ class SecurityConfig(AppConfig):
         from . import (
             certificates,
             handlers,  # noqa: F401 - registers the OCPP handlers
+            rotation,  # noqa: F401 - password rotation's answer hooks
+            upgrade,  # noqa: F401 - security-profile upgrades' answer hooks
         )
 
         on_command_answered("CertificateSigned")(certificates.certificate_signed_on_answered)

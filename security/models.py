@@ -22,6 +22,7 @@ class CsmsSecurityEventType(models.TextChoices):
     # OCPP SPEC-SILENT: the security events list names what a station reports; these name the CSMS's own records.
     HANDSHAKE_REFUSED = "CsmsRefusedHandshake", "handshake refused: wrong or missing password"
     HANDSHAKE_THROTTLED = "CsmsThrottledHandshake", "handshake refused unchecked: too many failures"
+    HANDSHAKE_INSECURE = "CsmsInsecureHandshake", "handshake refused: connection weaker than the security profile"
 
 
 class SecurityEvent(models.Model):
@@ -218,3 +219,36 @@ class TrustedRootCertificate(models.Model):
             x509.load_pem_x509_certificate(self.pem.encode())
         except ValueError as exc:
             raise ValidationError({"pem": "not a PEM-encoded X.509 certificate"}) from exc
+
+
+class PasswordRotationState(models.TextChoices):
+    SENT = "sent", "sent: waiting for the station's answer"
+    ACCEPTED = "accepted", "accepted: the new password is the station's"
+    COMPLETED = "completed", "completed: the station connected with the new password"
+    REJECTED = "rejected", "rejected: the old password stays"
+    FAILED = "failed", "failed: no answer (the old password stays; the new one is accepted if the station uses it)"
+
+
+class PasswordRotation(models.Model):
+    """A station password rotation (security/rotation.py): the new password, hashed only, sent with SetVariables
+    SecurityCtrlr.BasicAuthPassword; it becomes the station's password when the station accepts it."""
+
+    station = models.ForeignKey(ChargingStation, on_delete=models.CASCADE, related_name="password_rotations")
+    command = models.OneToOneField(
+        "stations.Command", null=True, blank=True, on_delete=models.SET_NULL, related_name="password_rotation"
+    )
+    password_hash = models.CharField(max_length=255, editable=False)
+    state = models.CharField(max_length=10, choices=PasswordRotationState.choices, default=PasswordRotationState.SENT)
+    reason = models.CharField(max_length=255, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["station", "state"])]
+
+    def __str__(self) -> str:
+        return f"{self.station_id} password rotation {self.state}"

@@ -17,13 +17,22 @@ from django.db import transaction
 from django.utils import timezone
 
 from csms import fastorm
-from security import hashers
+from security import hashers, rotation
 from security.limiter import ANY, limiter, refusals
 from security.models import CsmsSecurityEventType
+from security.transport import PLAIN, Transport, achieved_profile, certificate_matches, transport_refusal
 from webhooks import services as webhooks
 
 from .commands import CONNECTION_CLOSED, command_finish
-from .models import ChargingStation, Command, CommandState, Connection, ConnectionEvent, RegistrationStatus
+from .models import (
+    ChargingStation,
+    Command,
+    CommandState,
+    Connection,
+    ConnectionEvent,
+    RegistrationStatus,
+    SecurityProfile,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +57,7 @@ class PasswordCheck:
     address: str
     password: str
     encoded: str
+    tls: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +68,9 @@ class HandshakeResult:
     auth_station_id: int | None = None
     throttled: str = ""  # the limiter rule that refused it unchecked ("address", "identity")
     check: PasswordCheck | None = None
+    insecure: bool = False  # refused because the transport is weaker than the station's profile
+    achieved: int = 0  # the security profile the accepted connection meets
+    password_used: str | int = ""  # which password matched (security.rotation.PasswordUse, or a rotation's pk)
 
     @property
     def ok(self) -> bool:
@@ -84,9 +97,12 @@ def parse_basic_auth(header: str | None) -> tuple[str, str] | None:
     return (user, password) if sep else None
 
 
-def station_handshake(*, identity: str, authorization: str | None, address: str = "") -> HandshakeResult:
-    """Decide whether a station may connect: identity rules, password (with the failure limiter of
-    security/limiter.py, consulted before any hashing), unknown-station policy."""
+def station_handshake(
+    *, identity: str, authorization: str | None, address: str = "", transport: Transport = PLAIN
+) -> HandshakeResult:
+    """Decide whether a station may connect: identity rules, transport against its security profile
+    (security/transport.py), password (with the failure limiter of security/limiter.py, consulted before any
+    hashing; a rotated password's old and new value, security/rotation.py), unknown-station policy."""
     if not identity or len(identity) > 48:
         return HandshakeResult(None, "identity must be 1 to 48 characters")
     if ":" in identity:
@@ -103,26 +119,47 @@ def station_handshake(*, identity: str, authorization: str | None, address: str 
         )
         logger.info("registered unknown station %s as %s", identity, station.registration_status)
         return HandshakeResult(station)
-    if station.requires_password:
-        rule = limiter().refuse_unchecked(identity=identity, address=address)
-        if rule:
-            return HandshakeResult(None, THROTTLED, auth_station_id=station.pk, throttled=rule)
-        reason = ""
-        if credentials is None:
-            reason = "missing HTTP Basic credentials"
-        elif credentials[0] != identity:
-            reason = "Basic auth user does not match the identity"
-        elif station.password_hash and not hashers.is_fast(station.password_hash):
-            # A legacy slow hash (~0.5 s of CPU): verified in the auth threads, never in a database thread.
-            check = PasswordCheck(station.pk, identity, address, credentials[1], station.password_hash)
-            return HandshakeResult(None, check=check)
+    profiles = station.allowed_security_profiles
+    weaker = transport_refusal(profiles=profiles, transport=transport, identity=identity)
+    if weaker:
+        return HandshakeResult(None, weaker, auth_station_id=station.pk, insecure=True)
+    if SecurityProfile.CLIENT_CERT in profiles and certificate_matches(transport=transport, identity=identity):
+        # Profile 3: the terminator verified the certificate (CSMS CA, CRL) and its CN is the identity.
+        return HandshakeResult(station, achieved=SecurityProfile.CLIENT_CERT)
+    needs_password = bool(profiles & {SecurityProfile.BASIC, SecurityProfile.BASIC_TLS}) or bool(station.password_hash)
+    if not needs_password:
+        return HandshakeResult(station, achieved=SecurityProfile.UNSECURED)
+    rule = limiter().refuse_unchecked(identity=identity, address=address)
+    if rule:
+        return HandshakeResult(None, THROTTLED, auth_station_id=station.pk, throttled=rule)
+    reason = ""
+    used: rotation.PasswordUse | int = rotation.PasswordUse.CURRENT
+    if credentials is None:
+        reason = "missing HTTP Basic credentials"
+    elif credentials[0] != identity:
+        reason = "Basic auth user does not match the identity"
+    else:
+        alternate = None
+        if station.password_hash and not hashers.is_fast(station.password_hash):
+            alternate = rotation.password_alternate(station=station, password=credentials[1])
+            if alternate is None:
+                # A legacy slow hash (~0.5 s of CPU): verified in the auth threads, never in a database thread.
+                check = PasswordCheck(
+                    station.pk, identity, address, credentials[1], station.password_hash, transport.tls
+                )
+                return HandshakeResult(None, check=check)
         elif not station.check_password(credentials[1]):  # microseconds: not worth a hop to another thread
-            reason = "wrong password"
-        if reason:
-            limiter().record_failure(identity=identity, address=address)
-            return HandshakeResult(None, reason, auth_station_id=station.pk)
-        limiter().record_success(identity=identity, address=address)
-    return HandshakeResult(station)
+            alternate = rotation.password_alternate(station=station, password=credentials[1])
+            if alternate is None:
+                reason = "wrong password"
+        if alternate is not None:
+            used = alternate
+    if reason:
+        limiter().record_failure(identity=identity, address=address)
+        return HandshakeResult(None, reason, auth_station_id=station.pk)
+    limiter().record_success(identity=identity, address=address)
+    achieved = achieved_profile(transport=transport, identity=identity, password_ok=True)
+    return HandshakeResult(station, achieved=achieved, password_used=used)
 
 
 @dataclass(frozen=True, slots=True)
@@ -271,14 +308,27 @@ class ConnectResult:
 
 
 def handshake_refusal_count(
-    *, identity: str, address: str, station_id: int | None, reason: str, throttled: bool, logged: bool
+    *,
+    identity: str,
+    address: str,
+    station_id: int | None,
+    reason: str,
+    throttled: bool,
+    logged: bool,
+    insecure: bool = False,
 ) -> None:
     """Count a refused password handshake (security.limiter.refusals, written aggregated by the flusher); pass
     ``"*"`` (limiter.ANY) as the identity or address that is not to be told apart (see security/limiter.py)."""
     refusals.add(
         identity=identity,
         address=address,
-        type=CsmsSecurityEventType.HANDSHAKE_THROTTLED if throttled else CsmsSecurityEventType.HANDSHAKE_REFUSED,
+        type=(
+            CsmsSecurityEventType.HANDSHAKE_INSECURE
+            if insecure
+            else CsmsSecurityEventType.HANDSHAKE_THROTTLED
+            if throttled
+            else CsmsSecurityEventType.HANDSHAKE_REFUSED
+        ),
         station_id=station_id,
         reason=reason if logged else f"{reason} (counted only: too many failures)",
         at=timezone.now(),
@@ -299,6 +349,7 @@ def _refuse(*, identity: str, remote_addr: str, result: HandshakeResult) -> Conn
             reason=result.reason,
             throttled=bool(result.throttled),
             logged=logged,
+            insecure=result.insecure,
         )
     if logged:
         connection_refused(identity=identity, station=result.station, reason=result.reason, remote_addr=remote_addr)
@@ -306,17 +357,26 @@ def _refuse(*, identity: str, remote_addr: str, result: HandshakeResult) -> Conn
 
 
 def station_connect(
-    *, identity: str, authorization: str | None, remote_addr: str, subprotocol: str, channel_name: str
+    *,
+    identity: str,
+    authorization: str | None,
+    remote_addr: str,
+    subprotocol: str,
+    channel_name: str,
+    transport: Transport = PLAIN,
 ) -> ConnectResult:
     """A station's WebSocket handshake in one call: decide, then record the opened (or refused) connection. A
     password under a legacy slow hash comes back as ``check``: ``password_verify`` it off the database threads,
     then finish with ``station_connect_checked``."""
-    result = station_handshake(identity=identity, authorization=authorization, address=client_host(remote_addr))
+    result = station_handshake(
+        identity=identity, authorization=authorization, address=client_host(remote_addr), transport=transport
+    )
     if result.check is not None:
         return ConnectResult(None, check=result.check)
     if not result.ok:
         return _refuse(identity=identity, remote_addr=remote_addr, result=result)
     assert result.station is not None
+    security_state_after_connect(station=result.station, achieved=result.achieved, password_used=result.password_used)
     opened = connection_open(
         station_id=result.station.pk, remote_addr=remote_addr, subprotocol=subprotocol, channel_name=channel_name
     )
@@ -335,10 +395,26 @@ def station_connect_checked(
         ChargingStation.objects.filter(pk=check.station_id, password_hash=check.encoded).update(
             password_hash=verdict.upgraded_hash
         )
+    station = ChargingStation.objects.get(pk=check.station_id)
+    achieved = SecurityProfile.BASIC_TLS if check.tls else SecurityProfile.BASIC
+    security_state_after_connect(station=station, achieved=achieved, password_used=rotation.PasswordUse.CURRENT)
     opened = connection_open(
         station_id=check.station_id, remote_addr=remote_addr, subprotocol=subprotocol, channel_name=channel_name
     )
     return ConnectResult(opened)
+
+
+def security_state_after_connect(*, station: ChargingStation, achieved: int, password_used: str | int) -> None:
+    """What an accepted connection settles: the first connection on a pending security profile makes it the
+    station's (security/upgrade.py); a rotated password is settled by the one the station used
+    (security/rotation.py)."""
+    pending = station.pending_security_profile
+    if pending is not None and achieved == pending:
+        ChargingStation.objects.filter(pk=station.pk, pending_security_profile=pending).update(
+            security_profile=pending, pending_security_profile=None
+        )
+        logger.info("station %s: first connection on security profile %s, now its profile", station.identity, pending)
+    rotation.password_settle(station=station, used=password_used)
 
 
 def stations_mark_stale_offline(*, now: datetime | None = None) -> int:

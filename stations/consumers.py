@@ -18,6 +18,7 @@ from csms.ocpp import frames, router
 from csms.ocpp.consumer import SUBPROTOCOL, CallTimeout, ConnectionLost, OcppConsumer
 from security.flusher import refusals_flush_soon
 from security.limiter import ANY, limiter
+from security.transport import transport_of
 
 from . import calls, commands, connections, message_log
 from .live import SECTIONS_BY_CALL, publish_station_changed
@@ -142,6 +143,7 @@ class StationConsumer(OcppConsumer):
             remote_addr=self.remote_addr,
             subprotocol=SUBPROTOCOL,
             channel_name=self.channel_name,
+            transport=transport_of(self.scope),  # type: ignore[arg-type]
         )
         if result.check is not None:  # a legacy slow hash: checked in the auth threads, then one more trip
             verdict = await auth(connections.password_verify)(check=result.check)
@@ -264,9 +266,12 @@ class StationConsumer(OcppConsumer):
         command = await db(commands.command_for_dispatch)(command_id=command_id)
         if command is None:
             return  # finished meanwhile (e.g. failed by a closing connection)
+        # A request holding a secret comes in the channel message; the stored (redacted) one is what gets logged.
+        wire = event.get("request")
         future = self.enqueue_call(
             command.action,
-            command.request,
+            wire if isinstance(wire, dict) else command.request,
+            log_payload=command.request if isinstance(wire, dict) else None,
             unique_id=command.message_id or str(command_id),
             on_sent=lambda: db(commands.command_mark_sent)(command_id=command_id),
         )

@@ -70,7 +70,13 @@ class ChargingStation(IntendedAvailability):
     security_profile = models.PositiveSmallIntegerField(
         choices=SecurityProfile.choices, default=SecurityProfile.UNSECURED
     )
+    # During a security-profile upgrade (security/upgrade.py) both profiles are accepted until the station's
+    # first connection on the pending one, which makes it the station's profile.
+    pending_security_profile = models.PositiveSmallIntegerField(choices=SecurityProfile.choices, null=True, blank=True)
     password_hash = models.CharField(max_length=255, blank=True, editable=False)
+    # After a password rotation the station accepted (security/rotation.py): the old password, still valid until
+    # the station connects with the new one.
+    previous_password_hash = models.CharField(max_length=255, blank=True, editable=False)
     validation_mode = models.CharField(max_length=10, choices=ValidationMode.choices, default=default_validation_mode)
     # Latest boot data (denormalised from the last BootRecord for lists and the API).
     vendor_name = models.CharField(max_length=50, blank=True)
@@ -115,6 +121,12 @@ class ChargingStation(IntendedAvailability):
                 ChargingStation.objects.filter(pk=self.pk).update(password_hash=self.password_hash)
 
         return check_password(raw_password, self.password_hash, upgrade, preferred=STATION_PASSWORD_HASHER)
+
+    @property
+    def allowed_security_profiles(self) -> set[int]:
+        """Its profile and, during an upgrade, the pending one."""
+        pending = self.pending_security_profile
+        return {self.security_profile} | ({pending} if pending is not None else set())
 
     @property
     def requires_password(self) -> bool:

@@ -44,6 +44,7 @@ class _Outgoing:
     future: asyncio.Future[frames.CallResult | frames.CallError]
     timeout_s: float
     on_sent: Callable[[], Awaitable[None]] | None = None
+    log_payload: dict[str, Any] | None = None  # what the message log records instead (a secret redacted)
 
 
 class OcppConsumer(AsyncWebsocketConsumer):
@@ -248,6 +249,7 @@ class OcppConsumer(AsyncWebsocketConsumer):
         timeout_s: float | None = None,
         unique_id: str | None = None,
         on_sent: Callable[[], Awaitable[None]] | None = None,
+        log_payload: dict[str, Any] | None = None,
     ) -> asyncio.Future[frames.CallResult | frames.CallError]:
         """Queue a CALL to the station; the future resolves with its CallResult/CallError.
 
@@ -256,7 +258,9 @@ class OcppConsumer(AsyncWebsocketConsumer):
         """
         future: asyncio.Future[frames.CallResult | frames.CallError] = asyncio.get_running_loop().create_future()
         call = frames.Call(unique_id or str(uuid.uuid4()), action, payload)
-        self._outbox.put_nowait(_Outgoing(call, future, timeout_s or settings.CSMS_CALL_TIMEOUT_S, on_sent))
+        self._outbox.put_nowait(
+            _Outgoing(call, future, timeout_s or settings.CSMS_CALL_TIMEOUT_S, on_sent, log_payload)
+        )
         return future
 
     async def _outbox_loop(self) -> None:
@@ -274,7 +278,7 @@ class OcppConsumer(AsyncWebsocketConsumer):
                             "message_type": 2,
                             "message_id": item.call.unique_id,
                             "action": item.call.action,
-                            "payload": item.call.payload,
+                            "payload": item.call.payload if item.log_payload is None else item.log_payload,
                         }
                     ],
                     is_error=False,

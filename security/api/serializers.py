@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.contrib.auth.models import User
 from rest_framework import serializers
 
-from security.models import SecurityEvent
+from security.models import PasswordRotation, SecurityEvent
 from stations.models import StationEvent
 
 
@@ -60,4 +60,15 @@ class StationEventSerializer(serializers.ModelSerializer):
             "alert",
             "acknowledged_at",
         ]
+        read_only_fields = fields
+
+
+class PasswordRotationSerializer(serializers.ModelSerializer):
+    """A password rotation: its state and the SetVariables command that carried it (the password is never shown)."""
+
+    station = serializers.CharField(source="station.identity", read_only=True)
+
+    class Meta:
+        model = PasswordRotation
+        fields = ["id", "station", "state", "reason", "command", "created_at", "finished_at"]
         read_only_fields = fields

@@ -36,4 +36,9 @@ urlpatterns = [
     ),
     path("trusted-roots/", certificates.TrustedRootList.as_view(), name="trusted-roots"),
     path("trusted-roots/<int:pk>/", certificates.TrustedRootDetail.as_view(), name="trusted-root"),
+    path(
+        "stations/<str:identity>/password-rotations/",
+        views.StationPasswordRotations.as_view(),
+        name="station-password-rotations",
+    ),
 ]

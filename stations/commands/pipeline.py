@@ -115,10 +115,13 @@ def _layer() -> BaseChannelLayer:
     return layer
 
 
-def _dispatch(channel: str, command_id: int) -> None:
+def _dispatch(channel: str, command_id: int, wire_payload: dict[str, Any] | None = None) -> None:
     """Hand the command to the consumer of the station's connection, in whichever process it lives."""
+    message: dict[str, Any] = {"type": "command.dispatch", "command_id": command_id}
+    if wire_payload is not None:
+        message["request"] = wire_payload  # only in the (transient) channel message and the frame
     try:
-        async_to_sync(_layer().send)(channel, {"type": "command.dispatch", "command_id": command_id})
+        async_to_sync(_layer().send)(channel, message)
     except Exception as exc:
         # Channel layer down or the channel full: the command would never leave "queued".
         logger.exception("could not dispatch command %s to %s", command_id, channel)
@@ -153,14 +156,21 @@ def command_send(
     payload: dict[str, Any],
     user: Sender = None,
     bulk: BulkCommand | None = None,
+    wire_payload: dict[str, Any] | None = None,
 ) -> Command:
     """Validate, record and dispatch a CSMS->CS request to the station's live connection (in whichever process).
 
     Raises CommandValidationError (nothing stored). A station that is not connected gets an ``offline`` command.
     The outcome arrives later through :func:`command_finish`.
+
+    ``wire_payload``: the request as it goes to the station when it holds a secret that must not be stored (a new
+    BasicAuthPassword, security/rotation.py): ``payload`` is then its redacted copy, stored, logged and shown; the
+    secret travels only in the channel-layer message to the consumer and in the frame.
     """
     payload = with_allocated_placeholder(action=action, payload=payload)
     command_validate(action=action, payload=payload)
+    if wire_payload is not None:
+        command_validate(action=action, payload=wire_payload)
     with transaction.atomic():
         # The row lock orders us with connection_close: either we see the station offline, or the closing
         # connection sees our queued command and fails it.
@@ -183,7 +193,7 @@ def command_send(
         command.save(update_fields=["message_id", "request"])
         if online:
             channel, command_id = live["channel_name"], command.pk
-            transaction.on_commit(lambda: _dispatch(channel, command_id))
+            transaction.on_commit(lambda: _dispatch(channel, command_id, wire_payload))
         else:
             transaction.on_commit(lambda: _publish(command, station.identity))
     return command

@@ -14,7 +14,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("identity")
         parser.add_argument("--password", help="HTTP Basic password (stored hashed); implies security profile 1")
-        parser.add_argument("--security-profile", type=int, choices=[0, 1, 2], default=None)
+        parser.add_argument("--security-profile", type=int, choices=[0, 1, 2, 3], default=None)
         parser.add_argument(
             "--registration-status",
             choices=RegistrationStatus.values,
