@@ -403,6 +403,33 @@ def reports_expire(*, timeout_s: float) -> int:
     return ended
 
 
+def nightly_base_reports_send(*, kind: str, hour_utc: int, now: datetime | None = None) -> int:
+    """The nightly base report: from ``hour_utc`` (UTC) on, request a ``kind`` GetBaseReport from every online
+    Accepted station that has had no report of that kind requested since then today (any door), so it is sent
+    once per station per night whatever how often this runs; a station that comes online later that night gets
+    its report at the next run. Returns how many were requested."""
+    from stations.models import RegistrationStatus
+
+    now = now or timezone.now()
+    night = now.replace(hour=hour_utc, minute=0, second=0, microsecond=0)
+    if now < night:
+        return 0
+    asked = ReportJob.objects.filter(station=OuterRef("pk"), kind=kind, created_at__gte=night)
+    stations = (
+        ChargingStation.objects.filter(is_online=True, registration_status=RegistrationStatus.ACCEPTED)
+        .exclude(Exists(asked))
+        .order_by("pk")
+    )
+    sent = 0
+    for station in stations:  # OCPP SPEC-SILENT: one GetBaseReport per station; sent ones go out over the night
+        try:
+            report_request(station=station, kind=kind)
+            sent += 1
+        except Exception:
+            logger.exception("nightly %s report for %s could not be requested", kind, station.identity)
+    return sent
+
+
 # --- Get/SetVariables -----------------------------------------------------------------------------------------
 
 UNCHANGED = object()

@@ -14,7 +14,7 @@ from django.test import Client, RequestFactory
 from django.urls import reverse
 
 from csms.admin import ReadOnlyAdmin, ReadOnlyInline
-from csms.models import MessageAssembly, MessagePart
+from csms.models import JobHeartbeat, JobRun, MessageAssembly, MessagePart
 from devicemodel.models import DeviceVariable, ReportJob, StationDeviceState, VariableAttribute, VariableMonitor
 from stations.models import (
     BootRecord,
@@ -76,7 +76,7 @@ STATION_REPORTED = (
 # What operators sent to stations: the command audit trail.
 SENT_TO_STATIONS = (Command, BulkCommand, RemoteStartRequest, Reservation, DisplayMessage)
 # The CSMS's own audit of what it did to its records (customer data anonymised).
-CSMS_AUDIT = (CustomerDataClearance,)
+CSMS_AUDIT = (CustomerDataClearance, JobRun, JobHeartbeat)
 READ_ONLY = STATION_REPORTED + SENT_TO_STATIONS + CSMS_AUDIT
 # Managed by operators: stations' registration, id tokens, local lists, webhooks (and the webhooks' delivery log).
 WRITABLE = (ChargingStation, IdToken, LocalAuthList, WebhookSubscription, WebhookDelivery)
@@ -95,6 +95,8 @@ def one_of_each() -> dict[type[models.Model], models.Model]:
     assembly = MessageAssembly.objects.create(station=station, kind="NotifyReport", request_id=1)
     variable = DeviceVariable.objects.create(station=station, component_name="C", name="v", updated_at=T0)
     return {
+        JobRun: JobRun.objects.create(job="stations.message_log_retention", slot="2026-12-02T01"),
+        JobHeartbeat: JobHeartbeat.objects.create(process="worker", seen_at=T0),
         MessageAssembly: assembly,
         MessagePart: MessagePart.objects.create(assembly=assembly, seq_no=0, tbc=False, payload={}, digest="0"),
         DeviceVariable: variable,
