@@ -9,7 +9,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: help run worker beat test lint migrate bench clean
+.PHONY: help run embedded-redis worker beat test lint migrate bench clean
 
 help:
 	@echo "make run     - install, migrate, ensure the admin user, serve on http://$(HOST):$(PORT)"
@@ -38,7 +38,14 @@ $(VENV)/.deps-dev: requirements.txt requirements-dev.txt | $(PY)
 migrate: $(VENV)/.deps-run
 	$(PY) manage.py migrate --noinput
 
-run: migrate
+# Embedded default (no REDIS_URL): a private Redis, a Celery worker and beat beside daphne (scripts/run_embedded.py).
+DAPHNE_ARGS := --websocket_timeout -1 --websocket_connect_timeout 30 --proxy-headers csms.asgi:application
+
+# First, before any install: without REDIS_URL, redis-server must be there or installable (one line if not).
+embedded-redis:
+	@[ -n "$$REDIS_URL" ] || scripts/ensure-redis-server.sh >/dev/null
+
+run: embedded-redis migrate
 	@$(PY) manage.py ensure_admin
 	@$(PY) manage.py collectstatic --noinput -v0
 	@echo ""
@@ -47,10 +54,11 @@ run: migrate
 	@echo "    admin:            http://$(HOST):$(PORT)/admin/"
 	@echo "    station endpoint: ws://$(HOST):$(PORT)/ocpp/<identity>  (subprotocol ocpp2.0.1)"
 	@echo "    health:           http://$(HOST):$(PORT)/healthz  /readyz  /metrics"
-	@if [ -z "$$REDIS_URL" ]; then echo "    mode: embedded (SQLite under var/, in-process channel layer and jobs)"; \
-		else echo "    mode: PostgreSQL + Redis; start 'make worker' and 'make beat' beside it"; fi
+	@if [ -z "$$REDIS_URL" ]; then echo "    mode: embedded (SQLite under var/, private Redis under var/redis/, Celery worker and beat)"; \
+		else echo "    mode: $${DATABASE_URL:+PostgreSQL + }Redis; start 'make worker' and 'make beat' beside it"; fi
 	@echo ""
-	$(VENV)/bin/daphne -b $(HOST) -p $(PORT) --websocket_timeout -1 --websocket_connect_timeout 30 --proxy-headers csms.asgi:application
+	@if [ -z "$$REDIS_URL" ]; then exec $(PY) scripts/run_embedded.py --host $(HOST) --port $(PORT) -- $(DAPHNE_ARGS); \
+		else exec $(VENV)/bin/daphne -b $(HOST) -p $(PORT) $(DAPHNE_ARGS); fi
 
 worker: $(VENV)/.deps-run
 	$(VENV)/bin/celery -A csms worker -l INFO

@@ -112,12 +112,14 @@ class JobsStatus:
 
 
 def jobs_status() -> JobsStatus:
-    """Whether worker and beat were seen within ``CSMS_JOBS_ALIVE_S`` (one query)."""
+    """Whether worker and beat were seen within ``CSMS_JOBS_ALIVE_S`` (one query; none in eager mode)."""
+    if settings.CELERY_TASK_ALWAYS_EAGER:
+        return JobsStatus(eager=True, processes=())
     now = timezone.now()
     seen = dict(JobHeartbeat.objects.values_list("process", "seen_at"))
     alive_s = settings.CSMS_JOBS_ALIVE_S
     return JobsStatus(
-        eager=bool(settings.CELERY_TASK_ALWAYS_EAGER),
+        eager=False,
         processes=tuple(
             ProcessStatus(
                 process=value,

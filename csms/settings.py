@@ -205,6 +205,8 @@ if CSMS_NIGHTLY_BASE_REPORT not in {"", "FullInventory", "ConfigurationInventory
         "SummaryInventory or empty"
     )
 CSMS_NIGHTLY_BASE_REPORT_HOUR_UTC = env_int("CSMS_NIGHTLY_BASE_REPORT_HOUR_UTC", 2)
+# How often beat runs the stale-station sweep (stations silent for 2 heartbeat intervals + CSMS_STALE_GRACE_S).
+CELERY_BEAT_SCHEDULE["stations-mark-stale-offline"]["schedule"] = float(env_int("CSMS_STALE_SWEEP_S", 60))
 CELERY_BEAT_SCHEDULE |= {
     "csms-jobs-heartbeat": {
         "task": "csms.jobs_heartbeat",

@@ -78,6 +78,7 @@ def test_slots_are_aligned_windows():
 
 def test_jobs_status_tells_alive_from_stale_and_never_seen(settings):
     settings.CSMS_JOBS_ALIVE_S = 60
+    settings.CELERY_TASK_ALWAYS_EAGER = False
     JobHeartbeat.objects.create(process="worker", seen_at=timezone.now() - timedelta(seconds=5))
     JobHeartbeat.objects.create(process="beat", seen_at=timezone.now() - timedelta(seconds=61))
     status = jobs.jobs_status()
@@ -100,3 +101,16 @@ def test_beat_scheduler_records_its_heartbeat_from_its_loop(tmp_path):
         scheduler.close()
     beat = JobHeartbeat.objects.get(process="beat")
     assert (timezone.now() - beat.seen_at).total_seconds() < 5
+
+
+def test_the_overview_shows_whether_worker_and_beat_are_alive(admin_client, settings):
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    settings.CSMS_JOBS_ALIVE_S = 60
+    JobHeartbeat.objects.create(process="worker", seen_at=timezone.now() - timedelta(seconds=3))
+    JobHeartbeat.objects.create(process="beat", seen_at=timezone.now() - timedelta(minutes=10))
+    html = admin_client.get("/").content.decode()
+    assert '<span data-testid="jobs-worker">Celery worker <strong>alive</strong> (seen 0' in html
+    assert '<span data-testid="jobs-beat">Celery beat <strong>not running</strong> (seen 10' in html
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    html = admin_client.get("/").content.decode()
+    assert "run in process (no broker: no worker, no beat; periodic jobs do not run)" in html
