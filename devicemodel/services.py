@@ -19,6 +19,7 @@ from django.utils import timezone
 from csms import multipart
 from stations.commands import command_send
 from stations.commands.pipeline import Sender, sender_user
+from stations.commands.secrets import REDACTED
 from stations.models import ChargingStation, Command, CommandState
 
 from .models import (
@@ -535,12 +536,46 @@ def variables_on_get_answered(command: Command) -> None:
     _answers_apply(station_id=command.station_id, action="GetVariables", answers=answers)
 
 
+# Variables whose values are secrets even before the station's device model says they are WriteOnly.
+SECRET_VARIABLES = frozenset({("SecurityCtrlr", "BasicAuthPassword")})
+
+
+def set_variables_secrets(station_id: int | None, payload: dict[str, Any]) -> list[list[str | int]]:
+    """``secrets.secret_fields("SetVariables")``: the attributeValues of WriteOnly variables (known secrets, or
+    WriteOnly in the station's stored model: one query), stored and logged as [redacted]."""
+    data = payload.get("setVariableData") or []
+    keys = {variable_key(d["component"], d["variable"]) for d in data}
+    write_only: set[Key] = set()
+    if station_id is not None and keys:
+        write_only = {
+            variable_key_of(v)
+            for v in DeviceVariable.objects.filter(station_id=station_id)
+            .filter(_key_q(list(keys)))
+            .filter(attributes__mutability=Mutability.WRITE_ONLY)
+            .distinct()
+        }
+    return [
+        ["setVariableData", i, "attributeValue"]
+        for i, d in enumerate(data)
+        if (d["component"]["name"], d["variable"]["name"]) in SECRET_VARIABLES
+        or variable_key(d["component"], d["variable"]) in write_only
+    ]
+
+
+def notify_report_for_log(payload: dict[str, Any]) -> dict[str, Any]:
+    """``secrets.log_redactor("NotifyReport")``: the message log keeps a report without its WriteOnly values."""
+    if "reportData" not in payload:
+        return payload
+    return payload | {"reportData": _scrub(payload["reportData"])}
+
+
 def variables_on_set_answered(command: Command) -> None:
     """Answer hook of SetVariables: Accepted/RebootRequired store the value sent (never a WriteOnly one),
     RebootRequired flags the station, every status is shown on its variable."""
     sent = {
         (variable_key(d["component"], d["variable"]), d.get("attributeType", AttributeType.ACTUAL)): d["attributeValue"]
         for d in command.request.get("setVariableData", [])
+        if d["attributeValue"] != REDACTED  # a secret: never stored
     }
     answers = []
     reboot = False

@@ -20,6 +20,7 @@ from security.flusher import refusals_flush_soon
 from security.limiter import ANY, limiter
 
 from . import calls, commands, connections, message_log
+from .commands import secrets
 from .live import publish_station_changed
 from .models import CommandState
 
@@ -258,8 +259,9 @@ class StationConsumer(OcppConsumer):
             return  # finished meanwhile (e.g. failed by a closing connection)
         future = self.enqueue_call(
             command.action,
-            command.request,
+            secrets.request_merge(command.request, event.get("secrets") or []),
             unique_id=command.message_id or str(command_id),
+            log_payload=command.request,  # as stored: secrets [redacted]
             on_sent=lambda: db(commands.command_mark_sent)(command_id=command_id),
         )
         self.spawn(self._command_outcome(command_id, future))

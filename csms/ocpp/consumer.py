@@ -42,6 +42,7 @@ class _Outgoing:
     future: asyncio.Future[frames.CallResult | frames.CallError]
     timeout_s: float
     on_sent: Callable[[], Awaitable[None]] | None = None
+    log_payload: dict[str, Any] | None = None  # what the message log keeps, when not the payload (secrets)
 
 
 class OcppConsumer(AsyncWebsocketConsumer):
@@ -238,6 +239,7 @@ class OcppConsumer(AsyncWebsocketConsumer):
         timeout_s: float | None = None,
         unique_id: str | None = None,
         on_sent: Callable[[], Awaitable[None]] | None = None,
+        log_payload: dict[str, Any] | None = None,
     ) -> asyncio.Future[frames.CallResult | frames.CallError]:
         """Queue a CALL to the station; the future resolves with its CallResult/CallError.
 
@@ -246,7 +248,9 @@ class OcppConsumer(AsyncWebsocketConsumer):
         """
         future: asyncio.Future[frames.CallResult | frames.CallError] = asyncio.get_running_loop().create_future()
         call = frames.Call(unique_id or str(uuid.uuid4()), action, payload)
-        self._outbox.put_nowait(_Outgoing(call, future, timeout_s or settings.CSMS_CALL_TIMEOUT_S, on_sent))
+        self._outbox.put_nowait(
+            _Outgoing(call, future, timeout_s or settings.CSMS_CALL_TIMEOUT_S, on_sent, log_payload)
+        )
         return future
 
     async def _outbox_loop(self) -> None:
@@ -264,7 +268,7 @@ class OcppConsumer(AsyncWebsocketConsumer):
                             "message_type": 2,
                             "message_id": item.call.unique_id,
                             "action": item.call.action,
-                            "payload": item.call.payload,
+                            "payload": item.call.payload if item.log_payload is None else item.log_payload,
                         }
                     ],
                     is_error=False,

@@ -29,6 +29,7 @@ from ..models import (
     ProtocolViolation,
     ValidationMode,
 )
+from . import secrets
 from .hooks import allocated_field, answer_hooks_run, send_hooks_run
 
 logger = logging.getLogger(__name__)
@@ -114,10 +115,14 @@ def _layer() -> BaseChannelLayer:
     return layer
 
 
-def _dispatch(channel: str, command_id: int) -> None:
-    """Hand the command to the consumer of the station's connection, in whichever process it lives."""
+def _dispatch(channel: str, command_id: int, hidden: list[tuple[secrets.Path, Any]] | None = None) -> None:
+    """Hand the command to the consumer of the station's connection, in whichever process it lives (with the
+    request's secrets, which are stored nowhere: see ``secrets``)."""
+    message: dict[str, Any] = {"type": "command.dispatch", "command_id": command_id}
+    if hidden:
+        message["secrets"] = hidden
     try:
-        async_to_sync(_layer().send)(channel, {"type": "command.dispatch", "command_id": command_id})
+        async_to_sync(_layer().send)(channel, message)
     except Exception as exc:
         # Channel layer down or the channel full: the command would never leave "queued".
         logger.exception("could not dispatch command %s to %s", command_id, channel)
@@ -173,10 +178,12 @@ def command_send(
         )
         command.message_id = str(command.pk)
         send_hooks_run(command)  # may rewrite command.request (an id the CSMS allocates)
+        # Secrets (WriteOnly values, network passwords) are stored as [redacted] and only handed to the consumer.
+        command.request, hidden = secrets.request_split(station_id=station.pk, action=action, payload=command.request)
         command.save(update_fields=["message_id", "request"])
         if online:
             channel, command_id = live["channel_name"], command.pk
-            transaction.on_commit(lambda: _dispatch(channel, command_id))
+            transaction.on_commit(lambda: _dispatch(channel, command_id, hidden))
         else:
             transaction.on_commit(lambda: _publish(command, station.identity))
     return command
