@@ -6,6 +6,7 @@ WriteOnly values (passwords) are never stored: not from a report, a GetVariables
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ from django.db.models import Exists, Max, OuterRef, Q
 from django.utils import timezone
 
 from csms import multipart
-from stations.commands import command_send
+from stations.commands import command_send, command_validate
 from stations.commands.pipeline import Sender, sender_user
 from stations.commands.secrets import REDACTED
 from stations.models import ChargingStation, Command, CommandState
@@ -616,3 +617,89 @@ def variable_set(
         ]
     }
     return command_send(station=station, action="SetVariables", payload=payload, user=user)
+
+
+# --- Many Get/SetVariables: split per the station's DeviceDataCtrlr limits ----------------------------------------
+VARIABLES_DATA = {"GetVariables": "getVariableData", "SetVariables": "setVariableData"}
+
+
+def variables_limits(*, station_id: int, action: str) -> tuple[int | None, int | None]:
+    """The station's ``DeviceDataCtrlr.ItemsPerMessage`` and ``BytesPerMessage`` for ``action`` (the variable
+    instance ``GetVariables``/``SetVariables``), from its stored device model; None where not known (one query)."""
+    values = dict(
+        VariableAttribute.objects.filter(
+            variable__station_id=station_id,
+            variable__component_name="DeviceDataCtrlr",
+            variable__name__in=["ItemsPerMessage", "BytesPerMessage"],
+            variable__instance=action,
+            variable__gone_at__isnull=True,
+            type=AttributeType.ACTUAL,
+        ).values_list("variable__name", "value")
+    )
+
+    def positive(raw: str | None) -> int | None:
+        try:
+            number = int(raw) if raw is not None else None
+        except ValueError:
+            return None
+        return number if number and number > 0 else None
+
+    return positive(values.get("ItemsPerMessage")), positive(values.get("BytesPerMessage"))
+
+
+def _size(field: str, batch: list[dict[str, Any]]) -> int:
+    return len(json.dumps({field: batch}, separators=(",", ":"), ensure_ascii=False).encode())
+
+
+def variables_batches(
+    *, action: str, data: list[dict[str, Any]], items: int | None, size_bytes: int | None
+) -> list[list[dict[str, Any]]]:
+    """``data`` in order, in batches of at most ``items`` entries whose request payload is at most ``size_bytes``
+    (JSON as sent). OCPP SPEC-SILENT: an entry too large on its own goes alone (the station answers it)."""
+    field = VARIABLES_DATA[action]
+    batches: list[list[dict[str, Any]]] = []
+    current: list[dict[str, Any]] = []
+    for entry in data:
+        candidate = [*current, entry]
+        too_many = items is not None and len(candidate) > items
+        too_big = size_bytes is not None and _size(field, candidate) > size_bytes
+        if current and (too_many or too_big):
+            batches.append(current)
+            candidate = [entry]
+        current = candidate
+    if current:
+        batches.append(current)
+    return batches
+
+
+def variables_send(
+    *, station: ChargingStation, action: str, data: list[dict[str, Any]], user: Sender = None
+) -> list[Command]:
+    """Send GetVariables or SetVariables for ``data`` (getVariableData / setVariableData entries), split into as
+    many commands as the station's ItemsPerMessage/BytesPerMessage for that action require. Every part is one
+    command of the usual pipeline (validated; its answer hook updates the model)."""
+    if action not in VARIABLES_DATA:
+        raise ValueError(f"{action} is not GetVariables or SetVariables")
+    items, size_bytes = variables_limits(station_id=station.pk, action=action)
+    field = VARIABLES_DATA[action]
+    batches = variables_batches(action=action, data=data, items=items, size_bytes=size_bytes)
+    for batch in batches:  # validate every part first: nothing is sent when one is invalid
+        command_validate(action=action, payload={field: batch})
+    with transaction.atomic():
+        return [command_send(station=station, action=action, payload={field: b}, user=user) for b in batches]
+
+
+def variables_refresh(*, station: ChargingStation, user: Sender = None) -> list[Command]:
+    """GetVariables for every readable attribute of the stored model (not WriteOnly, not gone), split per the
+    station's limits: the device-model page's "Read all values"."""
+    attributes = (
+        VariableAttribute.objects.filter(variable__station=station, variable__gone_at__isnull=True)
+        .exclude(mutability=Mutability.WRITE_ONLY)
+        .select_related("variable")
+        .order_by("variable__component_name", "variable__name", "variable_id", "type")
+    )
+    data = []
+    for attribute in attributes:
+        component, variable = component_variable_dicts(attribute.variable)
+        data.append({"attributeType": attribute.type, "component": component, "variable": variable})
+    return variables_send(station=station, action="GetVariables", data=data, user=user) if data else []
