@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from celery import shared_task
 from django.conf import settings
 
@@ -17,7 +19,8 @@ def reports_expire_task() -> int:
 
 
 def _nightly_every_s() -> float:
-    return float(settings.CELERY_BEAT_SCHEDULE["devicemodel-nightly-base-report"]["schedule"])
+    entry: dict[str, Any] = settings.CELERY_BEAT_SCHEDULE["devicemodel-nightly-base-report"]
+    return float(entry["schedule"])
 
 
 @shared_task(name="devicemodel.nightly_base_report", ignore_result=True)

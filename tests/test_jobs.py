@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from django.conf import settings
@@ -19,12 +20,14 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def test_the_visibility_timeout_is_set_and_exceeds_every_countdown_and_task_run():
-    timeout = settings.CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"]
+    options: dict[str, int] = settings.CELERY_BROKER_TRANSPORT_OPTIONS
+    timeout = options["visibility_timeout"]
     assert timeout == settings.CSMS_CELERY_VISIBILITY_TIMEOUT_S == 3600
     assert settings.CSMS_CELERY_MAX_COUNTDOWN_S < timeout
     assert settings.CELERY_TASK_TIME_LIMIT < timeout
     # Beat entries expire (the heartbeat) or repeat well within it.
-    for name, entry in settings.CELERY_BEAT_SCHEDULE.items():
+    schedule: dict[str, dict[str, Any]] = settings.CELERY_BEAT_SCHEDULE
+    for name, entry in schedule.items():
         assert entry.get("options", {}).get("expires", 0) < timeout, name
     # The webhook backoff can be longer than a countdown may be: such a wait is left to the beat sweep.
     assert settings.CSMS_WEBHOOK_BACKOFF_MAX_S > settings.CSMS_CELERY_MAX_COUNTDOWN_S

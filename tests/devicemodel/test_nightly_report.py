@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from django.utils import timezone
@@ -15,7 +16,7 @@ from stations.models import ChargingStation, Command
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def online(station_factory, identity: str, **kwargs) -> ChargingStation:
+def online(station_factory: Any, identity: str, **kwargs: Any) -> ChargingStation:
     station = station_factory(identity, **kwargs)
     ChargingStation.objects.filter(pk=station.pk).update(is_online=True, channel_name=f"test.{identity}")
     return station

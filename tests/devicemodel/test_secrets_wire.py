@@ -34,7 +34,7 @@ def stored_anywhere(*needles: str) -> list[str]:
     for model in apps.get_models():
         if model._meta.app_label not in {"csms", "stations", "transactions", "devicemodel", "security", "webhooks"}:
             continue
-        for row in model.objects.values():
+        for row in model._default_manager.values():
             text = json.dumps(row, default=str)
             found |= {n for n in needles if n in text}
     return sorted(found)
@@ -92,9 +92,11 @@ def test_secrets_go_to_the_station_and_are_stored_nowhere(asgi_server, station_f
                     await st.send_raw(json.dumps([3, call[1], {"setVariableResult": result}]))
                 else:
                     await st.send_raw(json.dumps([3, call[1], {"status": "Accepted"}]))
-                assert await wait_until_async(
-                    lambda pk=command.pk: Command.objects.get(pk=pk).state == "answered", timeout_s=10
-                )
+
+                def answered(pk: int = command.pk) -> bool:
+                    return Command.objects.get(pk=pk).state == "answered"
+
+                assert await wait_until_async(answered, timeout_s=10)
         return on_wire
 
     wire_set, wire_profile = run(scenario())

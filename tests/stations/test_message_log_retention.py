@@ -13,14 +13,14 @@ from django.utils import timezone
 
 from csms.models import JobRun
 from stations import message_log
-from stations.models import MessageLog
+from stations.models import ChargingStation, MessageLog
 from stations.tasks import message_log_retention
 from tests.ocpp_client import run
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def old_rows(station, n: int, age_days: float) -> None:
+def old_rows(station: ChargingStation, n: int, age_days: float) -> None:
     at = timezone.now() - timedelta(days=age_days)
     MessageLog.objects.bulk_create(
         [
