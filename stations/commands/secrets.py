@@ -57,8 +57,8 @@ def _set(payload: Any, path: Path, value: Any) -> None:
 def request_split(
     *, station_id: int | None, action: str, payload: dict[str, Any]
 ) -> tuple[dict[str, Any], list[tuple[Path, Any]]]:
-    """(the request as stored, with ``[redacted]`` for each secret; the secrets as (path, value)). A request
-    without secrets is returned as it is, with no secrets."""
+    """(the request as stored, with ``[redacted]`` for each secret string and without each other secret; the
+    secrets as (path, value)). A request without secrets is returned as it is, with no secrets."""
     paths = [p for func in _secret_fields.get(action, []) for p in func(station_id, payload)]
     found = []
     for path in paths:
@@ -71,8 +71,11 @@ def request_split(
     if not found:
         return payload, []
     stored = copy.deepcopy(payload)
-    for path, _ in found:
-        _set(stored, path, REDACTED)
+    for path, value in found:
+        if isinstance(value, str):
+            _set(stored, path, REDACTED)
+        else:  # e.g. the integer simPin: left out (it is optional), so the stored request stays schema-valid
+            del _get(stored, path[:-1])[path[-1]]
     return stored, found
 
 

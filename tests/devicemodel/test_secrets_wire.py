@@ -62,7 +62,7 @@ def test_secrets_go_to_the_station_and_are_stored_nowhere(asgi_server, station_f
             "messageTimeout": 30,
             "securityProfile": 2,
             "ocppInterface": "Wireless0",
-            "apn": {"apn": "internet", "apnPassword": APN, "apnAuthentication": "AUTO"},
+            "apn": {"apn": "internet", "apnPassword": APN, "simPin": 90817263, "apnAuthentication": "AUTO"},
             "vpn": {"server": "vpn.example.com", "user": "cs", "password": VPN, "key": VPN_KEY, "type": "IPSec"},
         },
     }
@@ -109,6 +109,9 @@ def test_secrets_go_to_the_station_and_are_stored_nowhere(asgi_server, station_f
     profile = Command.objects.get(action="SetNetworkProfile").request["connectionData"]
     assert (profile["apn"]["apnPassword"], profile["vpn"]["password"], profile["vpn"]["key"]) == ("[redacted]",) * 3
     assert profile["vpn"]["user"] == "cs"
+    assert "simPin" not in profile["apn"]  # a number: left out of what is stored (it is optional)
+    logged = MessageLog.objects.get(action="SetNetworkProfile", direction="out", message_type=2).payload
+    assert logged["connectionData"] == profile
     sent_log = MessageLog.objects.get(action="SetVariables", direction="out", message_type=2).payload
     assert sent_log == stored
     # The accepted secrets are not stored as values either; HeartbeatInterval is.
