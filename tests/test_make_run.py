@@ -87,7 +87,7 @@ def rows(db: Path, sql: str) -> list[tuple]:
         return conn.execute(sql).fetchall()
 
 
-@pytest.mark.timeout(STARTUP_TIMEOUT_S + 120)
+@pytest.mark.timeout(STARTUP_TIMEOUT_S + 240)
 def test_make_run_in_a_fresh_clone_serves_the_simulator_demo(tmp_path: Path) -> None:
     clone = tmp_path / "csms"
     clone_head(clone)
