@@ -111,7 +111,7 @@ def test_secrets_go_to_the_station_and_are_stored_nowhere(asgi_server, station_f
     assert profile["vpn"]["user"] == "cs"
     assert "simPin" not in profile["apn"]  # a number: left out of what is stored (it is optional)
     logged = MessageLog.objects.get(action="SetNetworkProfile", direction="out", message_type=2).payload
-    assert logged["connectionData"] == profile
+    assert logged is not None and logged["connectionData"] == profile
     sent_log = MessageLog.objects.get(action="SetVariables", direction="out", message_type=2).payload
     assert sent_log == stored
     # The accepted secrets are not stored as values either; HeartbeatInterval is.
