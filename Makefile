@@ -14,7 +14,7 @@ PYTEST_ARGS ?=
 TLS ?=
 TLS_PORT ?= 8443
 
-.PHONY: help run worker beat test lint migrate bench clean
+.PHONY: help run embedded-redis worker beat test lint migrate bench clean
 
 help:
 	@echo "make run     - install, migrate, ensure the admin user, serve on http://$(HOST):$(PORT)"
@@ -43,7 +43,14 @@ $(VENV)/.deps-dev: requirements.txt requirements-dev.txt | $(PY)
 migrate: $(VENV)/.deps-run
 	$(PY) manage.py migrate --noinput
 
-run: migrate
+# Embedded default (no REDIS_URL): a private Redis, a Celery worker and beat beside daphne (scripts/run_embedded.py).
+DAPHNE_ARGS := --websocket_timeout -1 --websocket_connect_timeout 30 csms.asgi:application
+
+# First, before any install: without REDIS_URL, redis-server must be there or installable (one line if not).
+embedded-redis:
+	@[ -n "$$REDIS_URL" ] || scripts/ensure-redis-server.sh >/dev/null
+
+run: embedded-redis migrate
 	@$(PY) manage.py ensure_admin
 	@$(PY) manage.py collectstatic --noinput -v0
 	@echo ""
@@ -53,13 +60,15 @@ run: migrate
 	@echo "    station endpoint: ws://$(HOST):$(PORT)/ocpp/<identity>  (subprotocol ocpp2.0.1)"
 	@echo "    health:           http://$(HOST):$(PORT)/healthz  /readyz  /metrics"
 	@echo "    FTP uploads:      ftp://$(HOST):$(FTP_PORT)/  (stations' log uploads, per-request credentials)"
-	@if [ -z "$$REDIS_URL" ]; then echo "    mode: embedded (SQLite under var/, in-process channel layer and jobs)"; \
-		else echo "    mode: PostgreSQL + Redis; start 'make worker' and 'make beat' beside it"; fi
+	@if [ -z "$$REDIS_URL" ]; then echo "    mode: embedded (SQLite under var/, private Redis under var/redis/, Celery worker and beat)"; \
+		else echo "    mode: $${DATABASE_URL:+PostgreSQL + }Redis; start 'make worker' and 'make beat' beside it"; fi
 	@echo ""
 	@if [ -n "$(TLS)" ]; then echo "    TLS:              wss://$(HOST):$(TLS_PORT)/ocpp/<identity>  https://$(HOST):$(TLS_PORT)/"; echo ""; fi
-	export CSMS_FTP_PORT=$${CSMS_FTP_PORT:-$(FTP_PORT)} CSMS_FILE_SERVER_BASE_URL=$${CSMS_FILE_SERVER_BASE_URL:-http://$(HOST):$(PORT)}; \
-	$(PY) manage.py fileserver_ftp & ftp=$$!; trap 'kill $$ftp 2>/dev/null' EXIT; \
-	$(VENV)/bin/daphne -b $(HOST) -p $(PORT) $(if $(TLS),-e "$$($(PY) manage.py tls_selfsigned --endpoint $(TLS_PORT) --interface $(HOST))") --websocket_timeout -1 --websocket_connect_timeout 30 csms.asgi:application
+	@export CSMS_FTP_PORT=$${CSMS_FTP_PORT:-$(FTP_PORT)} CSMS_FILE_SERVER_BASE_URL=$${CSMS_FILE_SERVER_BASE_URL:-http://$(HOST):$(PORT)}; \
+	tls_endpoint="$(if $(TLS),-e $$($(PY) manage.py tls_selfsigned --endpoint $(TLS_PORT) --interface $(HOST)))"; \
+	if [ -z "$$REDIS_URL" ]; then exec $(PY) scripts/run_embedded.py --host $(HOST) --port $(PORT) -- $$tls_endpoint $(DAPHNE_ARGS); \
+		else $(PY) manage.py fileserver_ftp & ftp=$$!; trap 'kill $$ftp 2>/dev/null' EXIT; \
+		$(VENV)/bin/daphne -b $(HOST) -p $(PORT) $$tls_endpoint $(DAPHNE_ARGS); fi
 
 worker: $(VENV)/.deps-run
 	$(VENV)/bin/celery -A csms worker -l INFO

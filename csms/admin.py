@@ -7,7 +7,7 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest
 
-from .models import MessageAssembly, MessagePart
+from .models import JobHeartbeat, JobRun, MessageAssembly, MessagePart
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -54,3 +54,15 @@ class MessageAssemblyAdmin(ReadOnlyAdmin):
 class MessagePartAdmin(ReadOnlyAdmin):
     list_display = ("assembly", "seq_no", "tbc", "received_at")
     list_select_related = ("assembly__station",)
+
+
+# The jobs' own audit (csms.jobs): which beat job ran in which slot, when worker and beat were last seen.
+@admin.register(JobRun)
+class JobRunAdmin(ReadOnlyAdmin):
+    list_display = ("job", "slot", "started_at", "finished_at", "result")
+    list_filter = ("job",)
+
+
+@admin.register(JobHeartbeat)
+class JobHeartbeatAdmin(ReadOnlyAdmin):
+    list_display = ("process", "seen_at", "hostname")

@@ -49,3 +49,36 @@ class MessagePart(models.Model):
 
     def __str__(self) -> str:
         return f"{self.assembly} part {self.seq_no}"
+
+
+class JobRun(models.Model):
+    """One run of a scheduled (beat) job in one slot of its schedule: the beat lock. A restarted or duplicated
+    beat sends the job again, but only the first task to insert (job, slot) runs it."""
+
+    job = models.CharField(max_length=100, help_text="The beat job, e.g. stations.message_log_retention.")
+    slot = models.CharField(max_length=40, help_text="The schedule's slot, e.g. 2026-12-02 or 2026-12-02T01:00.")
+    started_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    result = models.JSONField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        constraints = [models.UniqueConstraint(fields=["job", "slot"], name="uniq_job_run_slot")]
+
+    def __str__(self) -> str:
+        return f"{self.job} {self.slot}"
+
+
+class JobHeartbeat(models.Model):
+    """When the Celery worker and beat were last seen alive (the dashboard shows it; /readyz does not gate on it)."""
+
+    class Process(models.TextChoices):
+        WORKER = "worker", "Celery worker"
+        BEAT = "beat", "Celery beat"
+
+    process = models.CharField(max_length=10, choices=Process.choices, unique=True)
+    seen_at = models.DateTimeField()
+    hostname = models.CharField(max_length=255, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.process} seen {self.seen_at:%Y-%m-%d %H:%M:%S}"

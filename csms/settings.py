@@ -180,6 +180,52 @@ CELERY_BEAT_SCHEDULE["firmware-rollout-advance"] = {
     "schedule": CSMS_ROLLOUT_ADVANCE_INTERVAL_S,
 }
 
+# --- Jobs: broker redelivery, beat jobs, heartbeats (csms/jobs.py) ---------------------------------------------
+# Redis redelivers a task that a worker took but never acknowledged (acks late: the worker died) after this long.
+# Every countdown the code uses is shorter (csms.jobs.later: at most half of it); longer waits (webhook retries,
+# nightly reports) are state in the database that beat sweeps pick up. A task may run at most half of it too
+# (CELERY_TASK_TIME_LIMIT), so a running task is never redelivered beside itself.
+CSMS_CELERY_VISIBILITY_TIMEOUT_S = env_int("CSMS_CELERY_VISIBILITY_TIMEOUT_S", 3600)
+CSMS_CELERY_MAX_COUNTDOWN_S = CSMS_CELERY_VISIBILITY_TIMEOUT_S // 2
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CSMS_CELERY_VISIBILITY_TIMEOUT_S}
+CELERY_TASK_TIME_LIMIT = CSMS_CELERY_VISIBILITY_TIMEOUT_S // 2
+# Beat records its heartbeat and sends the worker's every this many seconds; the dashboard shows a process alive
+# when it was seen within CSMS_JOBS_ALIVE_S.
+CSMS_JOBS_HEARTBEAT_S = env_int("CSMS_JOBS_HEARTBEAT_S", 15)
+CSMS_JOBS_ALIVE_S = env_int("CSMS_JOBS_ALIVE_S", 60)
+CELERY_BEAT_SCHEDULER = "csms.beat.Scheduler"
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+# Message log: rows older than this many days are deleted by an hourly beat job, in batches of
+# CSMS_MESSAGE_LOG_RETENTION_BATCH rows with CSMS_MESSAGE_LOG_RETENTION_PAUSE_MS between them (each batch is a
+# short transaction: station traffic writes between them). 0: kept forever.
+CSMS_MESSAGE_LOG_RETENTION_DAYS = env_int("CSMS_MESSAGE_LOG_RETENTION_DAYS", 30)
+CSMS_MESSAGE_LOG_RETENTION_BATCH = env_int("CSMS_MESSAGE_LOG_RETENTION_BATCH", 2000)
+CSMS_MESSAGE_LOG_RETENTION_PAUSE_MS = env_int("CSMS_MESSAGE_LOG_RETENTION_PAUSE_MS", 50)
+CSMS_MESSAGE_LOG_RETENTION_EVERY_S = 3600
+# Nightly base report: empty (default) off; FullInventory, ConfigurationInventory or SummaryInventory sends that
+# GetBaseReport once per night (UTC day), from CSMS_NIGHTLY_BASE_REPORT_HOUR_UTC on, to every online Accepted station.
+CSMS_NIGHTLY_BASE_REPORT = os.environ.get("CSMS_NIGHTLY_BASE_REPORT", "").strip()
+if CSMS_NIGHTLY_BASE_REPORT not in {"", "FullInventory", "ConfigurationInventory", "SummaryInventory"}:
+    raise ImproperlyConfigured(
+        f"CSMS_NIGHTLY_BASE_REPORT={CSMS_NIGHTLY_BASE_REPORT!r}: expected FullInventory, ConfigurationInventory, "
+        "SummaryInventory or empty"
+    )
+CSMS_NIGHTLY_BASE_REPORT_HOUR_UTC = env_int("CSMS_NIGHTLY_BASE_REPORT_HOUR_UTC", 2)
+# How often beat runs the stale-station sweep (stations silent for 2 heartbeat intervals + CSMS_STALE_GRACE_S).
+CELERY_BEAT_SCHEDULE["stations-mark-stale-offline"]["schedule"] = float(env_int("CSMS_STALE_SWEEP_S", 60))
+CELERY_BEAT_SCHEDULE |= {
+    "csms-jobs-heartbeat": {
+        "task": "csms.jobs_heartbeat",
+        "schedule": float(CSMS_JOBS_HEARTBEAT_S),
+        "options": {"expires": float(CSMS_JOBS_HEARTBEAT_S)},
+    },
+    "stations-message-log-retention": {
+        "task": "stations.message_log_retention",
+        "schedule": float(CSMS_MESSAGE_LOG_RETENTION_EVERY_S),
+    },
+    "devicemodel-nightly-base-report": {"task": "devicemodel.nightly_base_report", "schedule": 600.0},
+}
+
 # --- Auth, i18n, static -----------------------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

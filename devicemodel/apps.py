@@ -20,3 +20,8 @@ class DeviceModelConfig(AppConfig):
         on_command_answered("ClearVariableMonitoring")(monitoring.monitors_on_clear_answered)
         on_command_answered("SetMonitoringBase")(monitoring.monitoring_base_on_answered)
         on_command_answered("SetMonitoringLevel")(monitoring.monitoring_level_on_answered)
+        # WriteOnly values: stored and logged [redacted] in SetVariables, scrubbed from NotifyReport's log rows.
+        from stations.commands.secrets import log_redactor, secret_fields
+
+        secret_fields("SetVariables")(services.set_variables_secrets)
+        log_redactor("NotifyReport")(services.notify_report_for_log)

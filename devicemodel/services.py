@@ -6,6 +6,7 @@ WriteOnly values (passwords) are never stored: not from a report, a GetVariables
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,8 +18,9 @@ from django.db.models import Exists, Max, OuterRef, Q
 from django.utils import timezone
 
 from csms import multipart
-from stations.commands import command_send
+from stations.commands import command_send, command_validate
 from stations.commands.pipeline import Sender, sender_user
+from stations.commands.secrets import REDACTED
 from stations.models import ChargingStation, Command, CommandState
 
 from .models import (
@@ -403,6 +405,33 @@ def reports_expire(*, timeout_s: float) -> int:
     return ended
 
 
+def nightly_base_reports_send(*, kind: str, hour_utc: int, now: datetime | None = None) -> int:
+    """The nightly base report: from ``hour_utc`` (UTC) on, request a ``kind`` GetBaseReport from every online
+    Accepted station that has had no report of that kind requested since then today (any door), so it is sent
+    once per station per night whatever how often this runs; a station that comes online later that night gets
+    its report at the next run. Returns how many were requested."""
+    from stations.models import RegistrationStatus
+
+    now = now or timezone.now()
+    night = now.replace(hour=hour_utc, minute=0, second=0, microsecond=0)
+    if now < night:
+        return 0
+    asked = ReportJob.objects.filter(station=OuterRef("pk"), kind=kind, created_at__gte=night)
+    stations = (
+        ChargingStation.objects.filter(is_online=True, registration_status=RegistrationStatus.ACCEPTED)
+        .exclude(Exists(asked))
+        .order_by("pk")
+    )
+    sent = 0
+    for station in stations:  # OCPP SPEC-SILENT: one GetBaseReport per station; sent ones go out over the night
+        try:
+            report_request(station=station, kind=kind)
+            sent += 1
+        except Exception:
+            logger.exception("nightly %s report for %s could not be requested", kind, station.identity)
+    return sent
+
+
 # --- Get/SetVariables -----------------------------------------------------------------------------------------
 
 UNCHANGED = object()
@@ -508,12 +537,46 @@ def variables_on_get_answered(command: Command) -> None:
     _answers_apply(station_id=command.station_id, action="GetVariables", answers=answers)
 
 
+# Variables whose values are secrets even before the station's device model says they are WriteOnly.
+SECRET_VARIABLES = frozenset({("SecurityCtrlr", "BasicAuthPassword")})
+
+
+def set_variables_secrets(station_id: int | None, payload: dict[str, Any]) -> list[list[str | int]]:
+    """``secrets.secret_fields("SetVariables")``: the attributeValues of WriteOnly variables (known secrets, or
+    WriteOnly in the station's stored model: one query), stored and logged as [redacted]."""
+    data = payload.get("setVariableData") or []
+    keys = {variable_key(d["component"], d["variable"]) for d in data}
+    write_only: set[Key] = set()
+    if station_id is not None and keys:
+        write_only = {
+            variable_key_of(v)
+            for v in DeviceVariable.objects.filter(station_id=station_id)
+            .filter(_key_q(list(keys)))
+            .filter(attributes__mutability=Mutability.WRITE_ONLY)
+            .distinct()
+        }
+    return [
+        ["setVariableData", i, "attributeValue"]
+        for i, d in enumerate(data)
+        if (d["component"]["name"], d["variable"]["name"]) in SECRET_VARIABLES
+        or variable_key(d["component"], d["variable"]) in write_only
+    ]
+
+
+def notify_report_for_log(payload: dict[str, Any]) -> dict[str, Any]:
+    """``secrets.log_redactor("NotifyReport")``: the message log keeps a report without its WriteOnly values."""
+    if "reportData" not in payload:
+        return payload
+    return payload | {"reportData": _scrub(payload["reportData"])}
+
+
 def variables_on_set_answered(command: Command) -> None:
     """Answer hook of SetVariables: Accepted/RebootRequired store the value sent (never a WriteOnly one),
     RebootRequired flags the station, every status is shown on its variable."""
     sent = {
         (variable_key(d["component"], d["variable"]), d.get("attributeType", AttributeType.ACTUAL)): d["attributeValue"]
         for d in command.request.get("setVariableData", [])
+        if d["attributeValue"] != REDACTED  # a secret: never stored
     }
     answers = []
     reboot = False
@@ -554,3 +617,89 @@ def variable_set(
         ]
     }
     return command_send(station=station, action="SetVariables", payload=payload, user=user)
+
+
+# --- Many Get/SetVariables: split per the station's DeviceDataCtrlr limits ----------------------------------------
+VARIABLES_DATA = {"GetVariables": "getVariableData", "SetVariables": "setVariableData"}
+
+
+def variables_limits(*, station_id: int, action: str) -> tuple[int | None, int | None]:
+    """The station's ``DeviceDataCtrlr.ItemsPerMessage`` and ``BytesPerMessage`` for ``action`` (the variable
+    instance ``GetVariables``/``SetVariables``), from its stored device model; None where not known (one query)."""
+    values = dict(
+        VariableAttribute.objects.filter(
+            variable__station_id=station_id,
+            variable__component_name="DeviceDataCtrlr",
+            variable__name__in=["ItemsPerMessage", "BytesPerMessage"],
+            variable__instance=action,
+            variable__gone_at__isnull=True,
+            type=AttributeType.ACTUAL,
+        ).values_list("variable__name", "value")
+    )
+
+    def positive(raw: str | None) -> int | None:
+        try:
+            number = int(raw) if raw is not None else None
+        except ValueError:
+            return None
+        return number if number and number > 0 else None
+
+    return positive(values.get("ItemsPerMessage")), positive(values.get("BytesPerMessage"))
+
+
+def _size(field: str, batch: list[dict[str, Any]]) -> int:
+    return len(json.dumps({field: batch}, separators=(",", ":"), ensure_ascii=False).encode())
+
+
+def variables_batches(
+    *, action: str, data: list[dict[str, Any]], items: int | None, size_bytes: int | None
+) -> list[list[dict[str, Any]]]:
+    """``data`` in order, in batches of at most ``items`` entries whose request payload is at most ``size_bytes``
+    (JSON as sent). OCPP SPEC-SILENT: an entry too large on its own goes alone (the station answers it)."""
+    field = VARIABLES_DATA[action]
+    batches: list[list[dict[str, Any]]] = []
+    current: list[dict[str, Any]] = []
+    for entry in data:
+        candidate = [*current, entry]
+        too_many = items is not None and len(candidate) > items
+        too_big = size_bytes is not None and _size(field, candidate) > size_bytes
+        if current and (too_many or too_big):
+            batches.append(current)
+            candidate = [entry]
+        current = candidate
+    if current:
+        batches.append(current)
+    return batches
+
+
+def variables_send(
+    *, station: ChargingStation, action: str, data: list[dict[str, Any]], user: Sender = None
+) -> list[Command]:
+    """Send GetVariables or SetVariables for ``data`` (getVariableData / setVariableData entries), split into as
+    many commands as the station's ItemsPerMessage/BytesPerMessage for that action require. Every part is one
+    command of the usual pipeline (validated; its answer hook updates the model)."""
+    if action not in VARIABLES_DATA:
+        raise ValueError(f"{action} is not GetVariables or SetVariables")
+    items, size_bytes = variables_limits(station_id=station.pk, action=action)
+    field = VARIABLES_DATA[action]
+    batches = variables_batches(action=action, data=data, items=items, size_bytes=size_bytes)
+    for batch in batches:  # validate every part first: nothing is sent when one is invalid
+        command_validate(action=action, payload={field: batch})
+    with transaction.atomic():
+        return [command_send(station=station, action=action, payload={field: b}, user=user) for b in batches]
+
+
+def variables_refresh(*, station: ChargingStation, user: Sender = None) -> list[Command]:
+    """GetVariables for every readable attribute of the stored model (not WriteOnly, not gone), split per the
+    station's limits: the device-model page's "Read all values"."""
+    attributes = (
+        VariableAttribute.objects.filter(variable__station=station, variable__gone_at__isnull=True)
+        .exclude(mutability=Mutability.WRITE_ONLY)
+        .select_related("variable")
+        .order_by("variable__component_name", "variable__name", "variable_id", "type")
+    )
+    data = []
+    for attribute in attributes:
+        component, variable = component_variable_dicts(attribute.variable)
+        data.append({"attributeType": attribute.type, "component": component, "variable": variable})
+    return variables_send(station=station, action="GetVariables", data=data, user=user) if data else []

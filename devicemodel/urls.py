@@ -5,6 +5,7 @@ from . import views
 urlpatterns = [
     path("stations/<str:identity>/device-model/", views.device_model, name="device-model"),
     path("stations/<str:identity>/device-model/reports/", views.report_create, name="device-model-report"),
+    path("stations/<str:identity>/device-model/refresh/", views.variables_refresh, name="device-model-refresh"),
     path("stations/<str:identity>/device-model/variables/<int:pk>/set/", views.variable_set, name="device-model-set"),
     path("stations/<str:identity>/device-model/variables/<int:pk>/monitor/", views.monitor_set, name="monitor-set"),
     path(

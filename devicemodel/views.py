@@ -98,6 +98,19 @@ def report_create(request: HttpRequest, identity: str) -> HttpResponse:
 @login_required
 @permission_required("stations.add_command", raise_exception=True)
 @require_POST
+def variables_refresh(request: HttpRequest, identity: str) -> HttpResponse:
+    station = _station_or_404(identity)
+    try:
+        sent = services.variables_refresh(station=station, user=request.user)
+        messages.success(request, f"GetVariables sent in {len(sent)} message(s).")
+    except commands.CommandValidationError as exc:
+        messages.error(request, str(exc))
+    return redirect(reverse("device-model", args=[station.identity]))
+
+
+@login_required
+@permission_required("stations.add_command", raise_exception=True)
+@require_POST
 def variable_set(request: HttpRequest, identity: str, pk: int) -> HttpResponse:
     station = _station_or_404(identity)
     variable = selectors.device_variable(station_id=station.pk, pk=pk)

@@ -67,10 +67,11 @@ start_postgres() {
 }
 
 start_redis() {
-  command -v redis-server >/dev/null 2>&1 || apt_install redis-server
+  local server
+  server=$("$(dirname "$0")/ensure-redis-server.sh")
   mkdir -p "$STATE/redis"
   log "starting a throw-away Redis on 127.0.0.1:$OWN_REDIS_PORT"
-  redis-server --port "$OWN_REDIS_PORT" --bind 127.0.0.1 --daemonize yes --save "" --appendonly no \
+  "$server" --port "$OWN_REDIS_PORT" --bind 127.0.0.1 --daemonize yes --save "" --appendonly no \
     --dir "$STATE/redis" --pidfile "$STATE/redis/redis.pid" --logfile "$STATE/redis/redis.log" >&2
   for _ in $(seq 50); do redis_ok "redis://127.0.0.1:$OWN_REDIS_PORT/0" && return 0; sleep 0.1; done
   log "Redis did not come up"; return 1

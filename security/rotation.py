@@ -27,6 +27,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from stations.commands import command_send, on_command_answered
+from stations.commands import secrets as command_secrets
 from stations.commands.pipeline import Sender, sender_user
 from stations.models import ChargingStation, Command
 
@@ -37,7 +38,7 @@ logger = logging.getLogger(__name__)
 
 COMPONENT = "SecurityCtrlr"
 VARIABLE = "BasicAuthPassword"
-REDACTED = "<redacted>"
+REDACTED = command_secrets.REDACTED  # what the stored request and the log hold
 # OCPP 2.0.1 (BasicAuthPassword, passwordString): 16 to 40 characters of a-z, A-Z, 0-9 and these.
 ALPHABET = string.ascii_letters + string.digits + "*-_=:+|@."
 MIN_LENGTH, MAX_LENGTH = 16, 40
@@ -76,8 +77,7 @@ def password_rotate(*, station: ChargingStation, user: Sender = None, length: in
         command = command_send(
             station=station,
             action="SetVariables",
-            payload=_payload(REDACTED),
-            wire_payload=_payload(password),
+            payload=_payload(password),  # stored and logged [redacted] (stations.commands.secrets)
             user=user,
         )
         if command.state == "offline":

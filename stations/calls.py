@@ -13,6 +13,7 @@ from django.utils import timezone
 from csms.ocpp import frames, router, schemas
 
 from . import message_log
+from .commands import secrets
 from .models import ChargingStation, Direction, ProtocolViolation
 
 
@@ -24,7 +25,7 @@ def call_log_entries(call: frames.Call, response: dict[str, Any]) -> list[dict[s
             "message_type": frames.MessageType.CALL,
             "message_id": call.unique_id,
             "action": call.action,
-            "payload": call.payload,
+            "payload": secrets.incoming_for_log(call.action, call.payload),
         },
         {
             "direction": Direction.OUT,

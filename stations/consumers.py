@@ -21,6 +21,7 @@ from security.limiter import ANY, limiter
 from security.transport import transport_of
 
 from . import calls, commands, connections, message_log
+from .commands import secrets
 from .live import SECTIONS_BY_CALL, publish_station_changed
 from .models import CommandState
 
@@ -266,13 +267,12 @@ class StationConsumer(OcppConsumer):
         command = await db(commands.command_for_dispatch)(command_id=command_id)
         if command is None:
             return  # finished meanwhile (e.g. failed by a closing connection)
-        # A request holding a secret comes in the channel message; the stored (redacted) one is what gets logged.
-        wire = event.get("request")
+        # The request's secrets come in the channel message only; the stored (redacted) request is what is logged.
         future = self.enqueue_call(
             command.action,
-            wire if isinstance(wire, dict) else command.request,
-            log_payload=command.request if isinstance(wire, dict) else None,
+            secrets.request_merge(command.request, event.get("secrets") or []),
             unique_id=command.message_id or str(command_id),
+            log_payload=command.request,  # as stored: secrets [redacted]
             on_sent=lambda: db(commands.command_mark_sent)(command_id=command_id),
         )
         self.spawn(self._command_outcome(command_id, future))

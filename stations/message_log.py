@@ -17,6 +17,7 @@ import logging
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from functools import cache
 from typing import Any
 
@@ -271,3 +272,30 @@ def _flush_at_shutdown(target: MessageLogWriter) -> None:
 
     # The interface's declaration has no ``self``, so mypy reads the arguments shifted by one.
     reactor.addSystemEventTrigger("before", "shutdown", before_shutdown)  # type: ignore[arg-type]
+
+
+# --- Retention (beat job stations.message_log_retention) ------------------------------------------------------
+def message_log_prune(*, older_than_days: int, batch_rows: int, pause_s: float, max_batches: int = 10_000) -> int:
+    """Delete the log rows older than ``older_than_days``, ``batch_rows`` at a time: each batch picks its oldest
+    rows by the created_at index and deletes them by primary key in its own short transaction, and the job sleeps
+    ``pause_s`` between batches, so station traffic (its log rows, its CALLs' data) writes in between and is never
+    locked out for long, on PostgreSQL or on the embedded SQLite. Stops after ``max_batches`` (the next run goes on).
+    Returns how many rows were deleted."""
+    import time
+
+    cutoff = timezone.now() - timedelta(days=older_than_days)
+    deleted = 0
+    for _ in range(max_batches):
+        ids = list(
+            MessageLog.objects.filter(created_at__lt=cutoff)
+            .order_by("created_at")
+            .values_list("pk", flat=True)[:batch_rows]
+        )
+        if not ids:
+            break
+        with transaction.atomic():
+            deleted += MessageLog.objects.filter(pk__in=ids)._raw_delete(MessageLog.objects.db)
+        if len(ids) < batch_rows:
+            break
+        time.sleep(pause_s)
+    return deleted

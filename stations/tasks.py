@@ -8,7 +8,9 @@ from celery import shared_task
 from django.conf import settings
 from django.contrib.auth import get_user_model
 
-from . import commands, connections
+from csms import jobs
+
+from . import commands, connections, message_log
 from .models import ChargingStation
 
 
@@ -31,3 +33,22 @@ def commands_expire_stale_task() -> int:
 def mark_stale_offline() -> int:
     """Stations whose daphne process died stay "online" in the DB; this corrects them. Idempotent."""
     return connections.stations_mark_stale_offline()
+
+
+def _retention_every_s() -> float:
+    return float(settings.CSMS_MESSAGE_LOG_RETENTION_EVERY_S)
+
+
+@shared_task(name="stations.message_log_retention", ignore_result=True)
+@jobs.once_per_slot("stations.message_log_retention", every_s=_retention_every_s)
+def message_log_retention() -> int:
+    """Periodic (hourly): delete message-log rows older than CSMS_MESSAGE_LOG_RETENTION_DAYS (0: keep all), in
+    batches; also forgets beat-lock claims older than a week."""
+    jobs.job_runs_prune(older_than_days=7)
+    if settings.CSMS_MESSAGE_LOG_RETENTION_DAYS <= 0:
+        return 0
+    return message_log.message_log_prune(
+        older_than_days=settings.CSMS_MESSAGE_LOG_RETENTION_DAYS,
+        batch_rows=settings.CSMS_MESSAGE_LOG_RETENTION_BATCH,
+        pause_s=settings.CSMS_MESSAGE_LOG_RETENTION_PAUSE_MS / 1000,
+    )

@@ -12,6 +12,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.views.decorators.http import require_GET, require_POST
 
+from csms import jobs
 from csms.htmx import HtmxHttpRequest
 from transactions import selectors as txn_selectors
 
@@ -34,6 +35,7 @@ def overview(request: HttpRequest) -> HttpResponse:
         {
             "counts": selectors.station_counts(),
             "figures": txn_selectors.overview_figures(),
+            "jobs": jobs.jobs_status(),
             "page": page,
             "search": search,
             "status": status,

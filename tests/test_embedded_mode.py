@@ -70,3 +70,37 @@ def test_embedded_mode_serves_an_accepted_station_end_to_end(tmp_path: Path) -> 
     assert db.execute("SELECT boot_status, vendor_name FROM stations_chargingstation").fetchall() == [
         ("Accepted", "ACME")
     ]
+
+
+def test_without_root_and_without_redis_server_make_run_says_so_in_one_line() -> None:
+    """`make run`'s first step (scripts/ensure-redis-server.sh, the `embedded-redis` target) as an unprivileged
+    user on a machine whose redis-server is not there (CSMS_REDIS_SERVER names one that is not on PATH)."""
+    if os.getuid() != 0:
+        pytest.skip("needs root to run the check as an unprivileged user (runuser)")
+    done = subprocess.run(
+        [
+            "runuser",
+            "-u",
+            "nobody",
+            "--",
+            "env",
+            "CSMS_REDIS_SERVER=redis-server-not-installed",
+            "PATH=/usr/bin:/bin",
+            "bash",
+            str(ROOT / "scripts" / "ensure-redis-server.sh"),
+        ],  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.returncode == 1
+    assert done.stdout == ""
+    assert done.stderr.splitlines() == [
+        "make run needs redis-server for its worker and beat: not found (redis-server-not-installed), and installing "
+        "it needs root (as root: apt-get install redis-server; or set REDIS_URL to a Redis of yours)"
+    ]
+    # As root, the same lookup installs or finds it: the path of a runnable redis-server.
+    found = subprocess.run(
+        ["bash", str(ROOT / "scripts" / "ensure-redis-server.sh")], capture_output=True, text=True, timeout=300
+    )
+    assert found.returncode == 0 and os.access(found.stdout.strip(), os.X_OK)

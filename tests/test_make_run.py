@@ -1,4 +1,6 @@
-"""`make run` in a fresh clone, then the README's demo: addstation and `manage.py simulate` against it.
+"""`make run` in a fresh clone, then the README's demo: addstation and `manage.py simulate` against it; the
+embedded default's private Redis, Celery worker and beat run the jobs (a station gone silent is marked offline by
+beat's sweep), and all of them stop with `make run`.
 
 The clone gets its own .venv from requirements.txt only, so this proves the runtime requirements are enough for
 everything the README tells a user to run after `make run`. It sees committed files only (commit first).
@@ -6,8 +8,10 @@ everything the README tells a user to run after `make run`. It sees committed fi
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import re
 import shutil
 import signal
 import sqlite3
@@ -19,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT, free_port
+from tests.ocpp_client import RawStation, run
 
 pytestmark = pytest.mark.live
 
@@ -82,15 +87,22 @@ def rows(db: Path, sql: str) -> list[tuple]:
         return conn.execute(sql).fetchall()
 
 
-@pytest.mark.timeout(STARTUP_TIMEOUT_S + 120)
+@pytest.mark.timeout(STARTUP_TIMEOUT_S + 240)
 def test_make_run_in_a_fresh_clone_serves_the_simulator_demo(tmp_path: Path) -> None:
     clone = tmp_path / "csms"
     clone_head(clone)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    env = clean_env()
+    # A short heartbeat interval (10 s: the 6 s demo sends none) and sweep, so a silent station is stale in 20 s.
+    env = clean_env() | {
+        "CSMS_HEARTBEAT_INTERVAL_S": "10",
+        "CSMS_STALE_GRACE_S": "0",
+        "CSMS_STALE_SWEEP_S": "5",
+        "CSMS_JOBS_HEARTBEAT_S": "5",
+    }
     log = tmp_path / "make-run.log"
     started = time.monotonic()
+    pids: dict[str, int] = {}
     with log.open("wb") as out:  # the child keeps its own copy of the file
         process = subprocess.Popen(
             ["make", "run", "HOST=127.0.0.1", f"PORT={port}"],
@@ -105,7 +117,9 @@ def test_make_run_in_a_fresh_clone_serves_the_simulator_demo(tmp_path: Path) -> 
         startup_s = time.monotonic() - started
         output = log.read_text(errors="replace")
         assert "Created admin user 'admin' (password from CSMS_ADMIN_PASSWORD)." in output
-        assert "mode: embedded (SQLite under var/, in-process channel layer and jobs)" in output
+        assert "mode: embedded (SQLite under var/, private Redis under var/redis/, Celery worker and beat)" in output
+        pids = {name: int(pid) for name, pid in re.findall(r"^embedded: (\w+) started \(pid (\d+)\)$", output, re.M)}
+        assert set(pids) == {"redis", "worker", "beat", "daphne"}
         with urllib.request.urlopen(f"{url}/readyz", timeout=5) as response:
             assert json.loads(response.read()) == {"status": "ok", "checks": {"database": "ok", "channel_layer": "ok"}}
 
@@ -160,14 +174,64 @@ def test_make_run_in_a_fresh_clone_serves_the_simulator_demo(tmp_path: Path) -> 
         [(answer,)] = rows(db, answer_sql)
         assert {k: v for k, v in json.loads(answer).items() if k != "currentTime"} == {
             "status": "Accepted",
-            "interval": 300,
+            "interval": 10,
         }
         # Readings 3.1, 6.1, 9.2 Wh (11 kW for 3 x 1 s, rounded by the simulator) after 0 at the start.
         assert rows(db, "SELECT is_active, event_count, energy_wh FROM transactions_chargingtransaction") == [
             (0, 5, 9.2)
         ]
+
+        # Worker and beat are alive: beat records itself, the worker the heartbeat job beat sends it.
+        assert wait_rows(db, "SELECT process FROM csms_jobheartbeat ORDER BY process", [("beat",), ("worker",)], 60)
+
+        # A station that goes silent (its socket open, answering pings, no OCPP message) is marked offline by the
+        # beat-driven sweep: 2 x 10 s + 0 s grace after its last message, swept every 5 s.
+        manage("addstation", "DEMO-SILENT")
+
+        async def silent() -> float:
+            async with RawStation.connect(f"ws://127.0.0.1:{port}", "DEMO-SILENT") as st:
+                assert (await st.boot())[2]["status"] == "Accepted"
+                booted = time.monotonic()
+                sql = "SELECT is_online FROM stations_chargingstation WHERE identity = 'DEMO-SILENT'"
+                while time.monotonic() - booted < 60:
+                    if await asyncio.to_thread(rows, db, sql) == [(0,)]:
+                        return time.monotonic() - booted
+                    await asyncio.sleep(0.5)
+                raise AssertionError("the silent station was not marked offline within 60 s")
+
+        offline_after_s = run(silent())
+        assert offline_after_s >= 19
         print(f"make run: /healthz after {startup_s:.0f} s; whole test {time.monotonic() - started:.0f} s")
     finally:
         stop_group(process)
+        stopped = wait_gone(list(pids.values()), 60)
         shutil.rmtree(clone, ignore_errors=True)
     assert process.returncode is not None
+    assert stopped == [], f"still running after make run stopped: {stopped}"
+
+
+def wait_rows(db: Path, sql: str, expected: list[tuple], timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if rows(db, sql) == expected:
+            return True
+        time.sleep(0.5)
+    return False
+
+
+def wait_gone(pids: list[int], timeout_s: float) -> list[int]:
+    """The pids of ``pids`` still running after ``timeout_s`` (zombies count as gone)."""
+    deadline = time.monotonic() + timeout_s
+    alive = pids
+    while alive and time.monotonic() < deadline:
+        alive = [pid for pid in alive if _running(pid)]
+        time.sleep(0.2)
+    return alive
+
+
+def _running(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False

@@ -44,7 +44,7 @@ class _Outgoing:
     future: asyncio.Future[frames.CallResult | frames.CallError]
     timeout_s: float
     on_sent: Callable[[], Awaitable[None]] | None = None
-    log_payload: dict[str, Any] | None = None  # what the message log records instead (a secret redacted)
+    log_payload: dict[str, Any] | None = None  # what the message log keeps, when not the payload (secrets)
 
 
 class OcppConsumer(AsyncWebsocketConsumer):

@@ -9,6 +9,7 @@ from django.db import transaction
 from django.db.models import Count, QuerySet
 
 from ..models import BulkCommand, ChargingStation, CommandState
+from . import secrets
 from .pipeline import Sender, command_send, command_validate, sender_user
 
 
@@ -39,7 +40,7 @@ def bulk_command_send(
     with transaction.atomic():
         bulk = BulkCommand.objects.create(
             action=action,
-            request=payload,
+            request=secrets.request_split(station_id=None, action=action, payload=payload)[0],
             target=target or {},
             created_by=sender_user(user),
         )

@@ -30,6 +30,7 @@ from ..models import (
     ProtocolViolation,
     ValidationMode,
 )
+from . import secrets
 from .hooks import allocated_field, answer_hooks_run, failure_hooks_run, send_hooks_run
 
 logger = logging.getLogger(__name__)
@@ -115,11 +116,12 @@ def _layer() -> BaseChannelLayer:
     return layer
 
 
-def _dispatch(channel: str, command_id: int, wire_payload: dict[str, Any] | None = None) -> None:
-    """Hand the command to the consumer of the station's connection, in whichever process it lives."""
+def _dispatch(channel: str, command_id: int, hidden: list[tuple[secrets.Path, Any]] | None = None) -> None:
+    """Hand the command to the consumer of the station's connection, in whichever process it lives (with the
+    request's secrets, which are stored nowhere: see ``secrets``)."""
     message: dict[str, Any] = {"type": "command.dispatch", "command_id": command_id}
-    if wire_payload is not None:
-        message["request"] = wire_payload  # only in the (transient) channel message and the frame
+    if hidden:
+        message["secrets"] = hidden
     try:
         async_to_sync(_layer().send)(channel, message)
     except Exception as exc:
@@ -156,21 +158,17 @@ def command_send(
     payload: dict[str, Any],
     user: Sender = None,
     bulk: BulkCommand | None = None,
-    wire_payload: dict[str, Any] | None = None,
 ) -> Command:
     """Validate, record and dispatch a CSMS->CS request to the station's live connection (in whichever process).
 
     Raises CommandValidationError (nothing stored). A station that is not connected gets an ``offline`` command.
     The outcome arrives later through :func:`command_finish`.
 
-    ``wire_payload``: the request as it goes to the station when it holds a secret that must not be stored (a new
-    BasicAuthPassword, security/rotation.py): ``payload`` is then its redacted copy, stored, logged and shown; the
-    secret travels only in the channel-layer message to the consumer and in the frame.
+    Secrets in the request (WriteOnly values such as a new BasicAuthPassword, network passwords: ``secrets``) are
+    stored and logged ``[redacted]``; they travel only in the channel-layer message to the consumer and the frame.
     """
     payload = with_allocated_placeholder(action=action, payload=payload)
     command_validate(action=action, payload=payload)
-    if wire_payload is not None:
-        command_validate(action=action, payload=wire_payload)
     with transaction.atomic():
         # The row lock orders us with connection_close: either we see the station offline, or the closing
         # connection sees our queued command and fails it.
@@ -190,10 +188,12 @@ def command_send(
         )
         command.message_id = str(command.pk)
         send_hooks_run(command)  # may rewrite command.request (an id the CSMS allocates)
+        # Secrets (WriteOnly values, network passwords) are stored as [redacted] and only handed to the consumer.
+        command.request, hidden = secrets.request_split(station_id=station.pk, action=action, payload=command.request)
         command.save(update_fields=["message_id", "request"])
         if online:
             channel, command_id = live["channel_name"], command.pk
-            transaction.on_commit(lambda: _dispatch(channel, command_id, wire_payload))
+            transaction.on_commit(lambda: _dispatch(channel, command_id, hidden))
         else:
             transaction.on_commit(lambda: _publish(command, station.identity))
     return command

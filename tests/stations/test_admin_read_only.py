@@ -14,7 +14,7 @@ from django.test import Client, RequestFactory
 from django.urls import reverse
 
 from csms.admin import ReadOnlyAdmin, ReadOnlyInline
-from csms.models import MessageAssembly, MessagePart
+from csms.models import JobHeartbeat, JobRun, MessageAssembly, MessagePart
 from devicemodel.models import DeviceVariable, ReportJob, StationDeviceState, VariableAttribute, VariableMonitor
 from firmware.models import (
     FirmwareImage,
@@ -103,7 +103,7 @@ SENT_TO_STATIONS = (
 )
 # The CSMS's own audit of what it did to its records (customer data anonymised; the tariff versions sessions
 # were priced with).
-CSMS_AUDIT = (CustomerDataClearance, TariffVersion)
+CSMS_AUDIT = (CustomerDataClearance, TariffVersion, JobRun, JobHeartbeat)
 READ_ONLY = STATION_REPORTED + SENT_TO_STATIONS + CSMS_AUDIT + FILES_AND_LOGS
 # Managed by operators: stations' registration, id tokens, local lists, webhooks (and the webhooks' delivery log).
 WRITABLE = (
@@ -131,6 +131,8 @@ def one_of_each() -> dict[type[models.Model], models.Model]:
     assembly = MessageAssembly.objects.create(station=station, kind="NotifyReport", request_id=1)
     variable = DeviceVariable.objects.create(station=station, component_name="C", name="v", updated_at=T0)
     return {
+        JobRun: JobRun.objects.create(job="stations.message_log_retention", slot="2026-12-02T01"),
+        JobHeartbeat: JobHeartbeat.objects.create(process="worker", seen_at=T0),
         MessageAssembly: assembly,
         MessagePart: MessagePart.objects.create(assembly=assembly, seq_no=0, tbc=False, payload={}, digest="0"),
         DeviceVariable: variable,
