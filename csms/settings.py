@@ -356,3 +356,15 @@ LOGGING = {
 # The base URL at which stations reach the CSMS's own file server (firmware downloads, log uploads): what stations
 # can reach, not the bind address. URLs handed to stations are short token URLs under it (OCPP caps them at 512).
 CSMS_FILE_SERVER_BASE_URL = os.environ.get("CSMS_FILE_SERVER_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+
+# --- Sites and load management (smartcharging/sites.py) ----------------------------------------------------------
+# Decimal amperes as strings in the environment ("6", "6.5").
+CSMS_SITE_MIN_CURRENT_A = float(os.environ.get("CSMS_SITE_MIN_CURRENT_A", "6"))
+CSMS_SITE_FALLBACK_LIMIT_A = float(os.environ.get("CSMS_SITE_FALLBACK_LIMIT_A", "0"))
+CSMS_SITE_RECOMPUTE_DEBOUNCE_S = float(os.environ.get("CSMS_SITE_RECOMPUTE_DEBOUNCE_S", "1"))
+CSMS_SITE_PROFILE_TTL_S = env_int("CSMS_SITE_PROFILE_TTL_S", 900)
+CSMS_SITE_TX_STACK_LEVEL = env_int("CSMS_SITE_TX_STACK_LEVEL", 1)
+CSMS_SITE_FALLBACK_STACK_LEVEL = env_int("CSMS_SITE_FALLBACK_STACK_LEVEL", 0)
+CSMS_SITE_UNDERDRAW_THRESHOLD_A = float(os.environ.get("CSMS_SITE_UNDERDRAW_THRESHOLD_A", "1"))
+CSMS_SITE_UNDERDRAW_HEADROOM_A = float(os.environ.get("CSMS_SITE_UNDERDRAW_HEADROOM_A", "2"))
+CELERY_BEAT_SCHEDULE["smartcharging-sites-sweep"] = {"task": "smartcharging.sites_sweep", "schedule": 30.0}
