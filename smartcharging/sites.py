@@ -568,10 +568,10 @@ def session_changed(change: SessionChange) -> None:
     if not change.currents_a:
         return
     alloc = _store_measured(change)
-    if alloc is None or alloc.limit_a is None:
+    if alloc is None or alloc.target_a <= 0:
         return
     drawn = max(float(v) for v in change.currents_a.values())
-    limit = float(alloc.limit_a)
+    limit = float(alloc.target_a)
     threshold = settings.CSMS_SITE_UNDERDRAW_THRESHOLD_A
     headroom = settings.CSMS_SITE_UNDERDRAW_HEADROOM_A
     if (not alloc.underdraw_capped and drawn < limit - threshold - headroom) or (
