@@ -25,6 +25,8 @@ BILLING_PERMISSIONS: dict[str, tuple[str, ...]] = {
         "view_displaymessagereport",
     ),
     "security": ("view_securityevent",),
+    # Sites and load management
+    "smartcharging": ("view_site", "view_sitemember", "view_evseallocation", "view_allocationround"),
     "transactions": (
         "view_idtoken",
         "view_chargingtransaction",

@@ -100,21 +100,27 @@ def _measured_by_grid(measured: list[float] | None, rotation: str, site_phases: 
 # --- Membership and configuration -----------------------------------------------------------------------------
 
 
-@transaction.atomic
-def site_set_stations(*, site: Site, identities: Iterable[str]) -> list[SiteMember]:
-    """Make exactly these stations the site's members; a station in another site is refused."""
+def site_stations_check(*, site: Site | None, identities: Iterable[str]) -> dict[str, ChargingStation]:
+    """The stations of ``identities``; SiteError for an unknown one or one already in another site."""
     wanted = list(dict.fromkeys(identities))
     stations = {s.identity: s for s in ChargingStation.objects.filter(identity__in=wanted)}
     unknown = [i for i in wanted if i not in stations]
     if unknown:
         raise SiteError(f"unknown station(s): {', '.join(unknown)}")
-    elsewhere = list(
-        SiteMember.objects.filter(station__identity__in=wanted)
-        .exclude(site=site)
-        .values_list("station__identity", "site__name")
-    )
+    others = SiteMember.objects.filter(station__identity__in=wanted)
+    if site is not None and site.pk is not None:
+        others = others.exclude(site=site)
+    elsewhere = list(others.values_list("station__identity", "site__name"))
     if elsewhere:
         raise SiteError("; ".join(f"{identity} is already in site {name!r}" for identity, name in elsewhere))
+    return stations
+
+
+@transaction.atomic
+def site_set_stations(*, site: Site, identities: Iterable[str]) -> list[SiteMember]:
+    """Make exactly these stations the site's members; a station in another site is refused."""
+    wanted = list(dict.fromkeys(identities))
+    stations = site_stations_check(site=site, identities=wanted)
     SiteMember.objects.filter(site=site).exclude(station__identity__in=wanted).delete()
     have = set(SiteMember.objects.filter(site=site).values_list("station__identity", flat=True))
     SiteMember.objects.bulk_create([SiteMember(site=site, station=stations[i]) for i in wanted if i not in have])
