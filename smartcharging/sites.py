@@ -375,6 +375,7 @@ def _recompute_locked(site: Site, reason: str) -> AllocationRound:
             )  # fmt: skip
             new_allocs.append(alloc)
         previous = _dec(worst[key])
+        unknown = alloc.pk is None and members[session.station_id].fallback_limit_a is None  # it may draw anything
         if outcome.reason.startswith("fixed"):
             step = AllocationStep.SAME
         elif target < previous:
@@ -392,7 +393,7 @@ def _recompute_locked(site: Site, reason: str) -> AllocationRound:
         alloc.underdraw_capped = outcome.underdraw_capped
         entry = AllocationEntry(
             round=round_, station_id=session.station_id, evse_id=session.evse_id, transaction_id=session.txn_pk,
-            limit_a=target, previous_a=previous, step=step, reason=outcome.reason[:200],
+            limit_a=target, previous_a=None if unknown else previous, step=step, reason=outcome.reason[:200],
         )  # fmt: skip
         entries.append(entry)
         if step == AllocationStep.LOWER:
