@@ -22,6 +22,7 @@ rotation); a constraint is per grid phase.
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -144,23 +145,53 @@ def _groups(admitted: list[Demand], strategy: str) -> list[list[Demand]]:
 
 def _fill(group: list[Demand], level: dict[Hashable, float], caps: dict[Hashable, float], cons: _Constraints) -> None:
     """Progressive filling: every EV of the group rises by the same amount until it reaches its cap or one of its
-    constraints is full. Each round freezes at least one EV or fills at least one constraint."""
-    active = [d.key for d in group if caps[d.key] - level[d.key] > EPSILON and cons.room(d.key) > EPSILON]
-    while active:
-        users: dict[Hashable, int] = {}
-        for key in active:
-            for c in cons.of[key]:
-                users[c] = users.get(c, 0) + 1
-        delta = min((cons.slack[c] / n for c, n in users.items()), default=math.inf)
-        delta = min(delta, min(caps[k] - level[k] for k in active))
-        if delta == math.inf:  # no constraint and no cap: cannot happen with a finite site capacity
+    constraints is full. Event-driven: the water rises by ``t``; the next event is the nearest cap (a heap) or the
+    nearest full constraint; each event freezes at least one EV or fills at least one constraint."""
+    start: dict[Hashable, float] = {}  # level minus t when the EV joined the rise
+    cap_heap: list[tuple[float, int, Hashable]] = []
+    users: dict[Hashable, int] = {}
+    members: dict[Hashable, list[Hashable]] = {}
+    for i, d in enumerate(group):
+        key = d.key
+        if caps[key] - level[key] <= EPSILON or cons.room(key) <= EPSILON:
+            continue
+        start[key] = level[key]
+        heapq.heappush(cap_heap, (caps[key] - level[key], i, key))
+        for c in cons.of[key]:
+            users[c] = users.get(c, 0) + 1
+            members.setdefault(c, []).append(key)
+    t = 0.0
+
+    def freeze(key: Hashable) -> None:
+        level[key] = start.pop(key) + t
+        for c in cons.of[key]:
+            users[c] -= 1
+
+    while start:
+        step = math.inf
+        for c, n in users.items():
+            if n > 0:
+                step = min(step, cons.slack[c] / n)
+        while cap_heap and cap_heap[0][2] not in start:
+            heapq.heappop(cap_heap)
+        if cap_heap:
+            step = min(step, cap_heap[0][0] - t)
+        if step == math.inf:  # no constraint and no cap: cannot happen with a finite site capacity
             break
-        if delta > EPSILON:
-            for key in active:
-                level[key] += delta
-            for c, n in users.items():
-                cons.slack[c] -= delta * n
-        active = [k for k in active if caps[k] - level[k] > EPSILON and cons.room(k) > EPSILON]
+        step = max(step, 0.0)
+        t += step
+        for c, n in users.items():
+            if n > 0:
+                cons.slack[c] -= step * n
+        while cap_heap and (cap_heap[0][2] not in start or cap_heap[0][0] - t <= EPSILON):
+            _, _, key = heapq.heappop(cap_heap)
+            if key in start:
+                freeze(key)
+        for c, n in list(users.items()):
+            if n > 0 and cons.slack[c] <= EPSILON:
+                for key in members[c]:
+                    if key in start:
+                        freeze(key)
 
 
 def allocate(limits: SiteLimits, demands: Sequence[Demand]) -> dict[Hashable, Allocation]:
