@@ -58,7 +58,7 @@ class EvseAllocationAdmin(ReadOnlyAdmin):
 class AllocationEntryInline(ReadOnlyInline, admin.TabularInline):
     model = AllocationEntry
     fields = ["station", "evse_id", "limit_a", "previous_a", "step", "reason", "command"]
-    readonly_fields = fields
+    readonly_fields = ["station", "evse_id", "limit_a", "previous_a", "step", "reason", "command"]
 
 
 @admin.register(AllocationRound)

@@ -297,7 +297,7 @@ def _recompute_locked(site: Site, reason: str) -> AllocationRound:
         used = t["number_of_phases_used"] or _phases_from_measured(measured) or site.phases
         grid = grid_phases(site_phases=site.phases, rotation=member.phase_rotation, phases_used=used)
         max_a = min(
-            evse_limits.get((t["station_id"], t["evse_id"]), float("inf")),
+            evse_limits.get((t["station_id"], t["evse_id"] or 0), float("inf")),
             float(t["cable_max_current_a"]) if t["cable_max_current_a"] else float("inf"),
         )
         key = t["pk"]
@@ -321,7 +321,7 @@ def _recompute_locked(site: Site, reason: str) -> AllocationRound:
                 fixed_a=fixed,
             )
         )
-        sessions[key] = _Session(t["pk"], t["transaction_id"], t["station_id"], t["evse_id"], used, grid)
+        sessions[key] = _Session(t["pk"], t["transaction_id"], t["station_id"], t["evse_id"] or 0, used, grid)
     if fallback > 0:  # an idle EVSE starts its next session at the fallback: kept free for it
         for station_id, evse_id in Evse.objects.filter(station_id__in=list(members)).values_list(
             "station_id", "evse_id"
@@ -364,18 +364,19 @@ def _recompute_locked(site: Site, reason: str) -> AllocationRound:
     lowers: list[tuple[AllocationEntry, EvseAllocation, _Session]] = []
     raises: list[tuple[AllocationEntry, EvseAllocation, _Session]] = []
     new_allocs: list[EvseAllocation] = []
-    for key, session in sessions.items():
-        outcome = result[key]
+    for demand_key, session in sessions.items():
+        outcome = result[demand_key]
         target = _dec(outcome.limit_a)
         alloc = allocations.get(session.txn_pk)
+        is_new = alloc is None
         if alloc is None:
             alloc = EvseAllocation(
                 site=site, station_id=session.station_id, evse_id=session.evse_id, transaction_id=session.txn_pk,
                 target_a=target,
             )  # fmt: skip
             new_allocs.append(alloc)
-        previous = _dec(worst[key])
-        unknown = alloc.pk is None and members[session.station_id].fallback_limit_a is None  # it may draw anything
+        previous = _dec(worst[demand_key])
+        unknown = is_new and members[session.station_id].fallback_limit_a is None  # it may draw anything
         if outcome.reason.startswith("fixed"):
             step = AllocationStep.SAME
         elif target < previous:
@@ -479,7 +480,7 @@ def site_raise(*, round_id: int) -> int:
         }  # fmt: skip
         sent = 0
         for entry in raises:
-            alloc = allocs.get(entry.transaction_id)
+            alloc = allocs.get(entry.transaction_id) if entry.transaction_id is not None else None
             if alloc is None or not alloc.transaction.is_active:
                 continue
             session = _Session(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Hashable
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -128,7 +130,7 @@ def sites(draw: st.DrawFn) -> tuple[SiteLimits, list[Demand]]:
     min_a = draw(st.sampled_from([6.0, 8.0, 10.0]))
     n = draw(st.integers(0, 25))
     stations = [f"S{i}" for i in range(draw(st.integers(1, 6)))]
-    station_max = {s: float(draw(st.integers(0, 64))) for s in stations if draw(st.booleans())}
+    station_max: dict[Hashable, float] = {s: float(draw(st.integers(0, 64))) for s in stations if draw(st.booleans())}
     demands = []
     for i in range(n):
         demands.append(
@@ -165,7 +167,7 @@ def _cap(limits_: SiteLimits, key: tuple) -> float:
 
 @settings(max_examples=300, deadline=None)
 @given(sites())
-def test_property_within_capacity_and_minimum_for_everyone_who_fits(site: tuple[SiteLimits, list[Demand]]):
+def test_property_within_capacity_and_minimum_for_everyone_who_fits(site: tuple[SiteLimits, list[Demand]]) -> None:
     limits_, demands = site
     result = allocate(limits_, demands)
     assert set(result) == {d.key for d in demands}
@@ -194,7 +196,7 @@ def test_property_within_capacity_and_minimum_for_everyone_who_fits(site: tuple[
                     floor_load[("site", p)] = floor_load.get(("site", p), 0.0) + share
                     if other.station == d.station:
                         floor_load[(d.station, p)] = floor_load.get((d.station, p), 0.0) + share
-            over = [("site", p) for p in d.phases]
+            over: list[tuple[Hashable, int]] = [("site", p) for p in d.phases]
             if d.station in limits_.station_max_a:
                 over += [(d.station, p) for p in d.phases]
             assert any(floor_load.get(k, 0.0) + limits_.min_a > _cap(limits_, k) + 1e-9 for k in over), d

@@ -85,12 +85,18 @@ STATION_REPORTED = (
 # What operators sent to stations: the command audit trail.
 SENT_TO_STATIONS = (Command, BulkCommand, RemoteStartRequest, Reservation, DisplayMessage)
 # The CSMS's own audit of what it did to its records (customer data anonymised).
-CSMS_AUDIT = (CustomerDataClearance,)
+CSMS_AUDIT: tuple[type[models.Model], ...] = (CustomerDataClearance,)
 # The CSMS's record of the site allocations it decided and sent (sites and load management).
 CSMS_AUDIT += (EvseAllocation, AllocationRound, AllocationEntry)
 READ_ONLY = STATION_REPORTED + SENT_TO_STATIONS + CSMS_AUDIT
 # Managed by operators: stations' registration, id tokens, local lists, webhooks (and the webhooks' delivery log).
-WRITABLE = (ChargingStation, IdToken, LocalAuthList, WebhookSubscription, WebhookDelivery)
+WRITABLE: tuple[type[models.Model], ...] = (
+    ChargingStation,
+    IdToken,
+    LocalAuthList,
+    WebhookSubscription,
+    WebhookDelivery,
+)
 WRITABLE += (Site, SiteMember, EvseLimit, SitePriority)  # operators' site settings
 OUR_APPS = ("csms", "stations", "transactions", "devicemodel", "smartcharging", "webhooks")
 
