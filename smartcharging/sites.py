@@ -304,7 +304,12 @@ def _recompute_locked(site: Site, reason: str) -> AllocationRound:
         worst[key] = _worst_current(alloc, member, max_a if max_a != float("inf") else 10_000.0)
         fixed: float | None = None
         if not member.station.is_online:
-            fixed = worst[key]  # not steerable: it keeps what it has until its TxProfile expires
+            # Not steerable: it keeps what it has until its TxProfile expires.
+            # OCPP SPEC-SILENT: an offline station's session whose limit the CSMS never learnt (no accepted TxProfile
+            # or fallback, no EVSE limit; typically a session left open by a station that went away) is not
+            # reserved: counting it as unlimited would pause the whole site for a session that may be long over.
+            known = (alloc is not None and alloc.limit_a is not None) or member.fallback_limit_a is not None
+            fixed = worst[key] if known or max_a != float("inf") else 0.0
         elif alloc is not None and alloc.rejected:
             fixed = worst[key]
         group = t["token__group_id_token_id"] or t["token_id"]
