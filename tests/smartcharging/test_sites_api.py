@@ -123,3 +123,19 @@ def test_site_page_shows_capacity_members_allocation_and_its_log(stations):
     assert client.get("/sites/").status_code == 200
     fragment = client.get(f"/sites/{site.pk}/load/").content.decode()
     assert fragment.startswith('<section id="site-load"') and "TX-2" in fragment
+
+
+def test_offline_sessions_are_reserved_at_what_they_accepted_and_unknown_ones_not_at_all(stations):
+    site = Site.objects.create(name="Depot", capacity_a=Decimal(32))
+    sites.site_set_stations(site=site, identities=["CS-1", "CS-2", "CS-3"])
+    ChargingStation.objects.filter(identity="CS-1").update(is_online=True)
+    for station, tx in zip(stations, ("TX-1", "TX-2", "TX-3"), strict=True):
+        ChargingTransaction.objects.create(station=station, transaction_id=tx, evse_id=1, started_at=T0)
+    # CS-2 went offline holding an accepted 10 A; CS-3's session was never allocated (left open, limit unknown).
+    sites.site_recompute(site_id=site.pk)
+    EvseAllocation.objects.filter(transaction__transaction_id="TX-2").update(limit_a=Decimal(10))
+    sites.site_recompute(site_id=site.pk)
+    allocs = dict(EvseAllocation.objects.values_list("transaction__transaction_id", "target_a"))
+    assert allocs == {"TX-1": Decimal("22.0"), "TX-2": Decimal("10.0"), "TX-3": Decimal("0.0")}
+    reasons = dict(EvseAllocation.objects.values_list("transaction__transaction_id", "reason"))
+    assert reasons["TX-2"] == reasons["TX-3"] == "fixed: not steerable now"
