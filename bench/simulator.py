@@ -23,7 +23,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import websockets
@@ -71,6 +71,11 @@ class Stats:
         self.errors[key] = self.errors.get(key, 0) + 1
 
 
+VOLTAGE_V = 230.0
+EV_MIN_CURRENT_A = 6.0  # IEC 61851: below 6 A an EV cannot charge, it pauses
+LINE_PHASES = ("L1", "L2", "L3")
+
+
 @dataclass
 class Session:
     evse_id: int
@@ -80,6 +85,43 @@ class Session:
     energy_wh: float = 0.0
     power_w: float = 11000.0
     started: float = field(default_factory=time.monotonic)
+    phases: int = 3
+    ev_max_a: float | None = None  # what the EV takes at most per phase (None: power_w spread over the phases)
+    draw_a: float = 0.0  # what it draws now per phase: min(EV max, the active charging limit)
+
+    @property
+    def wanted_a(self) -> float:
+        return self.ev_max_a if self.ev_max_a is not None else self.power_w / (VOLTAGE_V * self.phases)
+
+
+def _profile_active(profile: dict[str, Any], now: datetime) -> bool:
+    valid_from, valid_to = profile.get("validFrom"), profile.get("validTo")
+    if valid_from and datetime.fromisoformat(valid_from.replace("Z", "+00:00")) > now:
+        return False
+    return not (valid_to and datetime.fromisoformat(valid_to.replace("Z", "+00:00")) <= now)
+
+
+def _schedule_limit_a(profile: dict[str, Any], phases: int, started: datetime, now: datetime) -> float | None:
+    """The limit (A per phase) of a profile's first schedule now, or None when its schedule does not cover now."""
+    schedule = profile["chargingSchedule"][0]
+    if profile["chargingProfileKind"] == "Relative":
+        start = started
+    else:
+        start_text = schedule.get("startSchedule")
+        start = datetime.fromisoformat(start_text.replace("Z", "+00:00")) if start_text else started
+    offset = (now - start).total_seconds()
+    duration = schedule.get("duration")
+    if offset < 0 or (duration is not None and offset >= duration):
+        return None
+    limit = None
+    for period in schedule["chargingSchedulePeriod"]:
+        if period["startPeriod"] <= offset:
+            limit = float(period["limit"])
+    if limit is None:
+        return None
+    if schedule["chargingRateUnit"] == "W":
+        limit = limit / (VOLTAGE_V * phases)
+    return limit
 
 
 CallHook = Callable[["SimStation", str, dict[str, Any]], Any]
@@ -124,6 +166,10 @@ class SimStation:
         self.backlog: list[tuple[str, dict[str, Any]]] = []  # queued while offline
         self.received_calls: list[tuple[str, dict[str, Any]]] = []
         self.on_call: CallHook | None = None  # extra behaviour after answering a CSMS CALL
+        # Installed charging profiles: id -> (evseId, ChargingProfileType); applied to what the sessions draw.
+        self.profiles: dict[int, tuple[int, dict[str, Any]]] = {}
+        self.on_draw: Callable[[SimStation], None] | None = None  # called whenever a session's draw changes
+        self.report_current = True  # Current.Import per phase in meter values
         self._ids = itertools.count(1)
         self._pending: dict[str, tuple[str, asyncio.Future[dict[str, Any]]]] = {}
         self._lock = asyncio.Lock()  # OCPP-J: one CALL of ours in flight at a time
@@ -238,6 +284,9 @@ class SimStation:
     async def _answer(self, unique_id: str, action: str, payload: dict[str, Any]) -> None:
         self.received_calls.append((action, payload))
         response = build_response(action, payload, self.statuses)
+        if response.get("status") == "Accepted" and action in ("SetChargingProfile", "ClearChargingProfile"):
+            # A station applies the limit as it accepts it: the CSMS may count on it once it has the answer.
+            self.apply_profile_request(action, payload)
         if self.ws is not None:
             with contextlib.suppress(ConnectionClosed):
                 await self.ws.send(json.dumps([3, unique_id, response]))
@@ -268,6 +317,75 @@ class SimStation:
                 self._spawn(self.boot())
             elif message == "StatusNotification":
                 self._spawn(self.status(int((payload.get("evse") or {}).get("id", 1)), "Available"))
+
+    # --- charging profiles (smart charging) ------------------------------------------------------------------------
+    def apply_profile_request(self, action: str, payload: dict[str, Any]) -> None:
+        if action == "SetChargingProfile":
+            profile = payload["chargingProfile"]
+            self.profiles[int(profile["id"])] = (int(payload["evseId"]), profile)
+        else:
+            wanted_id = payload.get("chargingProfileId")
+            criteria = payload.get("chargingProfileCriteria") or {}
+            for profile_id, (evse_id, profile) in list(self.profiles.items()):
+                if wanted_id is not None and profile_id != wanted_id:
+                    continue
+                if "evseId" in criteria and criteria["evseId"] != evse_id:
+                    continue
+                purpose = criteria.get("chargingProfilePurpose")
+                if purpose and purpose != profile["chargingProfilePurpose"]:
+                    continue
+                del self.profiles[profile_id]
+        self.recompute_draw()
+
+    def limit_a(self, session: Session, now: datetime | None = None) -> float | None:
+        """The session's charging limit per phase: its TxProfile (highest stack level) if one is active, else the
+        TxDefaultProfile of its EVSE or of the station (EVSE 0); None without any."""
+        now = now or datetime.now(UTC)
+        started = datetime.now(UTC) - timedelta(seconds=time.monotonic() - session.started)
+        best: dict[str, tuple[int, float]] = {}
+        for evse_id, profile in self.profiles.values():
+            purpose = profile["chargingProfilePurpose"]
+            if purpose == "TxProfile":
+                if evse_id != session.evse_id or profile.get("transactionId") != session.transaction_id:
+                    continue
+            elif purpose == "TxDefaultProfile":
+                if evse_id not in (0, session.evse_id):
+                    continue
+                purpose = f"TxDefaultProfile{0 if evse_id else 1}"  # an EVSE's own default beats the station's
+            else:
+                continue
+            if not _profile_active(profile, now):
+                continue
+            limit = _schedule_limit_a(profile, session.phases, started, now)
+            if limit is None:
+                continue
+            level = int(profile["stackLevel"])
+            if purpose not in best or level > best[purpose][0]:
+                best[purpose] = (level, limit)
+        for purpose in ("TxProfile", "TxDefaultProfile1", "TxDefaultProfile0"):
+            if purpose in best:
+                return best[purpose][1]
+        return None
+
+    def recompute_draw(self) -> None:
+        changed = False
+        for session in self.sessions.values():
+            limit = self.limit_a(session)
+            draw = session.wanted_a if limit is None else min(session.wanted_a, limit)
+            if draw < EV_MIN_CURRENT_A:
+                draw = 0.0
+            if draw != session.draw_a:
+                session.draw_a, changed = draw, True
+        if changed and self.on_draw is not None:
+            self.on_draw(self)
+
+    def draw_per_phase(self) -> list[float]:
+        """What the station draws now on each of its phases (L1, L2, L3), A."""
+        total = [0.0, 0.0, 0.0]
+        for session in self.sessions.values():
+            for p in range(session.phases):
+                total[p] += session.draw_a
+        return total
 
     # --- CALLs to the CSMS ---------------------------------------------------------------------------------------
     async def call(self, action: str, payload: dict[str, Any], *, queue_offline: bool = True) -> dict[str, Any]:
@@ -338,18 +456,25 @@ class SimStation:
             await self.status(evse_id, status)
 
     # --- charging sessions -----------------------------------------------------------------------------------------
+    def _power_w(self, session: Session) -> float:
+        if session.ev_max_a is None and self.limit_a(session) is None:
+            return session.power_w  # unlimited: the configured power
+        return round(session.draw_a * VOLTAGE_V * session.phases, 1)
+
     def _meter_value(self, session: Session, context: str) -> list[dict[str, Any]]:
-        return [
-            {
-                "timestamp": now_iso(),
-                "sampledValue": [
-                    {"value": round(session.energy_wh, 1), "measurand": "Energy.Active.Import.Register",
-                     "context": context, "unitOfMeasure": {"unit": "Wh"}},
-                    {"value": session.power_w, "measurand": "Power.Active.Import", "context": context,
-                     "unitOfMeasure": {"unit": "W"}},
-                ],
-            }
+        sampled: list[dict[str, Any]] = [
+            {"value": round(session.energy_wh, 1), "measurand": "Energy.Active.Import.Register",
+             "context": context, "unitOfMeasure": {"unit": "Wh"}},
+            {"value": self._power_w(session), "measurand": "Power.Active.Import", "context": context,
+             "unitOfMeasure": {"unit": "W"}},
         ]  # fmt: skip
+        if self.report_current:
+            sampled += [
+                {"value": round(session.draw_a, 1), "measurand": "Current.Import", "phase": LINE_PHASES[p],
+                 "context": context, "unitOfMeasure": {"unit": "A"}}
+                for p in range(session.phases)
+            ]  # fmt: skip
+        return [{"timestamp": now_iso(), "sampledValue": sampled}]
 
     def _transaction_event(
         self, session: Session, event_type: str, trigger: str, charging_state: str, context: str, **extra: Any
@@ -367,9 +492,20 @@ class SimStation:
         payload["transactionInfo"] |= extra.pop("transaction_info", {})
         return payload | extra
 
-    async def start_session(self, evse_id: int = 1, id_token: str = "TOKEN-1", trigger: str = "Authorized") -> Session:
-        session = Session(evse_id=evse_id, transaction_id=uuid.uuid4().hex[:36], id_token=id_token)
+    async def start_session(
+        self,
+        evse_id: int = 1,
+        id_token: str = "TOKEN-1",
+        trigger: str = "Authorized",
+        *,
+        ev_max_a: float | None = None,
+        phases: int = 3,
+    ) -> Session:
+        session = Session(
+            evse_id=evse_id, transaction_id=uuid.uuid4().hex[:36], id_token=id_token, ev_max_a=ev_max_a, phases=phases
+        )
         self.sessions[evse_id] = session
+        self.recompute_draw()
         await self.status(evse_id, "Occupied")
         await self.call(
             "TransactionEvent",
@@ -383,7 +519,8 @@ class SimStation:
     async def update_session(self, evse_id: int = 1, seconds: float = 60.0) -> None:
         """Advance the meter by ``seconds`` of charging and report it (TransactionEvent Updated + MeterValues)."""
         session = self.sessions[evse_id]
-        session.energy_wh += session.power_w * seconds / 3600
+        self.recompute_draw()  # a profile may have expired
+        session.energy_wh += self._power_w(session) * seconds / 3600
         await self.call(
             "TransactionEvent",
             self._transaction_event(session, "Updated", "MeterValuePeriodic", "Charging", "Sample.Periodic"),
@@ -392,6 +529,13 @@ class SimStation:
 
     async def stop_session(self, evse_id: int = 1, reason: str = "Local", trigger: str = "StopAuthorized") -> None:
         session = self.sessions.pop(evse_id)
+        # The station drops the transaction's TxProfiles with it (K01.FR.05 context: they apply to it only).
+        for profile_id, (_, profile) in list(self.profiles.items()):
+            if profile.get("transactionId") == session.transaction_id:
+                del self.profiles[profile_id]
+        session.draw_a = 0.0
+        if self.on_draw is not None:
+            self.on_draw(self)
         await self.call(
             "TransactionEvent",
             self._transaction_event(

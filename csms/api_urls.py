@@ -13,4 +13,5 @@ urlpatterns = [
     path("", include("security.api.urls")),
     path("", include("firmware.api.log_urls")),
     path("", include("firmware.api.firmware_urls")),
+    path("", include("smartcharging.api.sites")),
 ]

@@ -33,6 +33,8 @@ BILLING_PERMISSIONS: dict[str, tuple[str, ...]] = {
         "view_firmwarerollout",
         "view_firmwarepublication",
     ),
+    # Sites and load management
+    "smartcharging": ("view_site", "view_sitemember", "view_evseallocation", "view_allocationround"),
     "transactions": (
         "view_idtoken",
         "view_chargingtransaction",

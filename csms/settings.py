@@ -512,3 +512,14 @@ CELERY_BEAT_SCHEDULE["firmware-log-requests-expire"] = {"task": "firmware.log_re
 CSMS_FIRMWARE_URL_VALID_S = env_int("CSMS_FIRMWARE_URL_VALID_S", 86400)
 CSMS_ROLLOUT_STATION_TIMEOUT_S = env_int("CSMS_ROLLOUT_STATION_TIMEOUT_S", 86400)
 CSMS_ROLLOUT_CONFIRM_WINDOW_S = env_int("CSMS_ROLLOUT_CONFIRM_WINDOW_S", 7 * 86400)
+# --- Sites and load management (smartcharging/sites.py) ----------------------------------------------------------
+# Decimal amperes as strings in the environment ("6", "6.5").
+CSMS_SITE_MIN_CURRENT_A = float(os.environ.get("CSMS_SITE_MIN_CURRENT_A", "6"))
+CSMS_SITE_FALLBACK_LIMIT_A = float(os.environ.get("CSMS_SITE_FALLBACK_LIMIT_A", "0"))
+CSMS_SITE_RECOMPUTE_DEBOUNCE_S = float(os.environ.get("CSMS_SITE_RECOMPUTE_DEBOUNCE_S", "1"))
+CSMS_SITE_PROFILE_TTL_S = env_int("CSMS_SITE_PROFILE_TTL_S", 900)
+CSMS_SITE_TX_STACK_LEVEL = env_int("CSMS_SITE_TX_STACK_LEVEL", 1)
+CSMS_SITE_FALLBACK_STACK_LEVEL = env_int("CSMS_SITE_FALLBACK_STACK_LEVEL", 0)
+CSMS_SITE_UNDERDRAW_THRESHOLD_A = float(os.environ.get("CSMS_SITE_UNDERDRAW_THRESHOLD_A", "1"))
+CSMS_SITE_UNDERDRAW_HEADROOM_A = float(os.environ.get("CSMS_SITE_UNDERDRAW_HEADROOM_A", "2"))
+CELERY_BEAT_SCHEDULE["smartcharging-sites-sweep"] = {"task": "smartcharging.sites_sweep", "schedule": 30.0}

@@ -22,5 +22,6 @@ urlpatterns = [
     path("", include("security.urls")),
     path("", include("firmware.urls_files")),
     path("", include("firmware.firmware_urls")),
+    path("", include("smartcharging.site_urls")),
     path("", include("stations.urls")),
 ]

@@ -24,7 +24,7 @@ from stations.commands.pipeline import Sender
 from stations.models import ChargingStation, Command
 from webhooks import services as webhooks
 
-from . import metering, reservations, tariffs
+from . import metering, observers, reservations, tariffs
 from .id_token_import import id_token_conflict
 from .models import (
     AuthorizationStatus,
@@ -307,6 +307,12 @@ def meter_values_record(*, station_id: int, evse_id: int, meter_values: list[dic
     samples = metering.samples_from_meter_values(meter_values, parse_ocpp)
     rows = _sample_rows(station_id=station_id, evse_id=evse_id, transaction_pk=None, samples=samples)
     _samples_insert(rows)
+    if observers.has_observers():
+        currents = observers.currents_from(samples)
+        if currents:
+            observers.session_change_notify(
+                observers.SessionChange("metered", station_id, evse_id, currents_a=currents)
+            )
     return len(rows)
 
 
@@ -583,6 +589,7 @@ def transaction_event_apply(*, station_id: int, event: dict[str, Any]) -> Transa
             # The tariff version in force at the start, for the session's token (a plug-first session gets its
             # token later: the token-group override then applies). One query; never on the usual in-order event.
             tariffs.transaction_tariff_pin(txn)
+        samples: list[metering.Sample] = []
         if event.get("meterValue"):
             samples = metering.samples_from_meter_values(event["meterValue"], parse_ocpp)
             rows = _sample_rows(station_id=station_id, evse_id=txn.evse_id or 0, transaction_pk=txn.pk, samples=samples)
@@ -599,6 +606,12 @@ def transaction_event_apply(*, station_id: int, event: dict[str, Any]) -> Transa
                 station_id=station_id, reservation_id=record.reservation_id, transaction_pk=txn.pk
             )
         fastorm.update(txn)
+        if observers.has_observers():  # e.g. site load management (smartcharging)
+            kind = "ended" if not txn.is_active else "started" if first or record.event_type == "Started" else "updated"
+            currents = observers.currents_from(samples)
+            observers.session_change_notify(
+                observers.SessionChange(kind, station_id, txn.evse_id, transaction_pk=txn.pk, currents_a=currents)
+            )
         # transaction.started / .updated / .ended, sent after commit (nothing for a rolled-back event).
         webhooks.emit(f"transaction.{record.event_type.lower()}", lambda: transaction_webhook_data(txn))
     return TransactionEventResult(txn, False, token_info)

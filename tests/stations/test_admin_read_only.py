@@ -27,6 +27,15 @@ from firmware.models import (
     StationFileTransfer,
     UploadSlot,
 )
+from smartcharging.models import (
+    AllocationEntry,
+    AllocationRound,
+    EvseAllocation,
+    EvseLimit,
+    Site,
+    SiteMember,
+    SitePriority,
+)
 from stations.models import (
     BootRecord,
     BulkCommand,
@@ -103,10 +112,12 @@ SENT_TO_STATIONS = (
 )
 # The CSMS's own audit of what it did to its records (customer data anonymised; the tariff versions sessions
 # were priced with).
-CSMS_AUDIT = (CustomerDataClearance, TariffVersion, JobRun, JobHeartbeat)
+CSMS_AUDIT: tuple[type[models.Model], ...] = (CustomerDataClearance, TariffVersion, JobRun, JobHeartbeat)
+# The CSMS's record of the site allocations it decided and sent (sites and load management).
+CSMS_AUDIT += (EvseAllocation, AllocationRound, AllocationEntry)
 READ_ONLY = STATION_REPORTED + SENT_TO_STATIONS + CSMS_AUDIT + FILES_AND_LOGS
 # Managed by operators: stations' registration, id tokens, local lists, webhooks (and the webhooks' delivery log).
-WRITABLE = (
+WRITABLE: tuple[type[models.Model], ...] = (
     ChargingStation,
     IdToken,
     LocalAuthList,
@@ -116,6 +127,7 @@ WRITABLE = (
     StationFileTransfer,
     FirmwareImage,
 )
+WRITABLE += (Site, SiteMember, EvseLimit, SitePriority)  # operators' site settings
 OUR_APPS = ("csms", "stations", "transactions", "devicemodel", "smartcharging", "webhooks", "firmware")
 
 
@@ -130,9 +142,18 @@ def one_of_each() -> dict[type[models.Model], models.Model]:
     command = Command.objects.create(station=station, action="Reset", request={"type": "Immediate"}, bulk=bulk)
     assembly = MessageAssembly.objects.create(station=station, kind="NotifyReport", request_id=1)
     variable = DeviceVariable.objects.create(station=station, component_name="C", name="v", updated_at=T0)
+    site = Site.objects.create(name="Audit site", capacity_a=Decimal(32))
+    round_ = AllocationRound.objects.create(site=site, generation=1, reason="r", capacity_a=[32], allocated_a=[0])
     return {
         JobRun: JobRun.objects.create(job="stations.message_log_retention", slot="2026-12-02T01"),
         JobHeartbeat: JobHeartbeat.objects.create(process="worker", seen_at=T0),
+        EvseAllocation: EvseAllocation.objects.create(
+            site=site, station=station, evse_id=1, transaction=txn, target_a=Decimal(6)
+        ),
+        AllocationRound: round_,
+        AllocationEntry: AllocationEntry.objects.create(
+            round=round_, station=station, evse_id=1, limit_a=Decimal(6), step="same", reason="r"
+        ),
         MessageAssembly: assembly,
         MessagePart: MessagePart.objects.create(assembly=assembly, seq_no=0, tbc=False, payload={}, digest="0"),
         DeviceVariable: variable,
