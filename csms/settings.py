@@ -356,3 +356,13 @@ LOGGING = {
 # The base URL at which stations reach the CSMS's own file server (firmware downloads, log uploads): what stations
 # can reach, not the bind address. URLs handed to stations are short token URLs under it (OCPP caps them at 512).
 CSMS_FILE_SERVER_BASE_URL = os.environ.get("CSMS_FILE_SERVER_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+
+# --- Smart charging: charging profiles and composite schedules (smartcharging app, K-block) -------------------------
+# OCPP times are UTC; Recurring profiles repeat in this IANA time zone (the site's local time), across DST changes.
+CSMS_SMART_CHARGING_TIME_ZONE = os.environ.get("CSMS_SMART_CHARGING_TIME_ZONE", "UTC")
+# A <-> W conversion of limits: W = A x voltage x phases (phases: the period's numberPhases, else this default).
+CSMS_SMART_CHARGING_VOLTAGE_V = float(os.environ.get("CSMS_SMART_CHARGING_VOLTAGE_V", "230"))
+CSMS_SMART_CHARGING_PHASES = env_int("CSMS_SMART_CHARGING_PHASES", 3)
+# NotifyEVChargingNeeds is answered Accepted; on: the CSMS also sends a TxProfile giving the EV its maximum
+# (capped by the CSMS's composite of the station's maximum and external limits).
+CSMS_EV_CHARGING_NEEDS_SEND_PROFILE = env_bool("CSMS_EV_CHARGING_NEEDS_SEND_PROFILE", False)
