@@ -10,4 +10,5 @@ urlpatterns = [
     path("", include("devicemodel.api.urls")),
     path("", include("webhooks.api.urls")),
     path("", include("security.api.urls")),
+    path("", include("smartcharging.api.urls")),
 ]

@@ -25,6 +25,7 @@ BILLING_PERMISSIONS: dict[str, tuple[str, ...]] = {
         "view_displaymessagereport",
     ),
     "security": ("view_securityevent",),
+    "smartcharging": ("view_chargingprofile", "view_chargingprofilereport"),  # charging profiles (K-block)
     "transactions": (
         "view_idtoken",
         "view_chargingtransaction",
@@ -47,6 +48,7 @@ OPERATOR_EXTRA_PERMISSIONS: dict[str, tuple[str, ...]] = {
         "add_customerinformationrequest",  # sending CustomerInformation (report and/or clear)
     ),
     "security": ("change_securityevent",),  # acknowledging critical events
+    "smartcharging": ("add_chargingprofile", "delete_chargingprofile"),  # installing and clearing profiles
 }
 
 

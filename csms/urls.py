@@ -18,5 +18,6 @@ urlpatterns = [
     path("", include("transactions.urls")),
     path("", include("devicemodel.urls")),
     path("", include("security.urls")),
+    path("", include("smartcharging.urls")),
     path("", include("stations.urls")),
 ]
