@@ -95,8 +95,8 @@ def test_set_get_report_clear_and_the_transaction_end_keep_the_record_in_step(as
             assert (await st.call("TransactionEvent", event("Started", 0)))[0] == 3
             cs = await in_thread(lambda: ChargingStation.objects.get(pk=station.pk))
             # The raw command door: a TxProfile for the running transaction, Accepted -> installed.
-            await in_thread(lambda: command_send(station=cs, action="SetChargingProfile",
-                                                 payload={"evseId": 1, "chargingProfile": tx_profile(7, "TX-1")}))  # fmt: skip
+            payload = {"evseId": 1, "chargingProfile": tx_profile(7, "TX-1")}
+            await in_thread(lambda: command_send(station=cs, action="SetChargingProfile", payload=payload))
             out["set_call"] = await answer_next(st, {"status": "Accepted"})
             await until(lambda: ChargingProfile.objects.filter(profile_id=7, state="installed").exists())
             # The service door: a TxDefaultProfile the station rejects is not installed.
@@ -162,8 +162,8 @@ def test_set_get_report_clear_and_the_transaction_end_keep_the_record_in_step(as
     assert out["clear_call"][3] == {
         "chargingProfileCriteria": {"evseId": 0, "chargingProfilePurpose": "TxDefaultProfile"}
     }
-    station_composite = out["station_composite"]
-    assert (station_composite.status, station_composite.evse_id, station_composite.schedule["chargingSchedulePeriod"]) == (
+    answer = out["station_composite"]
+    assert (answer.status, answer.evse_id, answer.schedule["chargingSchedulePeriod"]) == (
         "Accepted", 1, [{"startPeriod": 0, "limit": 10.0}]
     )  # fmt: skip
     assert out["after_end"] == {7: "cleared", 8: "rejected", 9: "cleared", 900: "installed"}
@@ -179,9 +179,9 @@ def test_a_profile_that_breaks_a_rule_is_refused_before_sending(asgi_server, sta
             await wait_online("CS-1")
             cs = await in_thread(lambda: ChargingStation.objects.get(pk=station.pk))
             with pytest.raises(profiles.ProfileValidationError, match="no active transaction 'TX-9'"):
-                await in_thread(lambda: command_send(station=cs, action="SetChargingProfile",
-                                                     payload={"evseId": 1, "chargingProfile": tx_profile(3, "TX-9")}))  # fmt: skip
-            # Nothing was sent: the next CALL the station sees is the Heartbeat's answer path, not a profile.
+                payload = {"evseId": 1, "chargingProfile": tx_profile(3, "TX-9")}
+                await in_thread(lambda: command_send(station=cs, action="SetChargingProfile", payload=payload))
+            # Nothing was sent: the next frame the station gets is its Heartbeat's answer, not a profile.
             reply = await st.call("Heartbeat", {})
             return reply
 
