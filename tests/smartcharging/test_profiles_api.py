@@ -262,3 +262,20 @@ def test_the_station_page_shows_profiles_the_form_and_the_composite_chart(statio
     assert sent["chargingSchedule"][0]["chargingSchedulePeriod"] == [
         {"startPeriod": 0, "limit": 40.0}, {"startPeriod": 3600, "limit": 20.0}
     ]  # fmt: skip
+
+
+def test_the_tx_profile_of_a_request_start_transaction_is_validated_and_recorded(station):
+    from stations.commands import CommandValidationError, command_send
+
+    start = absolute("TxProfile", id=11, chargingProfileKind="Relative")
+    del start["chargingSchedule"][0]["startSchedule"]
+    payload = {"idToken": {"idToken": "A", "type": "Central"}, "evseId": 1}
+    with pytest.raises(CommandValidationError, match="has no transactionId"):
+        command_send(station=station, action="RequestStartTransaction",
+                     payload=payload | {"chargingProfile": start | {"transactionId": "TX-1"}})  # fmt: skip
+    assert not ChargingProfile.objects.exists()
+    command = command_send(
+        station=station, action="RequestStartTransaction", payload=payload | {"chargingProfile": start}
+    )
+    row = ChargingProfile.objects.get()
+    assert (row.command_id, row.profile_id, row.in_remote_start, row.state) == (command.pk, 11, True, "failed")

@@ -16,6 +16,16 @@ from django.urls import reverse
 from csms.admin import ReadOnlyAdmin, ReadOnlyInline
 from csms.models import MessageAssembly, MessagePart
 from devicemodel.models import DeviceVariable, ReportJob, StationDeviceState, VariableAttribute, VariableMonitor
+from smartcharging.models import (
+    ChargingProfile,
+    ChargingProfileReport,
+    ChargingSchedule,
+    ChargingSchedulePeriod,
+    EvChargingNeeds,
+    EvChargingSchedule,
+    ExternalChargingLimit,
+    StationCompositeSchedule,
+)
 from stations.models import (
     BootRecord,
     BulkCommand,
@@ -72,9 +82,17 @@ STATION_REPORTED = (
     DataTransferRecord,
     DisplayMessageReport,
     CustomerInformationRequest,
+    # Charging profiles (K-block)
+    ChargingProfileReport,
+    ExternalChargingLimit,
+    EvChargingNeeds,
+    EvChargingSchedule,
+    StationCompositeSchedule,
 )
 # What operators sent to stations: the command audit trail.
 SENT_TO_STATIONS = (Command, BulkCommand, RemoteStartRequest, Reservation, DisplayMessage)
+# Charging profiles (K-block): sent by the CSMS or reported by the station, moved on by the answers.
+SENT_TO_STATIONS += (ChargingProfile, ChargingSchedule, ChargingSchedulePeriod)
 # The CSMS's own audit of what it did to its records (customer data anonymised).
 CSMS_AUDIT = (CustomerDataClearance,)
 READ_ONLY = STATION_REPORTED + SENT_TO_STATIONS + CSMS_AUDIT
@@ -180,6 +198,27 @@ def one_of_each() -> dict[type[models.Model], models.Model]:
         DisplayMessageReport: DisplayMessageReport.objects.create(station=station, request_id=1),
         CustomerInformationRequest: (info := CustomerInformationRequest.objects.create(station=station, request_id=1)),
         CustomerDataClearance: CustomerDataClearance.objects.create(request=info, pseudonym="anon-1"),
+        # Charging profiles (K-block)
+        ChargingProfile: (
+            profile := ChargingProfile.objects.create(
+                station=station, profile_id=1, stack_level=0, purpose="TxDefaultProfile", kind="Relative"
+            )
+        ),
+        ChargingSchedule: (
+            schedule := ChargingSchedule.objects.create(profile=profile, schedule_id=1, charging_rate_unit="A")
+        ),
+        ChargingSchedulePeriod: ChargingSchedulePeriod.objects.create(schedule=schedule, start_period_s=0, limit=16),
+        ChargingProfileReport: ChargingProfileReport.objects.create(station=station, request_id=1),
+        ExternalChargingLimit: ExternalChargingLimit.objects.create(station=station, source="SO"),
+        EvChargingNeeds: EvChargingNeeds.objects.create(
+            station=station, evse_id=1, requested_energy_transfer="DC", answered_status="Accepted"
+        ),
+        EvChargingSchedule: EvChargingSchedule.objects.create(
+            station=station, evse_id=1, time_base=T0, charging_schedule={}
+        ),
+        StationCompositeSchedule: StationCompositeSchedule.objects.create(
+            station=station, command=command, evse_id=1, duration_s=60, status="Accepted"
+        ),
     }
 
 
