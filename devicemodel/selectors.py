@@ -141,4 +141,4 @@ def component_values(*, station_id: int, component_name: str) -> dict[tuple[str,
         type=AttributeType.ACTUAL,
         value__isnull=False,
     ).values_list("variable__name", "variable__instance", "value")
-    return {(name, instance): value for name, instance, value in rows}
+    return {(name, instance): value or "" for name, instance, value in rows}

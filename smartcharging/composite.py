@@ -249,12 +249,15 @@ def composite_schedule(
     ``limits``: further caps that each apply on their own (NotifyChargingLimit schedules, as profiles).
     """
     end = start + timedelta(seconds=duration_s)
-    kw = {"window_start": start, "window_end": end, "tz": tz, "transaction_start": transaction_start}
+
+    def segments(profile: Profile) -> list[Segment]:
+        return profile_segments(profile, window_start=start, window_end=end, tz=tz, transaction_start=transaction_start)
+
     by_purpose: dict[str, list[_Prepared]] = {}
     for profile in profiles:
         if applies_to(profile, evse_id):
-            by_purpose.setdefault(profile.purpose, []).append(_Prepared(profile, profile_segments(profile, **kw)))
-    caps = [_Prepared(limit, profile_segments(limit, **kw)) for limit in limits if applies_to(limit, evse_id)]
+            by_purpose.setdefault(profile.purpose, []).append(_Prepared(profile, segments(profile)))
+    caps = [_Prepared(limit, segments(limit)) for limit in limits if applies_to(limit, evse_id)]
     points = {start}
     for prepared in [*caps, *(p for group in by_purpose.values() for p in group)]:
         for segment in prepared.segments:
@@ -266,27 +269,27 @@ def composite_schedule(
         chosen = _winner(by_purpose.get(TX_PROFILE, []), t, prefer_evse=False) or _winner(
             by_purpose.get(TX_DEFAULT_PROFILE, []), t, prefer_evse=True
         )
-        bounding = [
+        bounding: list[Segment | None] = [
             _winner(by_purpose.get(STATION_MAX_PROFILE, []), t, prefer_evse=True),
             _winner(by_purpose.get(EXTERNAL_CONSTRAINTS, []), t, prefer_evse=True),
             *(cap.at(t) for cap in caps),
         ]
         limit: float | None = None
         phases: int | None = None
-        for segment in [chosen, *bounding]:
-            if segment is None:
+        for found in [chosen, *bounding]:
+            if found is None:
                 continue
             value = convert(
-                segment.limit,
-                from_unit=segment.rate_unit,
+                found.limit,
+                from_unit=found.rate_unit,
                 to_unit=rate_unit,
-                number_phases=segment.number_phases,
+                number_phases=found.number_phases,
                 electrical=electrical,
             )
             if limit is None or value < limit:
                 limit = value
             if phases is None:
-                phases = segment.number_phases
+                phases = found.number_phases
         if limit is not None:
             # One decimal (OCPP limits have at most one fraction digit), rounded down: never above a limit.
             limit = math.floor(limit * 10 + 1e-6) / 10

@@ -235,7 +235,8 @@ def ev_charging_needs_record(*, station_id: int, evse_id: int, payload: dict[str
 
 def _needs_profile_send(*, station_id: int, evse_id: int, needs: dict[str, Any]) -> Command | None:
     txn = active_transactions(station_id=station_id).filter(evse_id=evse_id).order_by("-started_at").first()
-    ac, dc = needs.get("acChargingParameters"), needs.get("dcChargingParameters")
+    ac: dict[str, Any] = needs.get("acChargingParameters") or {}
+    dc: dict[str, Any] = needs.get("dcChargingParameters") or {}
     if txn is None or not (ac or dc):
         return None
     unit, wanted = ("A", float(ac["evMaxCurrent"])) if ac else ("W", float(dc["evMaxPower"]))

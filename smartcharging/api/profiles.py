@@ -242,7 +242,7 @@ class CompositePeriodSerializer(serializers.Serializer):
 
 
 class CompositeScheduleSerializer(serializers.Serializer):
-    source = serializers.ChoiceField(choices=["csms", "station"])
+    source = serializers.ChoiceField(choices=["csms", "station"])  # type: ignore[assignment]
     evse_id = serializers.IntegerField()
     duration_s = serializers.IntegerField()
     schedule_start = serializers.CharField(allow_null=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -35,7 +36,7 @@ T0 = datetime(2026, 6, 1, 8, 0, tzinfo=UTC)
 def profile(
     pid: int,
     purpose: str,
-    periods: list[tuple[int, float]] | list[tuple[int, float, int]],
+    periods: Sequence[tuple[int, float] | tuple[int, float, int | None]],
     *,
     stack: int = 0,
     kind: str = ABSOLUTE,
@@ -59,7 +60,7 @@ def profile(
         schedules=(
             Schedule(
                 rate_unit=unit,
-                periods=tuple(Period(p[0], p[1], p[2] if len(p) > 2 else None) for p in periods),  # type: ignore[misc]
+                periods=tuple(Period(p[0], p[1], p[2] if len(p) > 2 else None) for p in periods),
                 start=None if kind == RELATIVE else start,
                 duration_s=duration_s,
             ),
@@ -226,7 +227,7 @@ def profiles_strategy(draw: st.DrawFn) -> Profile:
     return profile(
         draw(st.integers(1, 1000)),
         purpose,
-        periods,  # type: ignore[arg-type]
+        periods,
         stack=draw(st.integers(0, 3)),
         kind=kind,
         start=T0 + offset,
@@ -250,8 +251,7 @@ def test_the_composite_never_exceeds_any_applicable_limit(profiles, rate_unit, p
         profiles, start=start, duration_s=duration_s, rate_unit=rate_unit, tz=AMS, transaction_start=tx_start,
         electrical=electrical,
     )  # fmt: skip
-    window = {"window_start": start, "window_end": start + timedelta(seconds=duration_s), "tz": AMS,
-              "transaction_start": tx_start}  # fmt: skip
+    end = start + timedelta(seconds=duration_s)
     for offset in probes:
         t = start + timedelta(seconds=offset)
         got = result.limit_at(offset)
@@ -259,7 +259,7 @@ def test_the_composite_never_exceeds_any_applicable_limit(profiles, rate_unit, p
         for p in profiles:
             if p.purpose in (TX_PROFILE, TX_DEFAULT_PROFILE) and p.evse_id not in (0, 1):
                 continue
-            for seg in profile_segments(p, **window):
+            for seg in profile_segments(p, window_start=start, window_end=end, tz=AMS, transaction_start=tx_start):
                 if seg.start <= t < seg.end:
                     value = convert(seg.limit, from_unit=seg.rate_unit, to_unit=rate_unit,
                                     number_phases=seg.number_phases, electrical=electrical)  # fmt: skip

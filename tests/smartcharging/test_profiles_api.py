@@ -90,9 +90,8 @@ def test_delete_sends_clear_charging_profile_with_the_criteria(station, operator
         "chargingProfileCriteria": {"evseId": 1, "chargingProfilePurpose": "TxProfile", "stackLevel": 2}
     }
     assert operator.delete(URL + "?profile_id=5").status_code == 202
-    assert Command.objects.filter(action="ClearChargingProfile").order_by("pk").last().request == {
-        "chargingProfileId": 5
-    }
+    last = Command.objects.filter(action="ClearChargingProfile").order_by("pk").last()
+    assert last is not None and last.request == {"chargingProfileId": 5}
     refused = operator.delete(URL + "?purpose=ChargingStationExternalConstraints")
     assert refused.status_code == 400
     assert "external systems" in refused.json()["detail"]

@@ -193,6 +193,7 @@ def test_a_profile_that_breaks_a_rule_is_refused_before_sending(asgi_server, sta
 def test_external_limits_and_the_evs_needs_and_schedule_are_stored(asgi_server, station_factory, settings):
     settings.CSMS_EV_CHARGING_NEEDS_SEND_PROFILE = True
     station = station_factory("CS-1")
+    needs_ac = {"energyAmount": 20000, "evMinCurrent": 6, "evMaxCurrent": 20, "evMaxVoltage": 400}
     limit_schedule = {"id": 1, "chargingRateUnit": "A", "startSchedule": "2026-01-01T00:00:00Z",
                       "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 12.0}]}  # fmt: skip
 
@@ -214,8 +215,7 @@ def test_external_limits_and_the_evs_needs_and_schedule_are_stored(asgi_server, 
             # The EV's needs: answered Accepted; the policy on: a TxProfile with the EV's maximum under the caps.
             needs = {"evseId": 1, "maxScheduleTuples": 3, "chargingNeeds": {
                 "requestedEnergyTransfer": "AC_three_phase", "departureTime": "2026-12-01T18:00:00Z",
-                "acChargingParameters": {"energyAmount": 20000, "evMinCurrent": 6, "evMaxCurrent": 20,
-                                         "evMaxVoltage": 400}}}  # fmt: skip
+                "acChargingParameters": needs_ac}}  # fmt: skip
             out["needs_reply"] = await st.call("NotifyEVChargingNeeds", needs)
             out["needs_profile_call"] = await answer_next(st, {"status": "Accepted"})
             schedule = {
@@ -252,7 +252,7 @@ def test_external_limits_and_the_evs_needs_and_schedule_are_stored(asgi_server, 
     assert (record.requested_energy_transfer, record.max_schedule_tuples, record.answered_status) == (
         "AC_three_phase", 3, "Accepted"
     )  # fmt: skip
-    assert record.ac_charging_parameters["evMaxCurrent"] == 20
+    assert record.ac_charging_parameters == needs_ac
     assert record.profile_command is not None and record.profile_command.action == "SetChargingProfile"
     assert out["schedule_reply"][2] == {"status": "Accepted"}
     assert EvChargingSchedule.objects.get().charging_schedule["chargingSchedulePeriod"] == [

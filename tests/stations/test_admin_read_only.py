@@ -90,7 +90,13 @@ STATION_REPORTED = (
     StationCompositeSchedule,
 )
 # What operators sent to stations: the command audit trail.
-SENT_TO_STATIONS = (Command, BulkCommand, RemoteStartRequest, Reservation, DisplayMessage)
+SENT_TO_STATIONS: tuple[type[models.Model], ...] = (
+    Command,
+    BulkCommand,
+    RemoteStartRequest,
+    Reservation,
+    DisplayMessage,
+)
 # Charging profiles (K-block): sent by the CSMS or reported by the station, moved on by the answers.
 SENT_TO_STATIONS += (ChargingProfile, ChargingSchedule, ChargingSchedulePeriod)
 # The CSMS's own audit of what it did to its records (customer data anonymised).
