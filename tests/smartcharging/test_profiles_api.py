@@ -278,3 +278,51 @@ def test_the_tx_profile_of_a_request_start_transaction_is_validated_and_recorded
     )
     row = ChargingProfile.objects.get()
     assert (row.command_id, row.profile_id, row.in_remote_start, row.state) == (command.pk, 11, True, "failed")
+
+
+def _answered(command: Command, response: dict[str, Any]) -> None:
+    from stations.commands import command_finish
+
+    assert command_finish(command_id=command.pk, state="answered", response=response) is not None
+
+
+def test_get_charging_profiles_with_criteria_answered_no_profiles_clears_only_the_matching_ones(station):
+    from django.db import transaction
+
+    ChargingStation.objects.filter(pk=station.pk).update(is_online=True, channel_name="test.nobody")
+    for pid, evse_id in ((1, 1), (2, 2)):
+        profiles.profile_record(station_id=station.pk, evse_id=evse_id, profile=absolute(id=pid), source="csms",
+                                state="installed")  # fmt: skip
+    with transaction.atomic():  # the dispatch on commit goes to a channel nobody reads
+        report = profiles.profiles_report_request(station=station, evse_id=1, purpose="TxDefaultProfile")
+    assert report.command is not None
+    assert report.command.request == {"requestId": 1, "evseId": 1,
+                                      "chargingProfile": {"chargingProfilePurpose": "TxDefaultProfile"}}  # fmt: skip
+    _answered(report.command, {"status": "NoProfiles"})
+    report.refresh_from_db()
+    assert report.state == "no_profiles"
+    assert dict(ChargingProfile.objects.values_list("profile_id", "state")) == {1: "cleared", 2: "installed"}
+
+
+def test_a_report_whose_last_part_arrives_first_completes_on_it_and_a_later_part_still_counts(station):
+    profiles.profile_record(station_id=station.pk, evse_id=1, profile=absolute(id=1), source="csms", state="installed")
+    ChargingProfile.objects.update(installed_at=T0)
+    from django.db import transaction
+
+    ChargingStation.objects.filter(pk=station.pk).update(is_online=True, channel_name="test.nobody")
+    with transaction.atomic():
+        report = profiles.profiles_report_request(station=station)
+    assert report.command is not None
+    _answered(report.command, {"status": "Accepted"})
+    last = {"requestId": 1, "chargingLimitSource": "CSO", "evseId": 2, "chargingProfile": [absolute(id=5)]}
+    with transaction.atomic():
+        done = profiles.report_part_record(station_id=station.pk, request_id=1, tbc=False, payload=last)
+    assert (done.state, done.parts_received) == ("complete", 1)
+    # Profile 1 was not in the (so far complete) report: cleared; the part arriving late brings it back as reported.
+    assert dict(ChargingProfile.objects.values_list("profile_id", "state")) == {1: "cleared", 5: "installed"}
+    late = {"requestId": 1, "chargingLimitSource": "CSO", "tbc": True, "evseId": 1, "chargingProfile": [absolute(id=1)]}
+    with transaction.atomic():
+        done = profiles.report_part_record(station_id=station.pk, request_id=1, tbc=True, payload=late)
+    assert (done.state, done.parts_received, done.profiles_received) == ("complete", 2, 2)
+    rows = ChargingProfile.objects.filter(state="installed").values_list("profile_id", "source", "evse_id")
+    assert sorted(rows) == [(1, "reported", 1), (5, "reported", 2)]
