@@ -48,6 +48,7 @@ logger = logging.getLogger(__name__)
 KIND = "ReportChargingProfiles"
 # The profiles the station holds, as far as the CSMS knows (a pending one is sent, not yet answered).
 LIVE = (ChargingProfileState.INSTALLED, ChargingProfileState.PENDING)
+UNANSWERED = (CommandState.FAILED, CommandState.TIMED_OUT, CommandState.OFFLINE)
 
 
 class ProfileValidationError(CommandValidationError):
@@ -189,7 +190,12 @@ def profile_violations(
             found.append(_violation(f"{path}/chargingSchedulePeriod", f"the station takes at most "
                                     f"{limits.periods_per_schedule} periods per schedule "
                                     "(SmartChargingCtrlr.PeriodsPerSchedule)", "deviceModel"))  # fmt: skip
-    live = ChargingProfile.objects.filter(station_id=station_id, state__in=LIVE).exclude(profile_id=profile["id"])
+    live = (
+        ChargingProfile.objects.filter(station_id=station_id, state__in=LIVE)
+        .exclude(profile_id=profile["id"])
+        # A pending profile whose command ended without an answer (CALLERROR, timeout) holds no place.
+        .exclude(state=ChargingProfileState.PENDING, command__state__in=UNANSWERED)
+    )
     clashing = [
         other.profile_id
         for other in live.filter(purpose=purpose, stack_level=stack_level, evse_id=evse_id)

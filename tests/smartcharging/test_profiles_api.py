@@ -326,3 +326,13 @@ def test_a_report_whose_last_part_arrives_first_completes_on_it_and_a_later_part
     assert (done.state, done.parts_received, done.profiles_received) == ("complete", 2, 2)
     rows = ChargingProfile.objects.filter(state="installed").values_list("profile_id", "source", "evse_id")
     assert sorted(rows) == [(1, "reported", 1), (5, "reported", 2)]
+
+
+def test_a_pending_profile_whose_command_got_no_answer_does_not_block_its_place(station):
+    command = Command.objects.create(station=station, action="SetChargingProfile", request={}, state="timed_out")
+    profiles.profile_record(station_id=station.pk, evse_id=0, profile=absolute(id=1), source="csms", state="pending",
+                            command=command)  # fmt: skip
+    assert profiles.profile_violations(station_id=station.pk, evse_id=0, profile=absolute(id=2)) == []
+    Command.objects.filter(pk=command.pk).update(state="sent")
+    found = profiles.profile_violations(station_id=station.pk, evse_id=0, profile=absolute(id=2))
+    assert [v["path"] for v in found] == ["stackLevel"]
