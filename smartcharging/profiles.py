@@ -108,6 +108,21 @@ def _overlaps(a_from: datetime | None, a_to: datetime | None, b_from: datetime |
 _MIN, _MAX = datetime.min.replace(tzinfo=UTC), datetime.max.replace(tzinfo=UTC)
 
 
+INT_MAX = 2**31 - 1  # OCPP integers are 32-bit (the schemas give no maximum)
+
+
+def _large_ints(value: Any, path: str) -> list[tuple[str, int]]:
+    if isinstance(value, bool):
+        return []
+    if isinstance(value, int):
+        return [(path.lstrip("/"), value)] if not -INT_MAX <= value <= INT_MAX else []
+    if isinstance(value, dict):
+        return [found for k, v in value.items() for found in _large_ints(v, f"{path}/{k}")]
+    if isinstance(value, list):
+        return [found for i, v in enumerate(value) for found in _large_ints(v, f"{path}/{i}")]
+    return []
+
+
 def profile_violations(
     *, station_id: int, evse_id: int, profile: dict[str, Any], in_remote_start: bool = False
 ) -> list[dict[str, str]]:
@@ -116,7 +131,14 @@ def profile_violations(
     ``in_remote_start``: the profile inside a RequestStartTransaction, sent before the transaction exists (a
     TxProfile then has no transactionId, and its EVSE is the request's, possibly none).
     """
-    found: list[dict[str, str]] = []
+    found: list[dict[str, str]] = [
+        _violation(path, f"{value} is out of range (at most {INT_MAX})", "maximum")
+        for path, value in _large_ints(profile, "")
+    ]
+    if not -INT_MAX <= evse_id <= INT_MAX:
+        found.append(_violation("evseId", f"{evse_id} is out of range (at most {INT_MAX})", "maximum"))
+    if found:
+        return found
     purpose = profile["chargingProfilePurpose"]
     kind = profile["chargingProfileKind"]
     stack_level = profile["stackLevel"]

@@ -99,7 +99,7 @@ class ChargingProfileSerializer(serializers.ModelSerializer):
 
 
 class ProfileInstallSerializer(serializers.Serializer):
-    evse_id = serializers.IntegerField(min_value=0)
+    evse_id = serializers.IntegerField(min_value=0, max_value=2**31 - 1)
     charging_profile = serializers.DictField(
         help_text="An OCPP ChargingProfileType (camelCase); `id` may be left out: the CSMS allocates it."
     )
@@ -125,7 +125,9 @@ def _raise(exc: commands.CommandValidationError) -> None:
     raise ValidationError(exc.as_dict()) from exc
 
 
-def _int_param(request: Request, name: str, *, default: int | None = None, minimum: int = 0) -> int | None:
+def _int_param(
+    request: Request, name: str, *, default: int | None = None, minimum: int = 0, maximum: int = 2**31 - 1
+) -> int | None:
     raw = request.query_params.get(name, "")
     if raw == "":
         return default
@@ -135,6 +137,8 @@ def _int_param(request: Request, name: str, *, default: int | None = None, minim
         raise ValidationError({name: f"{name} must be an integer"}) from None
     if value < minimum:
         raise ValidationError({name: f"{name} must be at least {minimum}"})
+    if value > maximum:
+        raise ValidationError({name: f"{name} must be at most {maximum}"})
     return value
 
 

@@ -123,6 +123,7 @@ def test_composite_schedule_is_the_csms_computation_and_ask_station_sends_get_co
     assert [p["limit"] for p in body["periods"]] == [32.0]
     assert operator.get(url + "?rate_unit=kW").status_code == 400
     assert operator.get(url + "?duration_s=0").status_code == 400
+    assert operator.get(url + "?evse_id=99999999999").status_code == 400
     asked = operator.get(url + "?evse_id=1&duration_s=600&ask_station=1&wait=1")
     assert asked.status_code == 200, asked.content
     assert (asked.json()["source"], asked.json()["state"]) == ("station", "offline")
@@ -336,3 +337,10 @@ def test_a_pending_profile_whose_command_got_no_answer_does_not_block_its_place(
     Command.objects.filter(pk=command.pk).update(state="sent")
     found = profiles.profile_violations(station_id=station.pk, evse_id=0, profile=absolute(id=2))
     assert [v["path"] for v in found] == ["stackLevel"]
+
+
+def test_integers_beyond_32_bits_are_a_400_not_a_server_error(station, operator):
+    response = post(operator, 0, absolute(id=2**40))
+    assert response.status_code == 400
+    assert response.json()["violations"][0]["path"] == "id"
+    assert not Command.objects.exists()
