@@ -14,4 +14,5 @@ urlpatterns = [
     path("", include("firmware.api.log_urls")),
     path("", include("firmware.api.firmware_urls")),
     path("", include("smartcharging.api.sites")),
+    path("", include("smartcharging.api.urls")),
 ]

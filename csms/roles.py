@@ -34,7 +34,14 @@ BILLING_PERMISSIONS: dict[str, tuple[str, ...]] = {
         "view_firmwarepublication",
     ),
     # Sites and load management
-    "smartcharging": ("view_site", "view_sitemember", "view_evseallocation", "view_allocationround"),
+    "smartcharging": (
+        "view_site",
+        "view_sitemember",
+        "view_evseallocation",
+        "view_allocationround",
+        "view_chargingprofile",  # charging profiles (K-block)
+        "view_chargingprofilereport",
+    ),
     "transactions": (
         "view_idtoken",
         "view_chargingtransaction",
@@ -67,6 +74,7 @@ OPERATOR_EXTRA_PERMISSIONS: dict[str, tuple[str, ...]] = {
         "add_firmwarerollout",  # start
         "change_firmwarerollout",  # cancel
     ),
+    "smartcharging": ("add_chargingprofile", "delete_chargingprofile"),  # installing and clearing profiles
 }
 
 

@@ -523,3 +523,12 @@ CSMS_SITE_FALLBACK_STACK_LEVEL = env_int("CSMS_SITE_FALLBACK_STACK_LEVEL", 0)
 CSMS_SITE_UNDERDRAW_THRESHOLD_A = float(os.environ.get("CSMS_SITE_UNDERDRAW_THRESHOLD_A", "1"))
 CSMS_SITE_UNDERDRAW_HEADROOM_A = float(os.environ.get("CSMS_SITE_UNDERDRAW_HEADROOM_A", "2"))
 CELERY_BEAT_SCHEDULE["smartcharging-sites-sweep"] = {"task": "smartcharging.sites_sweep", "schedule": 30.0}
+# --- Smart charging: charging profiles and composite schedules (smartcharging app, K-block) -------------------------
+# OCPP times are UTC; Recurring profiles repeat in this IANA time zone (the site's local time), across DST changes.
+CSMS_SMART_CHARGING_TIME_ZONE = os.environ.get("CSMS_SMART_CHARGING_TIME_ZONE", "UTC")
+# A <-> W conversion of limits: W = A x voltage x phases (phases: the period's numberPhases, else this default).
+CSMS_SMART_CHARGING_VOLTAGE_V = float(os.environ.get("CSMS_SMART_CHARGING_VOLTAGE_V", "230"))
+CSMS_SMART_CHARGING_PHASES = env_int("CSMS_SMART_CHARGING_PHASES", 3)
+# NotifyEVChargingNeeds is answered Accepted; on: the CSMS also sends a TxProfile giving the EV its maximum
+# (capped by the CSMS's composite of the station's maximum and external limits).
+CSMS_EV_CHARGING_NEEDS_SEND_PROFILE = env_bool("CSMS_EV_CHARGING_NEEDS_SEND_PROFILE", False)

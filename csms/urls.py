@@ -23,5 +23,6 @@ urlpatterns = [
     path("", include("firmware.urls_files")),
     path("", include("firmware.firmware_urls")),
     path("", include("smartcharging.site_urls")),
+    path("", include("smartcharging.urls")),
     path("", include("stations.urls")),
 ]

@@ -148,3 +148,16 @@ def actual_values(*, station_ids: list[int], component: str, variable: str) -> d
         value__isnull=False,
     ).values_list("variable__station_id", "value")
     return {station_id: value or "" for station_id, value in rows}
+
+
+def component_values(*, station_id: int, component_name: str) -> dict[tuple[str, str], str]:
+    """The Actual values the station reported for a component's variables (any EVSE), keyed by (variable name,
+    instance); one query. Used by other apps to honour a station's limits (e.g. SmartChargingCtrlr)."""
+    rows = VariableAttribute.objects.filter(
+        variable__station_id=station_id,
+        variable__component_name=component_name,
+        variable__gone_at__isnull=True,
+        type=AttributeType.ACTUAL,
+        value__isnull=False,
+    ).values_list("variable__name", "variable__instance", "value")
+    return {(name, instance): value or "" for name, instance, value in rows}

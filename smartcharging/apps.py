@@ -6,10 +6,24 @@ class SmartchargingConfig(AppConfig):
     verbose_name = "Smart charging"
 
     def ready(self) -> None:
-        from stations.commands import on_command_answered
+        from stations.commands import on_command_answered, on_command_sending  # noqa: I001 - one import per line
+        from transactions.hooks import on_transaction_ended
         from transactions.observers import on_session_change
 
-        from . import sites
+        # Charging profiles (K-block): every SetChargingProfile from any door is recorded (sites' ones too).
+        from . import handlers  # noqa: F401 - registers the OCPP handlers
+        from . import profiles, services, sites
+
+        on_command_sending("SetChargingProfile")(profiles.profile_on_set_sending)
+        on_command_answered("SetChargingProfile")(profiles.profile_on_set_answered)
+        on_command_sending("ClearChargingProfile")(profiles.profile_on_clear_sending)
+        on_command_answered("ClearChargingProfile")(profiles.profile_on_clear_answered)
+        on_command_sending("GetChargingProfiles", allocates="requestId")(profiles.profiles_on_get_sending)
+        on_command_answered("GetChargingProfiles")(profiles.profiles_on_get_answered)
+        on_command_answered("GetCompositeSchedule")(services.composite_on_answered)
+        on_command_sending("RequestStartTransaction")(profiles.profile_on_remote_start_sending)
+        on_command_answered("RequestStartTransaction")(profiles.profile_on_remote_start_answered)
+        on_transaction_ended(profiles.profiles_drop_for_transaction)
 
         # Sites and load management
         on_command_answered("SetChargingProfile")(sites.profile_on_answered)

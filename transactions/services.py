@@ -24,7 +24,7 @@ from stations.commands.pipeline import Sender
 from stations.models import ChargingStation, Command
 from webhooks import services as webhooks
 
-from . import metering, observers, reservations, tariffs
+from . import hooks, metering, observers, reservations, tariffs
 from .id_token_import import id_token_conflict
 from .models import (
     AuthorizationStatus,
@@ -551,6 +551,7 @@ def transaction_event_apply(*, station_id: int, event: dict[str, Any]) -> Transa
         token_info, token = id_token_info(id_token=id_token) if id_token else (None, None)
         known = (_token_key(id_token["idToken"], id_token["type"]), token) if id_token else None
         token_before = (txn.id_token, txn.id_token_type)
+        was_active = txn.is_active
         first = txn.last_seq_no is None  # no event stored yet (events are stored under this lock)
         # Above the highest stored seqNo it cannot be a retry: no need to look.
         in_order = not first and seq_no > txn.last_seq_no
@@ -611,6 +612,19 @@ def transaction_event_apply(*, station_id: int, event: dict[str, Any]) -> Transa
             currents = observers.currents_from(samples)
             observers.session_change_notify(
                 observers.SessionChange(kind, station_id, txn.evse_id, transaction_pk=txn.pk, currents_a=currents)
+            )
+        if was_active and not txn.is_active:  # other apps' follow-ups (e.g. TxProfiles dropped), once per session
+            hooks.transaction_ended_hooks_run(
+                station_id=station_id,
+                transaction_id=txn.transaction_id,
+                evse_id=txn.evse_id,
+                remote_start_command_id=(
+                    RemoteStartRequest.objects.filter(pk=txn.remote_start_id)
+                    .values_list("command_id", flat=True)
+                    .first()
+                    if txn.remote_start_id is not None
+                    else None
+                ),
             )
         # transaction.started / .updated / .ended, sent after commit (nothing for a rolled-back event).
         webhooks.emit(f"transaction.{record.event_type.lower()}", lambda: transaction_webhook_data(txn))

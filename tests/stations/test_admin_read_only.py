@@ -30,11 +30,19 @@ from firmware.models import (
 from smartcharging.models import (
     AllocationEntry,
     AllocationRound,
+    ChargingProfile,
+    ChargingProfileReport,
+    ChargingSchedule,
+    ChargingSchedulePeriod,
+    EvChargingNeeds,
+    EvChargingSchedule,
     EvseAllocation,
     EvseLimit,
+    ExternalChargingLimit,
     Site,
     SiteMember,
     SitePriority,
+    StationCompositeSchedule,
 )
 from stations.models import (
     BootRecord,
@@ -95,11 +103,17 @@ STATION_REPORTED = (
     DisplayMessageReport,
     CustomerInformationRequest,
     FirmwareStatusReport,
+    # Charging profiles (K-block)
+    ChargingProfileReport,
+    ExternalChargingLimit,
+    EvChargingNeeds,
+    EvChargingSchedule,
+    StationCompositeSchedule,
 )
 # The files and log requests (firmware/): what was sent (GetLog), what stations uploaded and reported.
 FILES_AND_LOGS = (LogRequest, UploadSlot)
 # What operators sent to stations: the command audit trail.
-SENT_TO_STATIONS = (
+SENT_TO_STATIONS: tuple[type[models.Model], ...] = (
     Command,
     BulkCommand,
     RemoteStartRequest,
@@ -110,6 +124,8 @@ SENT_TO_STATIONS = (
     FirmwareUpdate,
     FirmwarePublication,
 )
+# Charging profiles (K-block): sent by the CSMS or reported by the station, moved on by the answers.
+SENT_TO_STATIONS += (ChargingProfile, ChargingSchedule, ChargingSchedulePeriod)
 # The CSMS's own audit of what it did to its records (customer data anonymised; the tariff versions sessions
 # were priced with).
 CSMS_AUDIT: tuple[type[models.Model], ...] = (CustomerDataClearance, TariffVersion, JobRun, JobHeartbeat)
@@ -244,6 +260,27 @@ def one_of_each() -> dict[type[models.Model], models.Model]:
         ),
         UploadSlot: (slot := UploadSlot.objects.create(token="t" * 32, max_bytes=1, expires_at=T0)),
         LogRequest: LogRequest.objects.create(station=station, request_id=1, slot=slot),
+        # Charging profiles (K-block)
+        ChargingProfile: (
+            profile := ChargingProfile.objects.create(
+                station=station, profile_id=1, stack_level=0, purpose="TxDefaultProfile", kind="Relative"
+            )
+        ),
+        ChargingSchedule: (
+            schedule := ChargingSchedule.objects.create(profile=profile, schedule_id=1, charging_rate_unit="A")
+        ),
+        ChargingSchedulePeriod: ChargingSchedulePeriod.objects.create(schedule=schedule, start_period_s=0, limit=16),
+        ChargingProfileReport: ChargingProfileReport.objects.create(station=station, request_id=1),
+        ExternalChargingLimit: ExternalChargingLimit.objects.create(station=station, source="SO"),
+        EvChargingNeeds: EvChargingNeeds.objects.create(
+            station=station, evse_id=1, requested_energy_transfer="DC", answered_status="Accepted"
+        ),
+        EvChargingSchedule: EvChargingSchedule.objects.create(
+            station=station, evse_id=1, time_base=T0, charging_schedule={}
+        ),
+        StationCompositeSchedule: StationCompositeSchedule.objects.create(
+            station=station, command=command, evse_id=1, duration_s=60, status="Accepted"
+        ),
         **_firmware(station),
     }
 

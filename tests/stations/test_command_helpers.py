@@ -67,6 +67,20 @@ def test_there_is_one_helper_and_one_answer_type_per_csms_to_cs_action():
     assert commands.HELPERS["GetCompositeSchedule"] is commands.get_composite_schedule
 
 
+# A TxDefaultProfile on EVSE 0 (SetChargingProfile) and the TxProfile of a remote start (no transactionId yet).
+_PERIODS = [{"startPeriod": 0, "limit": 16.0}]
+VALID_PROFILE: dict[str, dict[str, Any]] = {
+    "SetChargingProfile": {"id": 1, "stackLevel": 0, "chargingProfilePurpose": "TxDefaultProfile",
+                           "chargingProfileKind": "Relative",
+                           "chargingSchedule": [{"id": 1, "chargingRateUnit": "A",
+                                                 "chargingSchedulePeriod": _PERIODS}]},
+    "RequestStartTransaction": {"id": 2, "stackLevel": 0, "chargingProfilePurpose": "TxProfile",
+                                "chargingProfileKind": "Relative",
+                                "chargingSchedule": [{"id": 1, "chargingRateUnit": "A",
+                                                      "chargingSchedulePeriod": _PERIODS}]},
+}  # fmt: skip
+
+
 @pytest.mark.django_db
 @pytest.mark.parametrize("full", [False, True], ids=["required-only", "every-field"])
 @pytest.mark.parametrize("action", sorted(CSMS_TO_CS))
@@ -75,6 +89,10 @@ def test_helper_builds_the_schema_valid_payload_from_snake_case_keywords(action,
     expected = sample(action, "Request", full)
     if action == "TriggerMessage":  # the pipeline refuses to trigger a message the CSMS does not handle
         expected["requestedMessage"] = "Heartbeat"
+    if action in VALID_PROFILE:  # the smart charging send hooks refuse profiles that break OCPP's rules
+        expected["chargingProfile"] = VALID_PROFILE[action]
+        if action == "SetChargingProfile":
+            expected["evseId"] = 0
     # HELPERS is a dict of 40 different signatures, inferred as plain functions (redundant once it is annotated).
     helper = cast(Callable[..., Command], commands.HELPERS[action])
     command = helper(station, **naming.to_snake(expected))

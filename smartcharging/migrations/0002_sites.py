@@ -7,9 +7,8 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
 
-    initial = True
-
     dependencies = [
+        ('smartcharging', '0001_initial'),
         ('stations', '0007_display_messages'),
         ('transactions', '0006_customer_information'),
     ]
