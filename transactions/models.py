@@ -561,6 +561,8 @@ class Tariff(models.Model):
     bands = models.JSONField(default=list, blank=True, help_text="Time-of-day bands overriding the prices.")
     is_default = models.BooleanField(default=False, help_text="Applies where no station or token-group tariff does.")
     stations = models.ManyToManyField("stations.ChargingStation", blank=True, related_name="tariffs")
+    # A site's tariff applies to its member stations that have no tariff of their own (smartcharging sites).
+    sites = models.ManyToManyField("smartcharging.Site", blank=True, related_name="tariffs")
     token_groups = models.ManyToManyField(
         IdToken, blank=True, related_name="group_tariffs", help_text="Group tokens (or tokens) it overrides for."
     )

@@ -610,9 +610,12 @@ def transaction_event_apply(*, station_id: int, event: dict[str, Any]) -> Transa
         if observers.has_observers():  # e.g. site load management (smartcharging)
             kind = "ended" if not txn.is_active else "started" if first or record.event_type == "Started" else "updated"
             currents = observers.currents_from(samples)
-            observers.session_change_notify(
-                observers.SessionChange(kind, station_id, txn.evse_id, transaction_pk=txn.pk, currents_a=currents)
-            )
+            # An in-order Updated event without a current reading tells an observer nothing: not notified, so the
+            # usual event stays at its six statements.
+            if kind != "updated" or currents:
+                observers.session_change_notify(
+                    observers.SessionChange(kind, station_id, txn.evse_id, transaction_pk=txn.pk, currents_a=currents)
+                )
         if was_active and not txn.is_active:  # other apps' follow-ups (e.g. TxProfiles dropped), once per session
             hooks.transaction_ended_hooks_run(
                 station_id=station_id,

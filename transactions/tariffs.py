@@ -109,7 +109,9 @@ def _currency_conflicts(currency: str, stations: list[ChargingStation]) -> list[
     ]
 
 
-def tariff_problems(*, tariff: Tariff, stations: list[ChargingStation] | None) -> dict[str, list[str]]:
+def tariff_problems(
+    *, tariff: Tariff, stations: list[ChargingStation] | None, sites: list[Any] | None = None
+) -> dict[str, list[str]]:
     """What is wrong with a tariff about to be saved (and its currency normalised): field -> messages."""
     errors: dict[str, list[str]] = {}
     tariff.currency = (tariff.currency or "").strip().upper()
@@ -129,6 +131,18 @@ def tariff_problems(*, tariff: Tariff, stations: list[ChargingStation] | None) -
         # default and token-group tariffs name no station and are not checked (README, Tariffs and cost).
         if conflicts := _currency_conflicts(tariff.currency, assigned):
             errors["stations" if stations is not None else "currency"] = conflicts
+    if sites and "currency" not in errors:
+        members = list(ChargingStation.objects.filter(site_membership__site__in=sites))
+        if conflicts := _currency_conflicts(tariff.currency, members):
+            errors["sites"] = conflicts
+    if sites:
+        site_taken = (
+            Tariff.sites.through.objects.filter(site_id__in=[s.pk for s in sites])
+            .exclude(tariff_id=tariff.pk)
+            .values_list("site__name", "tariff__name")
+        )
+        if site_taken:
+            errors.setdefault("sites", []).extend(f"{i} already has the tariff {n!r}" for i, n in site_taken)
     if stations:
         taken = (
             Tariff.stations.through.objects.filter(chargingstation_id__in=[s.pk for s in stations])
@@ -146,6 +160,7 @@ def tariff_save(
     tariff: Tariff,
     stations: list[ChargingStation] | None = None,
     token_groups: list[IdToken] | None = None,
+    sites: list[Any] | None = None,
 ) -> Tariff:
     """Create or update a tariff (``stations``/``token_groups`` None: unchanged). Raises TariffError.
 
@@ -153,7 +168,7 @@ def tariff_save(
     from the previous default. A station has one tariff of its own: assigning it to a second one is refused, and
     so is a station whose TariffCostCtrlr.Currency (when the CSMS knows it) differs from the tariff's currency.
     """
-    if errors := tariff_problems(tariff=tariff, stations=stations):
+    if errors := tariff_problems(tariff=tariff, stations=stations, sites=sites):
         raise TariffError(errors)
     if tariff.is_default:
         Tariff.objects.filter(is_default=True).exclude(pk=tariff.pk).update(is_default=False)
@@ -163,6 +178,8 @@ def tariff_save(
         tariff.stations.set(stations)
     if token_groups is not None:
         tariff.token_groups.set(token_groups)
+    if sites is not None:
+        tariff.sites.set(sites)
     terms = tariff_snapshot(tariff)
     current = None if creating else TariffVersion.objects.filter(tariff=tariff).order_by("-number").first()
     if current is None or {k: current.prices.get(k) for k in terms} != terms:
@@ -180,7 +197,7 @@ def tariff_for(*, station: ChargingStation | int, id_token: IdToken | None, at: 
     """The tariff version that applies to a session of ``id_token`` at ``station`` started at ``at`` (one query).
 
     Order: a tariff naming the token's group (or the token itself) in ``token_groups``; the station's tariff; the
-    default tariff. (Sites: the lead adds a level between station and default.) Among versions, the last one valid
+    tariff of the station's site (smartcharging sites); the default tariff. Among versions, the last one valid
     from ``at`` or earlier; a tariff created after ``at`` applies with its first version. Ties: the lowest id.
     """
     station_id = station if isinstance(station, int) else station.pk
@@ -191,15 +208,19 @@ def tariff_for(*, station: ChargingStation | int, id_token: IdToken | None, at: 
     by_station = Exists(
         Tariff.stations.through.objects.filter(tariff_id=OuterRef("tariff_id"), chargingstation_id=station_id)
     )
-    conditions = Q(by_station=True) | Q(tariff__is_default=True)
+    by_site = Exists(
+        Tariff.sites.through.objects.filter(tariff_id=OuterRef("tariff_id"), site__members__station_id=station_id)
+    )
+    conditions = Q(by_station=True) | Q(by_site=True) | Q(tariff__is_default=True)
     if token_ids:
         conditions |= Q(by_token=True)
     return (
-        TariffVersion.objects.annotate(by_token=by_token, by_station=by_station)
+        TariffVersion.objects.annotate(by_token=by_token, by_station=by_station, by_site=by_site)
         .filter(conditions)
         .annotate(
             level=Case(
-                When(by_token=True, then=Value(0)), When(by_station=True, then=Value(1)), default=Value(2),
+                When(by_token=True, then=Value(0)), When(by_station=True, then=Value(1)),
+                When(by_site=True, then=Value(2)), default=Value(3),
                 output_field=IntegerField(),
             ),
             later=Case(When(valid_from__gt=at, then=Value(1)), default=Value(0), output_field=IntegerField()),

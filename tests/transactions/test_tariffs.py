@@ -69,6 +69,55 @@ def test_tariff_for_prefers_token_group_then_station_then_default():
     assert (default.version, own.version, group.version) == (1, 1, 1)
 
 
+def test_a_site_tariff_applies_to_its_members_without_a_tariff_of_their_own():
+    from smartcharging.models import Site, SiteMember
+
+    in_site, _ = station_register(identity="S-1")
+    own_tariff, _ = station_register(identity="S-2")
+    outside, _ = station_register(identity="S-3")
+    site = Site.objects.create(name="Depot", capacity_a=D(100))
+    SiteMember.objects.create(site=site, station=in_site)
+    SiteMember.objects.create(site=site, station=own_tariff)
+    fleet = IdToken.objects.create(id_token="FLEET", type="Central")
+    make_tariff("Default", is_default=True)
+    make_tariff("Station", stations=[own_tariff])
+    make_tariff("Fleet", groups=[fleet])
+    tariffs.tariff_save(tariff=Tariff(name="Depot", currency="EUR", price_per_kwh=D("0.25")), sites=[site])
+    now = T0 + timedelta(days=1)
+
+    def chosen(st: ChargingStation, token: IdToken | None = None) -> str:
+        version = tariffs.tariff_for(station=st, id_token=token, at=now)
+        assert version is not None
+        return version.prices["name"]
+
+    # token group, then the station's own, then its site's, then the default
+    assert (chosen(in_site), chosen(own_tariff), chosen(outside)) == ("Depot", "Station", "Default")
+    assert chosen(in_site, fleet) == "Fleet"
+    # a site has one tariff: a second one is refused
+    with pytest.raises(tariffs.TariffError) as refused:
+        tariffs.tariff_save(tariff=Tariff(name="Depot 2", currency="EUR"), sites=[site])
+    assert refused.value.errors == {"sites": ["Depot already has the tariff 'Depot'"]}
+
+
+def test_site_tariffs_through_the_api_and_the_currency_of_their_members(tokens):
+    from smartcharging.models import Site, SiteMember
+
+    station, _ = station_register(identity="S-9")
+    site = Site.objects.create(name="Harbour", capacity_a=D(63))
+    SiteMember.objects.create(site=site, station=station)
+    currency_reported(station, "CHF")
+    body = {**BODY, "name": "Harbour", "stations": [], "sites": ["Harbour"]}
+    code, refused = call(tokens["admin"], "POST", "/api/v1/tariffs/", body)
+    assert (code, refused) == (
+        400, {"sites": ["S-9 is configured for CHF (TariffCostCtrlr.Currency); the tariff is in EUR"]}
+    )  # fmt: skip
+    code, created = call(tokens["admin"], "POST", "/api/v1/tariffs/", {**body, "currency": "CHF"})
+    assert code == 201, created
+    assert created["sites"] == ["Harbour"]
+    version = tariffs.tariff_for(station=station, id_token=None, at=timezone.now())
+    assert version is not None and version.prices["name"] == "Harbour"
+
+
 def test_a_session_keeps_its_tariff_version_after_the_tariff_is_edited():
     station, _ = station_register(identity="T-3")
     tariff = make_tariff(stations=[station], session_fee=D("1.00"))
@@ -100,8 +149,9 @@ def test_ended_event_costs_a_fixed_few_more_statements(django_assert_num_queries
     active_events()
     ended = tx_event("Ended", 4, format_ocpp(T0 + timedelta(minutes=30)), meter=energy(30, 4000))
     # The in-order path (BEGIN, lock, insert event, insert samples, update, COMMIT) plus, once per session: the
-    # pinned version's prices, the charging states and the energy readings for the final cost.
-    with django_assert_num_queries(9):
+    # pinned version's prices, the charging states and the energy readings for the final cost; and the other apps'
+    # follow-ups of a session's end (transactions/hooks.py: the station's TxProfiles for it dropped, in a savepoint).
+    with django_assert_num_queries(12):
         response = apply(station, ended)
     # 3 kWh at 0.30 + 0.5 h charging at 2.00
     assert response == {"totalCost": 1.9}

@@ -13,6 +13,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.serializers import BaseSerializer
 
 from csms.api_permissions import ModelPermissions
+from smartcharging.models import Site
 from stations.models import ChargingStation
 from transactions import tariffs
 from transactions.models import IdToken, Tariff
@@ -41,6 +42,10 @@ class TariffSerializer(serializers.ModelSerializer):
     stations = serializers.SlugRelatedField(
         slug_field="identity", many=True, required=False, queryset=ChargingStation.objects.all(),
         help_text="identities of the stations it applies to",
+    )  # fmt: skip
+    sites = serializers.SlugRelatedField(
+        slug_field="name", many=True, required=False, queryset=Site.objects.all(),
+        help_text="names of the sites whose member stations without a tariff of their own it applies to",
     )  # fmt: skip
     token_groups = _TokenGroupsField(
         child=serializers.CharField(max_length=36),
@@ -71,6 +76,7 @@ class TariffSerializer(serializers.ModelSerializer):
             "prices_include_tax",
             "bands",
             "stations",
+            "sites",
             "token_groups",
             "is_default",
             "version",
@@ -98,10 +104,11 @@ class TariffSerializer(serializers.ModelSerializer):
     def _save(self, tariff: Tariff, data: dict[str, Any]) -> Tariff:
         stations = data.pop("stations", None)
         groups = data.pop("token_groups", None)
+        sites = data.pop("sites", None)
         for key, value in data.items():
             setattr(tariff, key, value)
         try:
-            return tariffs.tariff_save(tariff=tariff, stations=stations, token_groups=groups)
+            return tariffs.tariff_save(tariff=tariff, stations=stations, token_groups=groups, sites=sites)
         except tariffs.TariffError as exc:
             raise ValidationError(exc.errors) from exc
         except IntegrityError as exc:  # a concurrent request took the name (or the default role) first
@@ -135,7 +142,7 @@ class TariffViewSet(viewsets.ModelViewSet):
     lookup_value_regex = r"\d+"
 
     def get_queryset(self) -> Any:
-        return Tariff.objects.prefetch_related("stations", "token_groups").order_by("name")
+        return Tariff.objects.prefetch_related("stations", "sites", "token_groups").order_by("name")
 
     def perform_create(self, serializer: BaseSerializer[Tariff]) -> None:
         serializer.save()
