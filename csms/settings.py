@@ -340,6 +340,8 @@ CSMS_EVENT_ALERT_SEVERITY = env_int("CSMS_EVENT_ALERT_SEVERITY", 2)
 # CustomerInformation with clear=true, accepted by the station: also anonymise the CSMS's own records of that id
 # token (pseudonym instead of the token, descriptions cleared; energy, times and cost kept for billing law).
 CSMS_CUSTOMER_CLEAR_ANONYMISES = env_bool("CSMS_CUSTOMER_CLEAR_ANONYMISES", True)
+# An anonymising clear also takes the id token off the local lists the CSMS manages for stations.
+CSMS_CUSTOMER_CLEAR_LOCAL_LIST = env_bool("CSMS_CUSTOMER_CLEAR_LOCAL_LIST", True)
 
 # --- Tariffs and cost (transactions/tariffs.py) ---------------------------------------------------------------
 # Time zone of the tariffs' time-of-day bands (IANA name; one for the whole CSMS until sites carry their own).

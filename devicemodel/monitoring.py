@@ -12,14 +12,16 @@ import logging
 from datetime import datetime
 from typing import Any
 
+from django.db import transaction
 from django.utils import timezone
 
 from csms import multipart
-from stations.commands import command_send
+from stations.commands import command_send, command_validate
 from stations.commands.pipeline import Sender
 from stations.models import ChargingStation, Command, StationEvent
 
 from .models import (
+    AttributeType,
     DeviceVariable,
     MonitorSource,
     MonitorType,
@@ -27,6 +29,7 @@ from .models import (
     ReportKind,
     ReportState,
     StationDeviceState,
+    VariableAttribute,
     VariableMonitor,
 )
 from .services import (
@@ -122,11 +125,42 @@ def monitor_set(
     )
 
 
-def monitor_clear(*, station: ChargingStation, monitor_ids: list[int], user: Sender = None) -> Command:
-    """Send ClearVariableMonitoring for these monitor ids."""
+def clear_items_per_message(*, station_id: int) -> int | None:
+    """The station's ``MonitoringCtrlr.ItemsPerMessageClearVariableMonitoring`` from its stored device model (its
+    Actual value), None where not known or not a positive number (one query)."""
+    raw = (
+        VariableAttribute.objects.filter(
+            variable__station_id=station_id,
+            variable__component_name="MonitoringCtrlr",
+            variable__name="ItemsPerMessageClearVariableMonitoring",
+            variable__gone_at__isnull=True,
+            type=AttributeType.ACTUAL,
+        )
+        .values_list("value", flat=True)
+        .first()
+    )
+    try:
+        items = int(raw) if raw is not None else None
+    except ValueError:
+        return None
+    return items if items and items > 0 else None
+
+
+def monitor_clear(*, station: ChargingStation, monitor_ids: list[int], user: Sender = None) -> list[Command]:
+    """Send ClearVariableMonitoring for these monitor ids, split into as many commands as the station's
+    ``MonitoringCtrlr.ItemsPerMessageClearVariableMonitoring`` requires (one when not known); every part's answer
+    hook records its results per id."""
     if not monitor_ids:
         raise MonitorRequestError("no monitor to clear")
-    return command_send(station=station, action="ClearVariableMonitoring", payload={"id": monitor_ids}, user=user)
+    items = clear_items_per_message(station_id=station.pk) or len(monitor_ids)
+    batches = [monitor_ids[i : i + items] for i in range(0, len(monitor_ids), items)]
+    for batch in batches:  # validate every part first: nothing is sent when one is invalid
+        command_validate(action="ClearVariableMonitoring", payload={"id": batch})
+    with transaction.atomic():
+        return [
+            command_send(station=station, action="ClearVariableMonitoring", payload={"id": b}, user=user)
+            for b in batches
+        ]
 
 
 def monitoring_level_set(*, station: ChargingStation, severity: int, user: Sender = None) -> Command:

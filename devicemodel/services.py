@@ -541,20 +541,25 @@ def variables_on_get_answered(command: Command) -> None:
 SECRET_VARIABLES = frozenset({("SecurityCtrlr", "BasicAuthPassword")})
 
 
+def write_only_variables(*, station_id: int, keys: set[Key]) -> set[Key]:
+    """Which of these variables are WriteOnly in the station's stored model (one query)."""
+    if not keys:
+        return set()
+    return {
+        variable_key_of(v)
+        for v in DeviceVariable.objects.filter(station_id=station_id)
+        .filter(_key_q(list(keys)))
+        .filter(attributes__mutability=Mutability.WRITE_ONLY)
+        .distinct()
+    }
+
+
 def set_variables_secrets(station_id: int | None, payload: dict[str, Any]) -> list[list[str | int]]:
     """``secrets.secret_fields("SetVariables")``: the attributeValues of WriteOnly variables (known secrets, or
     WriteOnly in the station's stored model: one query), stored and logged as [redacted]."""
     data = payload.get("setVariableData") or []
     keys = {variable_key(d["component"], d["variable"]) for d in data}
-    write_only: set[Key] = set()
-    if station_id is not None and keys:
-        write_only = {
-            variable_key_of(v)
-            for v in DeviceVariable.objects.filter(station_id=station_id)
-            .filter(_key_q(list(keys)))
-            .filter(attributes__mutability=Mutability.WRITE_ONLY)
-            .distinct()
-        }
+    write_only = write_only_variables(station_id=station_id, keys=keys) if station_id is not None else set()
     return [
         ["setVariableData", i, "attributeValue"]
         for i, d in enumerate(data)

@@ -181,7 +181,7 @@ def monitor_set(request: HttpRequest, identity: str, pk: int) -> HttpResponse:
 def monitor_clear(request: HttpRequest, identity: str, monitor_id: int) -> HttpResponse:
     station = _station_or_404(identity)
     try:
-        monitoring.monitor_clear(station=station, monitor_ids=[monitor_id], user=request.user)
+        monitoring.monitor_clear(station=station, monitor_ids=[monitor_id], user=request.user)  # one id: one part
         messages.success(request, f"ClearVariableMonitoring sent for monitor {monitor_id}.")
     except (monitoring.MonitorRequestError, commands.CommandValidationError) as exc:
         messages.error(request, str(exc))

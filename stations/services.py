@@ -246,7 +246,9 @@ def station_events_record(
 ) -> None:
     """Record a NotifyEvent's events (OCPP ``EventDataType`` dicts); a retried message adds no second row. Events
     whose monitor's severity is <= ``CSMS_EVENT_ALERT_SEVERITY`` are alerts, sent as ``station.event_alert``."""
-    from devicemodel.monitoring import monitor_severities  # devicemodel depends on stations, not the reverse
+    # devicemodel depends on stations, not the reverse
+    from devicemodel.monitoring import monitor_severities
+    from devicemodel.services import SECRET_VARIABLES, variable_key, write_only_variables
 
     # One query for the severities of the message's monitors. OCPP SPEC-SILENT: an event without a known monitor
     # (HardWiredNotification, or a monitor no report or SetVariableMonitoring told the CSMS of) has no severity and
@@ -255,6 +257,15 @@ def station_events_record(
         station_id=station_id,
         monitor_ids={e["variableMonitoringId"] for e in event_data if e.get("variableMonitoringId") is not None},
     )
+    # A WriteOnly variable's value is a secret: an event on one is stored without it (one query), as reports and
+    # Get/SetVariables never store it.
+    write_only = write_only_variables(
+        station_id=station_id, keys={variable_key(e["component"], e["variable"]) for e in event_data}
+    ) | {
+        variable_key(e["component"], e["variable"])
+        for e in event_data
+        if (e["component"]["name"], e["variable"]["name"]) in SECRET_VARIABLES
+    }
     level = settings.CSMS_EVENT_ALERT_SEVERITY
     events = []
     for event in event_data:
@@ -268,7 +279,9 @@ def station_events_record(
                 timestamp=parse_ocpp(event["timestamp"]),
                 trigger=event["trigger"],
                 cause=event.get("cause"),
-                actual_value=event["actualValue"],
+                actual_value=""
+                if variable_key(event["component"], event["variable"]) in write_only
+                else event["actualValue"],
                 tech_code=event.get("techCode", ""),
                 tech_info=event.get("techInfo", ""),
                 cleared=event.get("cleared"),

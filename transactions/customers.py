@@ -46,8 +46,8 @@ _ANSWERS = {
 KEPT = (
     "Kept for billing law: each transaction's station, EVSE, times, energy, meter samples, stop reason and cost; "
     "the pseudonym still links one customer's sessions without naming them. Not rewritten: the id token itself "
-    "in the id-token list (it authorises the card: block or delete it there), the command audit trail and the "
-    "OCPP message log."
+    "in the id-token list (it authorises the card: block or delete it there; it leaves the stations' local lists "
+    "unless CSMS_CUSTOMER_CLEAR_LOCAL_LIST is off), the command audit trail and the OCPP message log."
 )
 
 
@@ -211,6 +211,12 @@ def customer_records_anonymise(*, request: CustomerInformationRequest, user_id: 
         counts["customer_information_requests"] = CustomerInformationRequest.objects.filter(id_token=token).update(
             id_token=alias
         )
+        if settings.CSMS_CUSTOMER_CLEAR_LOCAL_LIST:
+            # OCPP SPEC-SILENT (TC_N_46): the station cleared the token from its own local list; the CSMS's desired
+            # lists drop it too, or the next sync would send it back.
+            from .services import local_lists_token_remove
+
+            counts["local_list_entries"] = local_lists_token_remove(id_token=token)
     elif token:
         alias = token  # already anonymised by an earlier clear
     clearance = CustomerDataClearance.objects.create(

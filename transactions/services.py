@@ -726,6 +726,15 @@ def transaction_status_on_answered(command: Command) -> None:
     )
 
 
+def local_lists_token_remove(*, id_token: str) -> int:
+    """Take every id token with this string (any type) off the local lists the CSMS manages for stations; the next
+    sync of each list sends its removal (Differential) or the list without it (Full). Returns how many list entries
+    were removed (one statement)."""
+    through = LocalAuthList.tokens.through
+    deleted, _ = through.objects.filter(idtoken__id_token__iexact=id_token).delete()
+    return deleted
+
+
 def local_list_sync(*, station: ChargingStation, full: bool = False, user: Sender = None) -> Command | None:
     """Send the station the update that brings its local list to the desired state (None: nothing to send)."""
     with transaction.atomic():

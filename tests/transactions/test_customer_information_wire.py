@@ -233,6 +233,7 @@ def test_an_accepted_clear_anonymises_the_records_keeps_billing_fields_and_write
             "remote_starts": 1,
             "id_token_descriptions": 1,
             "customer_information_requests": 2,
+            "local_list_entries": 0,
         },
     )
     assert "energy" in clearance.kept
