@@ -132,4 +132,5 @@ def test_an_unsigned_image_is_rolled_out_without_signing_certificate_and_signatu
     assert sorted(request) == ["firmware", "requestId"]
     assert sorted(request["firmware"]) == ["location", "retrieveDateTime"]
     assert request["firmware"]["location"].startswith("http://127.0.0.1:8000/fw/")
-    assert request["requestId"] == RolloutStation.objects.get().update.request_id
+    update = RolloutStation.objects.get().update
+    assert update is not None and request["requestId"] == update.request_id

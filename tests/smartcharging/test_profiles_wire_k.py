@@ -6,11 +6,12 @@ from __future__ import annotations
 from typing import Any
 
 from smartcharging import profiles
-from smartcharging.models import ChargingProfile, ChargingProfileReport, EvChargingNeeds
+from smartcharging.models import ChargingProfile, ChargingProfileReport, EvChargingNeeds, EvChargingSchedule
 from stations.models import ChargingStation
 from tests.conftest import in_thread
 from tests.ocpp_client import run
-from tests.smartcharging.test_profiles_wire import answer_next, default_profile, event, until
+from tests.smartcharging.test_profiles_api import absolute
+from tests.smartcharging.test_profiles_wire import NOW, answer_next, default_profile, event, until
 from tests.stations.helpers import wait_online
 
 
@@ -88,10 +89,44 @@ def test_the_ev_renegotiates_a_second_needs_is_answered_stored_and_replaces_the_
     assert out["second_call"][2] == "SetChargingProfile"
     assert second["id"] == first["id"] and second["transactionId"] == "TX-1"
     assert second["chargingSchedule"][0]["chargingSchedulePeriod"] == [{"startPeriod": 0, "limit": 10.0}]
-    stored = EvChargingNeeds.objects.order_by("received_at")
-    assert [(n.answered_status, n.ac_charging_parameters["evMaxCurrent"]) for n in stored] == [
+    stored = EvChargingNeeds.objects.order_by("received_at").values_list("answered_status", "ac_charging_parameters")
+    assert [(status, (ac or {}).get("evMaxCurrent")) for status, ac in stored] == [
         ("Accepted", 20), ("Accepted", 10)
     ]  # fmt: skip
     # The same id: the station replaces the session's profile; the CSMS's record keeps the first as replaced.
     rows = ChargingProfile.objects.order_by("created_at").values_list("profile_id", "state")
     assert list(rows) == [(first["id"], "cleared"), (first["id"], "installed")]
+
+
+def ev_schedule(periods: list[tuple[int, float]], **extra: Any) -> dict[str, Any]:
+    return {"timeBase": NOW, "evseId": 1, "chargingSchedule": {"id": 1, "chargingRateUnit": "A", **extra,
+            "chargingSchedulePeriod": [{"startPeriod": s, "limit": v} for s, v in periods]}}  # fmt: skip
+
+
+def test_an_ev_schedule_above_the_csms_composite_is_rejected_with_status_info_and_stored(
+    asgi_server, station_factory, settings
+):
+    station = station_factory("CS-1")
+    # The station's maximum: 16 A for the first hour from NOW, 32 A after.
+    profiles.profile_record(station_id=station.pk, evse_id=0, profile=absolute("ChargingStationMaxProfile", id=1),
+                            source="csms", state="installed")  # fmt: skip
+
+    async def scenario() -> list[Any]:
+        replies = []
+        async with asgi_server.station("CS-1") as st:
+            await st.boot()
+            await wait_online("CS-1")
+            replies.append(await st.call("NotifyEVChargingSchedule", ev_schedule([(0, 10.0), (1800, 20.0)])))
+            # Within the limit of each stretch (30 A only after the first hour): Accepted.
+            within = ev_schedule([(0, 16.0), (3600, 30.0)], duration=7200)
+            replies.append(await st.call("NotifyEVChargingSchedule", within))
+            settings.CSMS_EV_SCHEDULE_CHECK = False
+            replies.append(await st.call("NotifyEVChargingSchedule", ev_schedule([(0, 10.0), (1800, 20.0)])))
+        return [r[2] for r in replies]
+
+    answers = run(scenario())
+    info = {"reasonCode": "LimitExceeded",
+            "additionalInfo": "period at 1800 s asks 20.0 A, the CSMS's composite allows 16.0 A"}  # fmt: skip
+    assert answers == [{"status": "Rejected", "statusInfo": info}, {"status": "Accepted"}, {"status": "Accepted"}]
+    stored = EvChargingSchedule.objects.order_by("received_at").values_list("answered_status", "status_info")
+    assert list(stored) == [("Rejected", info), ("Accepted", None), ("Accepted", None)]
