@@ -534,3 +534,6 @@ CSMS_SMART_CHARGING_PHASES = env_int("CSMS_SMART_CHARGING_PHASES", 3)
 # NotifyEVChargingNeeds is answered Accepted; on: the CSMS also sends a TxProfile giving the EV its maximum
 # (capped by the CSMS's composite of the station's maximum and external limits).
 CSMS_EV_CHARGING_NEEDS_SEND_PROFILE = env_bool("CSMS_EV_CHARGING_NEEDS_SEND_PROFILE", False)
+# NotifyEVChargingSchedule: on, a schedule with a period above the CSMS's composite for the EVSE is answered Rejected
+# (statusInfo LimitExceeded); off, every schedule is Accepted. Stored with the answer either way.
+CSMS_EV_SCHEDULE_CHECK = env_bool("CSMS_EV_SCHEDULE_CHECK", True)

@@ -97,7 +97,7 @@ class EvChargingNeedsAdmin(ReadOnlyAdmin):
 
 @admin.register(EvChargingSchedule)
 class EvChargingScheduleAdmin(ReadOnlyAdmin):
-    list_display = ("station", "evse_id", "time_base", "received_at")
+    list_display = ("station", "evse_id", "time_base", "answered_status", "received_at")
     search_fields = ("station__identity",)
 
 

@@ -45,10 +45,13 @@ def notify_ev_charging_needs(ctx: CallContext, payload: dict[str, Any]) -> dict[
 
 @handles("NotifyEVChargingSchedule")
 def notify_ev_charging_schedule(ctx: CallContext, payload: dict[str, Any]) -> dict[str, Any]:
-    services.ev_charging_schedule_record(
+    record = services.ev_charging_schedule_record(
         station_id=ctx.station_id,
         evse_id=payload["evseId"],
         time_base=parse_ocpp(payload["timeBase"]),
         schedule=payload["chargingSchedule"],
     )
-    return {"status": "Accepted"}
+    answer: dict[str, Any] = {"status": record.answered_status}
+    if record.status_info:
+        answer["statusInfo"] = record.status_info
+    return answer

@@ -224,6 +224,12 @@ class EvChargingSchedule(models.Model):
     evse_id = models.PositiveIntegerField()
     time_base = models.DateTimeField()
     charging_schedule = models.JSONField()
+    answered_status = models.CharField(
+        max_length=10,
+        default="Accepted",
+        help_text="The CSMS's answer (CSMS_EV_SCHEDULE_CHECK: Rejected above its composite).",
+    )
+    status_info = models.JSONField(null=True, blank=True, help_text="The answer's statusInfo, when Rejected.")
     received_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

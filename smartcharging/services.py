@@ -274,6 +274,54 @@ def _needs_profile_send(*, station_id: int, evse_id: int, needs: dict[str, Any])
 def ev_charging_schedule_record(
     *, station_id: int, evse_id: int, time_base: datetime, schedule: dict[str, Any]
 ) -> EvChargingSchedule:
+    """A NotifyEVChargingSchedule, stored with the CSMS's answer. With CSMS_EV_SCHEDULE_CHECK on (default), a
+    schedule any period of which asks more than the CSMS's composite for the EVSE over that period (from
+    ``timeBase``, in the schedule's rate unit) is answered ``Rejected`` with statusInfo ``LimitExceeded``.
+
+    # OCPP SPEC-SILENT: K17 leaves the check of the EV's schedule to the CSMS; this one compares it with its own
+    # composite schedule (installed profiles and external limits) and rejects a schedule above it.
+    """
+    status_info = ev_schedule_excess(station_id=station_id, evse_id=evse_id, time_base=time_base, schedule=schedule)
     return EvChargingSchedule.objects.create(
-        station_id=station_id, evse_id=evse_id, time_base=time_base, charging_schedule=schedule
+        station_id=station_id,
+        evse_id=evse_id,
+        time_base=time_base,
+        charging_schedule=schedule,
+        answered_status="Rejected" if status_info else "Accepted",
+        status_info=status_info,
     )
+
+
+def ev_schedule_excess(
+    *, station_id: int, evse_id: int, time_base: datetime, schedule: dict[str, Any]
+) -> dict[str, Any] | None:
+    """The statusInfo of a Rejected answer when a period of the EV's schedule exceeds the composite, else None."""
+    if not settings.CSMS_EV_SCHEDULE_CHECK:
+        return None
+    periods = sorted(schedule["chargingSchedulePeriod"], key=lambda p: p["startPeriod"])
+    last_start = periods[-1]["startPeriod"]
+    duration_s = max(int(schedule.get("duration") or 0), last_start + 1)
+    station = ChargingStation.objects.get(pk=station_id)
+    cap = composite_compute(
+        station=station,
+        evse_id=evse_id,
+        duration_s=duration_s,
+        rate_unit=schedule["chargingRateUnit"],
+        start=time_base,
+    )
+    bounds = [p.start_s for p in cap.periods] + [cap.duration_s]
+    for i, period in enumerate(periods):
+        start = period["startPeriod"]
+        end = periods[i + 1]["startPeriod"] if i + 1 < len(periods) else duration_s
+        for j, cp in enumerate(cap.periods):
+            if cp.limit is None or bounds[j + 1] <= start or cp.start_s >= max(end, start + 1):
+                continue
+            if float(period["limit"]) > cp.limit + 1e-6:
+                return {
+                    "reasonCode": "LimitExceeded",
+                    "additionalInfo": (
+                        f"period at {start} s asks {period['limit']} {cap.rate_unit}, "
+                        f"the CSMS's composite allows {round(cp.limit, 1)} {cap.rate_unit}"
+                    ),
+                }
+    return None

@@ -221,7 +221,7 @@ def test_external_limits_and_the_evs_needs_and_schedule_are_stored(asgi_server, 
             schedule = {
                 "id": 2,
                 "chargingRateUnit": "W",
-                "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 11000}],
+                "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 8000}],  # within the 12 A (8280 W) limit
             }
             out["schedule_reply"] = await st.call(
                 "NotifyEVChargingSchedule", {"timeBase": NOW, "evseId": 1, "chargingSchedule": schedule}
@@ -256,7 +256,7 @@ def test_external_limits_and_the_evs_needs_and_schedule_are_stored(asgi_server, 
     assert record.profile_command is not None and record.profile_command.action == "SetChargingProfile"
     assert out["schedule_reply"][2] == {"status": "Accepted"}
     assert EvChargingSchedule.objects.get().charging_schedule["chargingSchedulePeriod"] == [
-        {"startPeriod": 0, "limit": 11000}
+        {"startPeriod": 0, "limit": 8000}
     ]
     # Cleared: the grid operator's 12 A no longer caps the EV's TxProfile of 20 A (installed meanwhile).
     assert [(p.start_s, p.limit) for p in out["after_clear"]] == [(0, 20.0)]
