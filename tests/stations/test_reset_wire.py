@@ -19,7 +19,9 @@ from transactions.models import ChargingTransaction
 pytestmark = pytest.mark.live
 
 
-def test_immediate_reset_during_a_session_ends_it_and_the_boot_confirms_it(live_server_ws: Any, station_factory):
+def test_immediate_reset_during_a_session_ends_it_and_the_boot_confirms_it(
+    live_server_ws: Any, station_factory: Any
+) -> None:
     station = station_factory("CS-1")
     user, _ = operator()
 
@@ -50,7 +52,7 @@ def test_immediate_reset_during_a_session_ends_it_and_the_boot_confirms_it(live_
     assert "confirmed by the boot" in page(user, "/stations/CS-1/")
 
 
-def test_evse_reset_is_its_command_and_answer_only(live_server_ws: Any, station_factory):
+def test_evse_reset_is_its_command_and_answer_only(live_server_ws: Any, station_factory: Any) -> None:
     station = station_factory("CS-1")
     user, _ = operator()
 
