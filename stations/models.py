@@ -537,6 +537,7 @@ class DisplayMessageReport(models.Model):
 
 
 class NetworkProfileStatus(models.TextChoices):
+    AWAITING_ROOT = "awaiting_root"  # an upgrade's step 0: sent once the station accepted the CSMSRootCertificate
     SENT = "sent"  # SetNetworkProfile sent, no answer yet
     ACCEPTED = "Accepted"
     REJECTED = "Rejected"
@@ -552,7 +553,7 @@ class NetworkProfile(models.Model):
     station = models.ForeignKey(ChargingStation, on_delete=models.CASCADE, related_name="network_profiles")
     configuration_slot = models.PositiveIntegerField()
     connection_data = models.JSONField()
-    status = models.CharField(max_length=10, choices=NetworkProfileStatus.choices, default=NetworkProfileStatus.SENT)
+    status = models.CharField(max_length=16, choices=NetworkProfileStatus.choices, default=NetworkProfileStatus.SENT)
     status_reason = models.CharField(max_length=20, blank=True, help_text="The answer's statusInfo.reasonCode.")
     migrating = models.BooleanField(default=False)
     command = models.ForeignKey(Command, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
