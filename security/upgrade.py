@@ -2,6 +2,8 @@
 
 0. For profiles 2 and 3 the station must first trust the CSMS's server certificate: install the CSMSRootCertificate
    (InstallCertificate; the certificates block), and for profile 3 give it a station certificate (SignCertificate).
+   Given ``csms_root_pem``, the flow sends that InstallCertificate itself and step 1 once it is Accepted (the
+   connection data waits on the slot's ``NetworkProfile``, status ``awaiting_root``; a refused root drops it).
 1. ``security_profile_upgrade_start`` sets ``pending_security_profile`` and sends SetNetworkProfile with the new
    connection data (``securityProfile``, the ``wss://`` URL) in a configuration slot.
 2. SetNetworkProfile answered Accepted (answer hook) -> SetVariables ``OCPPCommCtrlr.NetworkConfigurationPriority``
@@ -18,9 +20,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from django.db import transaction
+
+from security.certificates import certificate_install
 from stations.commands import command_send, on_command_answered
 from stations.commands.pipeline import Sender
-from stations.models import ChargingStation, Command, SecurityProfile
+from stations.models import ChargingStation, Command, NetworkProfile, NetworkProfileStatus, SecurityProfile
 
 logger = logging.getLogger(__name__)
 
@@ -37,17 +42,17 @@ def security_profile_upgrade_start(
     ocpp_interface: str = "Wired0",
     message_timeout_s: int = 30,
     user: Sender = None,
+    csms_root_pem: str | None = None,
 ) -> Command:
-    """Step 1 (module doc); step 2 sets NetworkConfigurationPriority to the new slot. Raises ValueError for an
-    unknown profile or a URL that does not fit it."""
+    """Step 1 (module doc), or step 0 first when ``csms_root_pem`` is given; step 2 sets
+    NetworkConfigurationPriority to the new slot. Raises ValueError for an unknown profile, a URL that does not fit
+    it or a root that is not a PEM certificate."""
     if profile not in SecurityProfile.values:
         raise ValueError(f"unknown security profile {profile}")
     if profile >= SecurityProfile.BASIC_TLS and not csms_url.startswith("wss://"):
         raise ValueError(f"security profile {profile} needs a wss:// URL")
     if profile == SecurityProfile.BASIC_TLS and not station.password_hash:
         raise ValueError("security profile 2 needs a password (set one first)")
-    ChargingStation.objects.filter(pk=station.pk).update(pending_security_profile=profile)
-    station.pending_security_profile = profile
     payload: dict[str, Any] = {
         "configurationSlot": configuration_slot,
         "connectionData": {
@@ -59,10 +64,48 @@ def security_profile_upgrade_start(
             "ocppInterface": ocpp_interface,
         },
     }
-    command = command_send(station=station, action="SetNetworkProfile", payload=payload, user=user)
+    with transaction.atomic():
+        ChargingStation.objects.filter(pk=station.pk).update(pending_security_profile=profile)
+        station.pending_security_profile = profile
+        if csms_root_pem is not None:
+            NetworkProfile.objects.update_or_create(
+                station=station,
+                configuration_slot=configuration_slot,
+                defaults={
+                    "connection_data": payload["connectionData"],
+                    "status": NetworkProfileStatus.AWAITING_ROOT,
+                    "status_reason": "",
+                    "migrating": False,
+                    "command": None,
+                },
+            )
+            root = certificate_install(
+                station=station, certificate_type="CSMSRootCertificate", pem=csms_root_pem, user=user
+            )
+            logger.info("station %s: security profile upgrade to %s: root certificate first", station.identity, profile)
+            return root
+        command = command_send(station=station, action="SetNetworkProfile", payload=payload, user=user)
     # Step 2's value travels with the command's request: nothing else to remember.
     logger.info("station %s: security profile upgrade to %s started", station.identity, profile)
     return command
+
+
+@on_command_answered("InstallCertificate")
+def upgrade_on_root_installed(command: Command) -> None:
+    """Step 0 -> 1: the CSMSRootCertificate Accepted during an upgrade sends the waiting SetNetworkProfile."""
+    if command.request.get("certificateType") != "CSMSRootCertificate":
+        return
+    waiting = NetworkProfile.objects.filter(station_id=command.station_id, status=NetworkProfileStatus.AWAITING_ROOT)
+    row = waiting.first()
+    if row is None:
+        return
+    if (command.response or {}).get("status") != "Accepted":
+        waiting.delete()  # nothing reached the slot; the pending profile stays until an operator clears it
+        return
+    if _pending(command) != row.connection_data.get("securityProfile"):
+        return
+    payload = {"configurationSlot": row.configuration_slot, "connectionData": row.connection_data}
+    command_send(station=command.station, action="SetNetworkProfile", payload=payload)
 
 
 def _pending(command: Command) -> int | None:

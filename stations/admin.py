@@ -27,6 +27,7 @@ from .models import (
     DisplayMessageReport,
     Evse,
     MessageLog,
+    NetworkProfile,
     ProtocolViolation,
     StationEvent,
     StatusNotificationRecord,
@@ -275,3 +276,14 @@ class DisplayMessageReportAdmin(ReadOnlyAdmin):
     search_fields = ["station__identity"]
     list_select_related = ["station"]
     readonly_fields = [f.name for f in DisplayMessageReport._meta.fields]
+
+
+@admin.register(NetworkProfile)
+class NetworkProfileAdmin(ReadOnlyAdmin):
+    """Set through SetNetworkProfile (its secrets redacted), moved on by the station's answer."""
+
+    list_display = ["station", "configuration_slot", "status", "status_reason", "migrating", "updated_at"]
+    list_filter = ["status", "migrating"]
+    search_fields = ["station__identity"]
+    list_select_related = ["station"]
+    readonly_fields = [f.name for f in NetworkProfile._meta.fields]

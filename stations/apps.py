@@ -12,6 +12,7 @@ class StationsConfig(AppConfig):
             datatransfer,
             display_messages,
             handlers,  # noqa: F401 - registers the OCPP handlers
+            network_profiles,
             remote,
         )
         from .commands import on_command_answered, on_command_failed, on_command_sending
@@ -30,4 +31,8 @@ class StationsConfig(AppConfig):
         collector_register(StationsCollector())
         on_command_answered("ChangeAvailability")(remote.availability_on_answered)
         on_command_answered("Reset")(remote.reset_on_answered)
+        on_command_sending("SetNetworkProfile")(network_profiles.network_profile_on_sending)
+        on_command_answered("SetNetworkProfile")(network_profiles.network_profile_on_answered)
+        on_command_failed("SetNetworkProfile")(network_profiles.network_profile_on_failed)
+        on_command_answered("SetVariables")(network_profiles.migration_on_priority)
         datatransfer.data_transfer_modules_load()

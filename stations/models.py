@@ -534,3 +534,36 @@ class DisplayMessageReport(models.Model):
 
     def __str__(self) -> str:
         return f"GetDisplayMessages {self.request_id} on {self.station_id} ({self.state})"
+
+
+class NetworkProfileStatus(models.TextChoices):
+    AWAITING_ROOT = "awaiting_root"  # an upgrade's step 0: sent once the station accepted the CSMSRootCertificate
+    SENT = "sent"  # SetNetworkProfile sent, no answer yet
+    ACCEPTED = "Accepted"
+    REJECTED = "Rejected"
+    FAILED = "Failed"
+    NO_ANSWER = "no_answer"  # the command failed or timed out (the station may still have stored it)
+
+
+class NetworkProfile(models.Model):
+    """The latest SetNetworkProfile the CSMS sent to a station's configuration slot and the station's answer
+    (B09). ``connection_data`` as stored on the command: its VPN/APN passwords, VPN key and SIM PIN
+    ``[redacted]``. ``migrating``: a migration to this slot (stations/network_profiles.py) is under way."""
+
+    station = models.ForeignKey(ChargingStation, on_delete=models.CASCADE, related_name="network_profiles")
+    configuration_slot = models.PositiveIntegerField()
+    connection_data = models.JSONField()
+    status = models.CharField(max_length=16, choices=NetworkProfileStatus.choices, default=NetworkProfileStatus.SENT)
+    status_reason = models.CharField(max_length=20, blank=True, help_text="The answer's statusInfo.reasonCode.")
+    migrating = models.BooleanField(default=False)
+    command = models.ForeignKey(Command, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["station", "configuration_slot"]
+        constraints = [
+            models.UniqueConstraint(fields=["station", "configuration_slot"], name="uniq_network_profile_slot")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.station_id} slot {self.configuration_slot} ({self.status})"

@@ -56,6 +56,7 @@ from stations.models import (
     DisplayMessageReport,
     Evse,
     MessageLog,
+    NetworkProfile,
     ProtocolViolation,
     StationEvent,
     StatusNotificationRecord,
@@ -126,6 +127,7 @@ SENT_TO_STATIONS: tuple[type[models.Model], ...] = (
 )
 # Charging profiles (K-block): sent by the CSMS or reported by the station, moved on by the answers.
 SENT_TO_STATIONS += (ChargingProfile, ChargingSchedule, ChargingSchedulePeriod)
+SENT_TO_STATIONS += (NetworkProfile,)  # SetNetworkProfile per slot and its answer
 # The CSMS's own audit of what it did to its records (customer data anonymised; the tariff versions sessions
 # were priced with).
 CSMS_AUDIT: tuple[type[models.Model], ...] = (CustomerDataClearance, TariffVersion, JobRun, JobHeartbeat)
@@ -253,6 +255,7 @@ def one_of_each() -> dict[type[models.Model], models.Model]:
             status="accepted",
         ),
         DisplayMessageReport: DisplayMessageReport.objects.create(station=station, request_id=1),
+        NetworkProfile: NetworkProfile.objects.create(station=station, configuration_slot=1, connection_data={}),
         CustomerInformationRequest: (info := CustomerInformationRequest.objects.create(station=station, request_id=1)),
         CustomerDataClearance: CustomerDataClearance.objects.create(request=info, pseudonym="anon-1"),
         TariffVersion: TariffVersion.objects.create(
