@@ -21,6 +21,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from csms import jobs
 from csms.timeutil import format_ocpp
 from stations.commands import CommandValidationError, command_send
 from stations.models import ChargingStation, Command, CommandState, Evse
@@ -150,8 +151,9 @@ def site_recompute_request(*, site_id: int, reason: str) -> None:
     from .tasks import site_recompute_task
 
     generation = site["requested_generation"]
-    countdown = settings.CSMS_SITE_RECOMPUTE_DEBOUNCE_S
-    transaction.on_commit(partial(site_recompute_task.apply_async, args=[site_id, generation], countdown=countdown))
+    delay_s = settings.CSMS_SITE_RECOMPUTE_DEBOUNCE_S
+    # csms.jobs.later: never a countdown past the broker's visibility timeout (the sweep catches up otherwise).
+    transaction.on_commit(partial(jobs.later, site_recompute_task, args=[site_id, generation], delay_s=delay_s))
 
 
 # --- The recompute ---------------------------------------------------------------------------------------------

@@ -290,7 +290,13 @@ def asgi_server(transactional_db: None, settings: Any) -> Iterator[AsgiServer]:
     # left open when the test database is dropped.
     db_settings = connections["default"].settings_dict
     conn_max_age, db_settings["CONN_MAX_AGE"] = db_settings["CONN_MAX_AGE"], 0
+    # A channel layer of its own: each test runs its scenario on a new event loop, and a layer that another test's
+    # loop used holds locks bound to that loop.
+    from channels.layers import channel_layers
+
+    channel_layers.backends.clear()
     yield AsgiServer(application)
+    channel_layers.backends.clear()
     db_settings["CONN_MAX_AGE"] = conn_max_age
 
 

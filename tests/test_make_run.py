@@ -119,7 +119,7 @@ def test_make_run_in_a_fresh_clone_serves_the_simulator_demo(tmp_path: Path) -> 
         assert "Created admin user 'admin' (password from CSMS_ADMIN_PASSWORD)." in output
         assert "mode: embedded (SQLite under var/, private Redis under var/redis/, Celery worker and beat)" in output
         pids = {name: int(pid) for name, pid in re.findall(r"^embedded: (\w+) started \(pid (\d+)\)$", output, re.M)}
-        assert set(pids) == {"redis", "worker", "beat", "daphne"}
+        assert set(pids) == {"redis", "worker", "beat", "ftp", "daphne"}
         with urllib.request.urlopen(f"{url}/readyz", timeout=5) as response:
             assert json.loads(response.read()) == {"status": "ok", "checks": {"database": "ok", "channel_layer": "ok"}}
 

@@ -193,7 +193,22 @@ def test_migrate_creates_the_billing_and_operator_groups():
         ("security", "view_securityevent"),
         ("transactions", "view_customerinformationrequest"),
         ("transactions", "view_customerdataclearance"),
+        ("transactions", "view_tariff"),
+        ("transactions", "view_tariffversion"),
+        ("firmware", "view_logrequest"),
+        ("firmware", "view_stationfiletransfer"),
+        ("firmware", "view_firmwareimage"),
+        ("firmware", "view_firmwarerollout"),
+        ("firmware", "view_firmwarepublication"),
+        ("smartcharging", "view_site"),
+        ("smartcharging", "view_sitemember"),
+        ("smartcharging", "view_evseallocation"),
+        ("smartcharging", "view_allocationround"),
+        ("smartcharging", "view_chargingprofile"),
+        ("smartcharging", "view_chargingprofilereport"),
     }
+    # Billing reads log requests' states but never downloads stations' logs (personal data).
+    assert not billing.permissions.filter(codename="download_logrequest").exists()
     operator = set(Group.objects.get(name="operator").permissions.values_list("codename", flat=True))
     assert {"add_command", "add_idtoken", "change_idtoken", "delete_idtoken", "view_chargingtransaction"} <= operator
     assert "add_customerinformationrequest" in operator

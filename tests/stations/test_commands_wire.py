@@ -425,5 +425,11 @@ def test_outcome_is_published_to_the_command_and_station_groups(two_servers, sta
             return first, second, body["id"]
 
     first, second, command_id = run(scenario())
-    expected = {"type": "command.finished", "command_id": command_id, "state": "answered", "station": "CS-1"}
+    expected = {
+        "type": "command.finished",
+        "command_id": command_id,
+        "action": "ClearCache",
+        "state": "answered",
+        "station": "CS-1",
+    }
     assert first == second == expected
