@@ -14,6 +14,10 @@ class SmartchargingConfig(AppConfig):
         from . import handlers  # noqa: F401 - registers the OCPP handlers
         from . import profiles, services, sites
 
+        # Lock order: a site's rows before the station's profile rows, on both paths. The recompute locks its site and
+        # then sends (the profiles' send hook locks the station's profiles); so the answer path runs the sites' hook
+        # (site rows) before the profiles' one, or the two paths deadlock.
+        on_command_answered("SetChargingProfile")(sites.profile_on_answered)
         on_command_sending("SetChargingProfile")(profiles.profile_on_set_sending)
         on_command_answered("SetChargingProfile")(profiles.profile_on_set_answered)
         on_command_sending("ClearChargingProfile")(profiles.profile_on_clear_sending)
@@ -26,5 +30,4 @@ class SmartchargingConfig(AppConfig):
         on_transaction_ended(profiles.profiles_drop_for_transaction)
 
         # Sites and load management
-        on_command_answered("SetChargingProfile")(sites.profile_on_answered)
         on_session_change(sites.session_changed)

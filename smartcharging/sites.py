@@ -606,6 +606,11 @@ def _store_measured(change: SessionChange) -> EvseAllocation | None:
     overall = change.currents_a.get("")
     measured = [float(change.currents_a.get(p, overall if overall is not None else 0)) for p in LINE_PHASES]
     alloc.measured_a, alloc.measured_at = measured, timezone.now()
+    # A recompute holding the row (it locks allocations, then the stations it sends to) is never waited for here,
+    # on the station path that already holds this station's rows: the reading is skipped, the next one is stored.
+    free = EvseAllocation.objects.select_for_update(skip_locked=True).filter(pk=alloc.pk).values_list("pk", flat=True)
+    if not list(free):
+        return alloc
     EvseAllocation.objects.filter(pk=alloc.pk).update(measured_a=measured, measured_at=alloc.measured_at)
     return alloc
 

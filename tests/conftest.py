@@ -297,6 +297,7 @@ def asgi_server(transactional_db: None, settings: Any) -> Iterator[AsgiServer]:
     channel_layers.backends.clear()
     yield AsgiServer(application)
     channel_layers.backends.clear()
+
     db_settings["CONN_MAX_AGE"] = conn_max_age
 
 
