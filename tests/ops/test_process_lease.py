@@ -75,6 +75,9 @@ def test_a_killed_process_s_connection_command_and_station_are_ended_by_the_othe
                 interval_s=0.2,
             )
             assert ended, survivor.log()[-3000:]
+            # Ended in the same transaction: the station is offline (commands to it now end "offline").
+            offline = ChargingStation.objects.filter(pk=station.pk, is_online=False, channel_name="")
+            assert await in_thread(offline.exists)
         # Its station connects again, to the live process.
         async with survivor.station("LEASE-1") as st:
             assert (await st.boot())[2]["status"] == "Accepted"
@@ -93,9 +96,11 @@ def test_a_killed_process_s_connection_command_and_station_are_ended_by_the_othe
     assert second.server_process_id == _lease_of(survivor).pk
     dead = ServerProcess.objects.get(pk=doomed_lease.pk)
     assert dead.end == ServerProcess.End.EXPIRED and dead.ended_at is not None
-    assert {k: dead.cleaned_up[k] for k in ("connections", "commands")} == {"connections": 1, "commands": 1}
-    assert dead.cleaned_up["by"] in set(ServerProcess.objects.filter(ended_at__isnull=True).values_list("pk", flat=True))
-    # Offline in between: the reconnection opened a new current connection.
+    cleaned: dict[str, Any] = dead.cleaned_up or {}
+    assert {k: cleaned[k] for k in ("connections", "commands")} == {"connections": 1, "commands": 1}
+    live = set(ServerProcess.objects.filter(ended_at__isnull=True).values_list("pk", flat=True))
+    assert cleaned["by"] in live
+    # Its reconnection opened a new current connection.
     station.refresh_from_db()
     assert station.current_connection_id == second.pk
 
