@@ -52,6 +52,7 @@ class _Life:
         self.draining = False
         self.all_closed = asyncio.Event()
         self.task: asyncio.Task[None] | None = None
+        self.background: set[asyncio.Task[None]] = set()
         self.healthy_since = time.monotonic()
 
 
@@ -63,7 +64,9 @@ def consumer_opened(consumer: StationSocket) -> None:
     _life.consumers.add(consumer)
     _life.all_closed.clear()
     if _life.draining:  # its handshake finished while the process was stopping: it goes too
-        asyncio.get_running_loop().create_task(_going_away(consumer))
+        task = asyncio.get_running_loop().create_task(_going_away(consumer))
+        _life.background.add(task)  # a reference until it is done (the loop keeps only a weak one)
+        task.add_done_callback(_life.background.discard)
 
 
 def consumer_closed(consumer: StationSocket) -> None:

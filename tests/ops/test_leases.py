@@ -140,3 +140,17 @@ def test_the_readme_documents_the_lease_and_shutdown_settings() -> None:
     readme = (ROOT / "README.md").read_text()
     for name in ("CSMS_PROCESS_LEASE_S", "CSMS_SHUTDOWN_TIMEOUT_S"):
         assert f"| `{name}` |" in readme, name
+
+
+def test_ended_leases_older_than_a_week_are_forgotten_and_their_connections_kept() -> None:
+    old = ServerProcess.objects.create(
+        hostname="web-1", pid=1, lease_until=timezone.now(), ended_at=timezone.now() - timedelta(days=8), end="stopped"
+    )
+    recent = ServerProcess.objects.create(
+        hostname="web-1", pid=2, lease_until=timezone.now(), ended_at=timezone.now() - timedelta(days=1), end="stopped"
+    )
+    conn = Connection.objects.create(identity="X", outcome="accepted", server_process=old)
+    assert leases.processes_prune(older_than_days=7) == 1
+    assert list(ServerProcess.objects.values_list("pk", flat=True)) == [recent.pk]
+    conn.refresh_from_db()
+    assert conn.server_process_id is None
