@@ -6,6 +6,7 @@ log rows, closes its stations with 1001 and exits 0."""
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import signal
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -52,7 +53,8 @@ def _lease_of(server: LiveServer) -> ServerProcess:
 def test_a_killed_process_s_connection_command_and_station_are_ended_by_the_other_once_its_lease_expires(
     own_servers: Callable[[str], LiveServer], station_factory: Callable[..., Any]
 ) -> None:
-    doomed, survivor = own_servers("a"), own_servers("b")
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:  # the two start side by side
+        doomed, survivor = pool.map(own_servers, ["a", "b"])
     station = station_factory("LEASE-1")
     doomed_lease = _lease_of(doomed)
 
