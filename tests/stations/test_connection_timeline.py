@@ -38,12 +38,20 @@ def history(station: ChargingStation) -> dict[str, Connection]:
     c = {
         "old": conn(station, T - 40 * H, T - 31 * H),  # ended before the window
         "old_refusal": conn(station, T - 25 * H, T - 25 * H, outcome=ConnectionEvent.REFUSED, reason="wrong password"),
-        "c1": conn(station, T - 30 * H, T - 20 * H, close_code=1006, remote_addr="10.0.0.1:4000", tls=False,
-                   security_profile=1),  # fmt: skip
-        "refusal": conn(station, T - 19 * H, T - 19 * H, outcome=ConnectionEvent.REFUSED, reason="wrong password",
-                        remote_addr="10.0.0.9:5000"),  # fmt: skip
-        "c2": conn(station, T - 18 * H, T - 12 * H, close_code=1000, remote_addr="10.0.0.1:4001", tls=True,
-                   security_profile=2),  # fmt: skip
+        "c1": conn(
+            station, T - 30 * H, T - 20 * H, close_code=1006, remote_addr="10.0.0.1:4000", tls=False, security_profile=1
+        ),  # fmt: skip
+        "refusal": conn(
+            station,
+            T - 19 * H,
+            T - 19 * H,
+            outcome=ConnectionEvent.REFUSED,
+            reason="wrong password",
+            remote_addr="10.0.0.9:5000",
+        ),  # fmt: skip
+        "c2": conn(
+            station, T - 18 * H, T - 12 * H, close_code=1000, remote_addr="10.0.0.1:4001", tls=True, security_profile=2
+        ),  # fmt: skip
         "stale": conn(station, T - 11 * H, None),  # its process died before recording the close
         "c3": conn(station, T - 10 * H, T - 6 * H + timedelta(seconds=2), close_code=4001),
         "c4": conn(station, T - 6 * H, None, remote_addr="10.0.0.1:4002", tls=True, security_profile=2),
@@ -168,7 +176,7 @@ def test_the_connections_section_pages_its_table_and_switches_window():
         conn(station, T - (i + 1) * H, T - (i + 1) * H, outcome=ConnectionEvent.REFUSED, reason=f"attempt {i}")
     client = logged_in()
     first = client.get("/stations/TL-6/connections/?window=7d&until=2026-03-01T12:00:00Z").content.decode()
-    assert first.count('<td>refused: attempt') == 20
+    assert first.count("<td>refused: attempt") == 20
     assert "page 1 of 2" in first
     assert '<strong data-testid="timeline-window">7d</strong>' in first
     assert first.count('data-testid="timeline-refusal"') == 21
@@ -176,6 +184,7 @@ def test_the_connections_section_pages_its_table_and_switches_window():
     assert second.decode().count("<td>refused: attempt 20</td>") == 1
     assert second.decode().count("<td>refused: attempt") == 1
     # An unknown window falls back to 24 h.
-    assert '<strong data-testid="timeline-window">24h</strong>' in client.get(
-        "/stations/TL-6/connections/?window=1y"
-    ).content.decode()
+    assert (
+        '<strong data-testid="timeline-window">24h</strong>'
+        in client.get("/stations/TL-6/connections/?window=1y").content.decode()
+    )
