@@ -169,8 +169,9 @@ class StationEventAdmin(ReadOnlyAdmin):
 
 @admin.register(Connection)
 class ConnectionAdmin(ReadOnlyAdmin):
-    list_display = ["identity", "outcome", "reason", "remote_addr", "connected_at", "disconnected_at", "close_code"]
-    list_filter = ["outcome"]
+    list_display = ["identity", "outcome", "reason", "remote_addr", "tls", "security_profile", "connected_at",
+                    "disconnected_at", "close_code"]  # fmt: skip
+    list_filter = ["outcome", "tls", "security_profile"]
     search_fields = ["identity", "remote_addr"]
 
 

@@ -80,7 +80,12 @@ def _connections_context(request: HttpRequest, station: ChargingStation) -> dict
     window = window if window in selectors.TIMELINE_WINDOWS else selectors.TIMELINE_DEFAULT_WINDOW
     now = timezone.now()
     until_raw = request.GET.get("until", "").strip()
-    until = min(_optional_datetime(until_raw) or now, now) if until_raw else now
+    try:
+        until = min(_optional_datetime(until_raw) or now, now)
+    except ValueError:  # well-formed but impossible (month 13): the window ends now
+        until, until_raw = now, ""
+    if until == now:
+        until_raw = ""
     history = selectors.station_connection_timeline(
         station=station, window=selectors.TIMELINE_WINDOWS[window], until=until
     )

@@ -46,7 +46,12 @@ def test_the_timeline_fits_the_window_and_follows_connect_and_disconnect(
     # The close is recorded and the section re-fetched: the bar ends and an ongoing gap follows it.
     expect(bar).to_have_class("tl-online")
     expect(page.get_by_test_id("timeline-gaps")).to_contain_text("offline since")
-    expect(page.get_by_test_id("connection-table")).to_contain_text("accepted")
+    # The table: the connection with what it came over (plain ws://, no password: profile 0) and its close.
+    expect(page.get_by_test_id("connection-table")).to_contain_text("127.0.0.1")
+    expect(page.get_by_test_id("connection-table").locator("tbody tr")).to_have_count(1)
+    row = page.get_by_test_id("connection-table").locator("tbody tr").first
+    expect(row).to_contain_text("accepted")
+    expect(row).to_contain_text("ws, profile 0")
 
     box = timeline.bounding_box()
     assert box is not None and box["width"] > WIDTH / 2  # drawn across the page, not squeezed
