@@ -31,6 +31,11 @@ def test_the_timeline_fits_the_window_and_follows_connect_and_disconnect(
     # Never connected: one gap over the whole window, no bar.
     expect(page.get_by_test_id("timeline-gaps")).to_have_text("offline for the whole window (1 d 0 h)")
     expect(page.get_by_test_id("timeline-bar")).to_have_count(0)
+    # The 7-day window, fetched in place; the live refreshes below keep it.
+    page.get_by_role("link", name="7d", exact=True).click()
+    expect(page.get_by_test_id("timeline-window")).to_have_text("7d")
+    expect(page.get_by_test_id("timeline-gaps")).to_have_text("offline for the whole window (7 d 0 h)")
+    timeline = page.get_by_test_id("connection-timeline")
 
     client = RawStation.connect(live_server_ws.ws_url, "TL-LIVE")
     st = station_loop.run(client.__aenter__())
@@ -46,6 +51,7 @@ def test_the_timeline_fits_the_window_and_follows_connect_and_disconnect(
     # The close is recorded and the section re-fetched: the bar ends and an ongoing gap follows it.
     expect(bar).to_have_class("tl-online")
     expect(page.get_by_test_id("timeline-gaps")).to_contain_text("offline since")
+    expect(page.get_by_test_id("timeline-window")).to_have_text("7d")
     # The table: the connection with what it came over (plain ws://, no password: profile 0) and its close.
     expect(page.get_by_test_id("connection-table")).to_contain_text("127.0.0.1")
     expect(page.get_by_test_id("connection-table").locator("tbody tr")).to_have_count(1)
