@@ -170,17 +170,9 @@ class StationEventAdmin(ReadOnlyAdmin):
 
 @admin.register(Connection)
 class ConnectionAdmin(ReadOnlyAdmin):
-    list_display = [
-        "identity",
-        "outcome",
-        "reason",
-        "remote_addr",
-        "connected_at",
-        "disconnected_at",
-        "close_code",
-        "server_process_id",
-    ]
-    list_filter = ["outcome"]
+    list_display = ["identity", "outcome", "reason", "remote_addr", "tls", "security_profile", "connected_at",
+                    "disconnected_at", "close_code", "server_process_id"]  # fmt: skip
+    list_filter = ["outcome", "tls", "security_profile"]
     search_fields = ["identity", "remote_addr"]
 
 

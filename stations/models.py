@@ -315,6 +315,11 @@ class Connection(models.Model):
         db_constraint=False,
         related_name="connections",
     )
+    # What an accepted connection came over (null: refused, or recorded before these were kept).
+    tls = models.BooleanField(null=True, blank=True, help_text="Over TLS (wss://), as far as the CSMS can trust it.")
+    security_profile = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="The security profile the connection met (0-3)."
+    )
 
     class Meta:
         ordering = ["-connected_at", "-id"]
@@ -327,6 +332,23 @@ class Connection(models.Model):
 
     def __str__(self) -> str:
         return f"{self.identity} {self.outcome} at {self.connected_at:%Y-%m-%d %H:%M:%S}"
+
+    @property
+    def transport_label(self) -> str:
+        """ "wss, profile 2" (empty when not recorded)."""
+        parts = [] if self.tls is None else ["wss" if self.tls else "ws"]
+        if self.security_profile is not None:
+            parts.append(f"profile {self.security_profile}")
+        return ", ".join(parts)
+
+    @property
+    def duration_label(self) -> str:
+        """How long an accepted connection lasted ("" while open or for a refusal)."""
+        from csms.charts import duration_text
+
+        if self.outcome != ConnectionEvent.ACCEPTED or self.disconnected_at is None:
+            return ""
+        return duration_text(self.disconnected_at - self.connected_at)
 
 
 class Direction(models.TextChoices):
