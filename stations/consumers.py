@@ -11,8 +11,9 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from django.conf import settings
+from django.utils import timezone
 
-from csms.dbpool import auth, db
+from csms.dbpool import auth, database_unreachable, db
 from csms.looplocal import per_loop
 from csms.ocpp import frames, router
 from csms.ocpp.consumer import SUBPROTOCOL, CallTimeout, ConnectionLost, OcppConsumer
@@ -32,6 +33,8 @@ LIVE_ACTIONS = frozenset({"BootNotification", "StatusNotification"})
 # Overview figures (active sessions, power now) move when a session starts or ends; periodic meter updates are
 # not pushed (too many at 1,000 stations).
 LIVE_TRANSACTION_EVENTS = frozenset({"Started", "Ended"})
+OUTCOME_RETRY_S = 2.0  # a command's outcome the database could not take is written again this often ...
+OUTCOME_RETRY_FOR_S = 600.0  # ... for this long
 CLOSE_REPLACED = 4001  # private-use close code: a newer connection of the same identity took over
 
 
@@ -51,9 +54,10 @@ class _CloseRecorder:
     """
 
     MAX_BATCH = 500
+    RETRY_S = 2.0  # while the database is unreachable, the closes wait and are tried again this often
 
     def __init__(self) -> None:
-        self.pending: list[tuple[int, int | None, asyncio.Future[None]]] = []
+        self.pending: list[tuple[int, int | None, asyncio.Future[None] | None]] = []
         self.task: asyncio.Task[None] | None = None
 
     async def record(self, connection_id: int, close_code: int | None) -> None:
@@ -69,16 +73,28 @@ class _CloseRecorder:
             batch, self.pending = self.pending[: self.MAX_BATCH], self.pending[self.MAX_BATCH :]
             try:
                 await db(connections.connections_close)(closes=[(c, code) for c, code, _ in batch])
-            except Exception:
+            except Exception as exc:
+                if database_unreachable(exc):
+                    # Kept until the database is back (the consumers do not wait for it): a close the database
+                    # could not take is not left for the stale sweep, minutes later.
+                    logger.warning("database unreachable: %d closed connections recorded later", len(batch))
+                    self._done(batch)
+                    self.pending.extend((c, code, None) for c, code, _ in batch)
+                    await asyncio.sleep(self.RETRY_S)
+                    continue
                 logger.exception("could not record %d closed connections together; one by one", len(batch))
                 for connection_id, close_code, _ in batch:
                     try:
                         await db(connections.connection_close)(connection_id=connection_id, close_code=close_code)
                     except Exception:  # the stale sweep (stations.mark_stale_offline) corrects it later
                         logger.exception("could not record the close of connection %s", connection_id)
-            for *_, future in batch:
-                if not future.done():
-                    future.set_result(None)
+            self._done(batch)
+
+    @staticmethod
+    def _done(batch: list[tuple[int, int | None, asyncio.Future[None] | None]]) -> None:
+        for *_, future in batch:
+            if future is not None and not future.done():
+                future.set_result(None)
 
 
 _close_recorder = per_loop(_CloseRecorder)
@@ -193,6 +209,10 @@ class StationConsumer(OcppConsumer):
         await _close_recorder().record(self.connection_id, code)
         await publish_station_changed(station_id=self.station_id, identity=self.identity)
 
+    async def layer_recovered(self) -> None:
+        # Commands dispatched to this channel before a channel-layer outage may have vanished with Redis.
+        await db(commands.commands_fail_undelivered)(channel_name=self.channel_name, created_before=timezone.now())
+
     def _last_seen_due(self, now: float) -> bool:
         return now - self._last_seen_written >= settings.CSMS_LAST_SEEN_RESOLUTION_S
 
@@ -297,7 +317,16 @@ class StationConsumer(OcppConsumer):
                 }
             else:
                 outcome = {"state": CommandState.ANSWERED, "response": reply.payload}
-        try:
-            await db(commands.command_finish)(command_id=command_id, **outcome)
-        except Exception:
-            logger.exception("station %s: could not record the outcome of command %s", self.identity, command_id)
+        deadline = time.monotonic() + OUTCOME_RETRY_FOR_S
+        while True:
+            try:
+                await db(commands.command_finish)(command_id=command_id, **outcome)
+                return
+            except Exception as exc:
+                # The database restarting: the outcome is kept and written once it is back, so the command does
+                # not stay "sent" (the stale sweep would end it only much later, and as timed_out).
+                if database_unreachable(exc) and time.monotonic() < deadline:
+                    await asyncio.sleep(OUTCOME_RETRY_S)
+                    continue
+                logger.exception("station %s: could not record the outcome of command %s", self.identity, command_id)
+                return
