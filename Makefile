@@ -13,12 +13,16 @@ PYTEST_ARGS ?=
 # CSMS_TLS_CERT_FILE/CSMS_TLS_KEY_FILE name one).
 TLS ?=
 TLS_PORT ?= 8443
+# make cluster: daphne processes behind the one port PORT (one per core is the recommendation).
+WEB_PROCESSES ?= 2
 
-.PHONY: help run embedded-redis worker beat test lint migrate bench clean
+.PHONY: help run embedded-redis cluster cluster-env worker beat test lint migrate bench clean
 
 help:
 	@echo "make run     - install, migrate, ensure the admin user, serve on http://$(HOST):$(PORT)"
 	@echo "make test    - the whole test suite on real PostgreSQL and Redis (started here when none runs)"
+	@echo "make cluster - production topology, no Docker: WEB_PROCESSES (2) daphne behind PORT, worker, beat, ftp;"
+	@echo "               needs DATABASE_URL and REDIS_URL; SIGHUP = rolling restart (scripts/run_cluster.py)"
 	@echo "make worker  - Celery worker (with REDIS_URL); make beat - Celery beat"
 	@echo "make lint    - ruff check, ruff format --check, mypy (with the Django and DRF plugins)"
 	@echo "make bench   - benchmark vs bare baselines (QUICK=1: under 2 minutes); results in bench/results/"
@@ -69,6 +73,23 @@ run: embedded-redis migrate
 	if [ -z "$$REDIS_URL" ]; then exec $(PY) scripts/run_embedded.py --host $(HOST) --port $(PORT) -- $$tls_endpoint $(DAPHNE_ARGS); \
 		else $(PY) manage.py fileserver_ftp & ftp=$$!; trap 'kill $$ftp 2>/dev/null' EXIT; \
 		$(VENV)/bin/daphne -b $(HOST) -p $(PORT) $$tls_endpoint $(DAPHNE_ARGS); fi
+
+# The production topology on this machine (scripts/run_cluster.py): one listening socket on HOST:PORT shared by
+# WEB_PROCESSES daphne processes, a Celery worker, beat and the FTP file server; migrates first.
+cluster-env:
+	@[ -n "$$DATABASE_URL" ] && [ -n "$$REDIS_URL" ] || { \
+		echo "make cluster: DATABASE_URL and REDIS_URL are required (PostgreSQL and Redis)"; exit 2; }
+
+cluster: cluster-env $(VENV)/.deps-run
+	@$(PY) manage.py collectstatic --noinput -v0
+	@echo ""
+	@echo "  CSMS cluster on http://$(HOST):$(PORT)/ ($(WEB_PROCESSES) daphne processes, Celery worker and beat)"
+	@echo "    station endpoint: ws://$(HOST):$(PORT)/ocpp/<identity>  (subprotocol ocpp2.0.1)"
+	@echo "    FTP uploads:      ftp://$(HOST):$${CSMS_FTP_PORT:-$(FTP_PORT)}/"
+	@echo "    state:            $${CSMS_VAR_DIR:-var}/cluster/state.json; kill -HUP <supervisor> = rolling restart"
+	@echo ""
+	@export CSMS_FTP_PORT=$${CSMS_FTP_PORT:-$(FTP_PORT)}; \
+	exec $(PY) scripts/run_cluster.py --host $(HOST) --port $(PORT) --web-processes $(WEB_PROCESSES) -- $(DAPHNE_ARGS)
 
 worker: $(VENV)/.deps-run
 	$(VENV)/bin/celery -A csms worker -l INFO

@@ -12,7 +12,6 @@ Usage: python scripts/run_embedded.py --host 127.0.0.1 --port 8000 -- <daphne ar
 from __future__ import annotations
 
 import argparse
-import ctypes
 import os
 import secrets
 import signal
@@ -23,30 +22,11 @@ import time
 from pathlib import Path
 from types import FrameType
 
-ROOT = Path(__file__).resolve().parent.parent
-BIN = Path(sys.executable).parent
-STOP_TIMEOUT_S = 20
-PR_SET_PDEATHSIG = 1
+from supervision import BIN, ROOT, Supervisor, free_port
 
 
 def say(message: str) -> None:
     print(f"embedded: {message}", flush=True)
-
-
-def _die_with_parent() -> None:
-    """In the child, before exec: get SIGTERM when the supervisor dies (even by SIGKILL); own process group, so a
-    terminal's Ctrl-C reaches only the supervisor, which stops the children in order."""
-    os.setpgrp()
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-    except OSError:
-        pass
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def redis_server_path() -> str:
@@ -80,45 +60,6 @@ def wait_redis(port: int, password: str, process: subprocess.Popen[bytes], timeo
     raise SystemExit("embedded: redis-server did not answer within 15 s (see var/redis/redis.log)")
 
 
-class Supervisor:
-    def __init__(self) -> None:
-        self.children: list[tuple[str, subprocess.Popen[bytes]]] = []
-        self.stopping = False
-
-    def start(self, name: str, argv: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
-        process = subprocess.Popen(argv, cwd=ROOT, env=env, preexec_fn=_die_with_parent)  # noqa: PLW1509
-        self.children.append((name, process))
-        say(f"{name} started (pid {process.pid})")
-        return process
-
-    def stop(self, *_: object) -> None:
-        """Stop in reverse order of start: daphne, beat, worker (a warm shutdown: it finishes its task), Redis."""
-        if self.stopping:
-            return
-        self.stopping = True
-        for name, process in reversed(self.children):
-            if process.poll() is None:
-                process.terminate()
-                try:
-                    process.wait(STOP_TIMEOUT_S)
-                except subprocess.TimeoutExpired:
-                    say(f"{name} did not stop within {STOP_TIMEOUT_S} s: killed")
-                    process.kill()
-                    process.wait()
-            say(f"{name} stopped")
-
-    def watch(self) -> int:
-        """Until a signal or a child's own exit; returns the exit status."""
-        while not self.stopping:
-            for name, process in self.children:
-                if process.poll() is not None:
-                    say(f"{name} exited with {process.returncode}: stopping the others")
-                    self.stop()
-                    return 1
-            time.sleep(0.5)
-        return 0
-
-
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--host", default="127.0.0.1")
@@ -136,7 +77,7 @@ def main() -> int:
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
     env |= {"REDIS_URL": f"redis://:{password}@127.0.0.1:{port}/0", "PYTHONUNBUFFERED": "1"}
 
-    supervisor = Supervisor()
+    supervisor = Supervisor("embedded")
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         supervisor.stop()
