@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from django.conf import settings
+from django.db import DatabaseError
 from django.utils import timezone
 
 from csms.dbpool import auth, database_unreachable, db
@@ -132,6 +133,7 @@ _identity_gate = per_loop(_IdentityGate)
 
 class StationConsumer(OcppConsumer):
     _last_seen_written = 0.0
+    _gone = False  # the connection closed: nothing more to take up
 
     async def handshake(self, authorization: str | None) -> str:
         async with _identity_gate().hold(self.identity):
@@ -200,6 +202,7 @@ class StationConsumer(OcppConsumer):
             )
 
     async def closed(self, code: int) -> None:
+        self._gone = True
         # Record the outcomes of the commands this connection took up first (answers that arrived just before the
         # close included): connection_close then fails only those it never saw.
         pending = set(self._tasks)  # the outcome recorders of the commands taken up (spawned by command_dispatch)
@@ -284,7 +287,15 @@ class StationConsumer(OcppConsumer):
     async def command_dispatch(self, event: dict[str, Any]) -> None:
         """An operator's command for this station (from any process): queue its CALL, never wait for it here."""
         command_id = event["command_id"]
-        command = await db(commands.command_for_dispatch)(command_id=command_id)
+        try:
+            command = await db(commands.command_for_dispatch)(command_id=command_id)
+        except DatabaseError as exc:
+            if not database_unreachable(exc):
+                raise
+            # The database restarting: taken up once it answers, unless the connection closes first (its close,
+            # recorded once the database is back, then fails the command).
+            self.spawn(self._command_dispatch_later(event, time.monotonic() + OUTCOME_RETRY_FOR_S))
+            return
         if command is None:
             return  # finished meanwhile (e.g. failed by a closing connection)
         # The request's secrets come in the channel message only; the stored (redacted) request is what is logged.
@@ -296,6 +307,15 @@ class StationConsumer(OcppConsumer):
             on_sent=lambda: db(commands.command_mark_sent)(command_id=command_id),
         )
         self.spawn(self._command_outcome(command_id, future))
+
+    async def _command_dispatch_later(self, event: dict[str, Any], deadline: float) -> None:
+        await asyncio.sleep(OUTCOME_RETRY_S)
+        if self._gone or time.monotonic() > deadline:
+            return
+        try:
+            await self.command_dispatch(event)
+        except Exception:
+            logger.exception("station %s: could not take up command %s", self.identity, event.get("command_id"))
 
     async def _command_outcome(self, command_id: int, future: Any) -> None:
         outcome: dict[str, Any]
