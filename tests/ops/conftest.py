@@ -71,6 +71,8 @@ def _env(pg: PrivatePostgres, redis: PrivateRedis, var: Path) -> dict[str, str]:
         "CSMS_WEBHOOK_ALLOW_PRIVATE_URLS": "1",
         "CSMS_WEBHOOK_CACHE_S": "1",
         "CSMS_WEBHOOK_TIMEOUT_S": "10",
+        # What a SIGKILLed daphne process held is ended by the others once its lease has run out (stations/leases.py).
+        "CSMS_PROCESS_LEASE_S": "10",
     }
 
 
