@@ -23,6 +23,7 @@ from security.models import CsmsSecurityEventType
 from security.transport import PLAIN, Transport, achieved_profile, certificate_matches, transport_refusal
 from webhooks import services as webhooks
 
+from . import leases
 from .commands import CONNECTION_CLOSED, command_finish
 from .models import (
     ChargingStation,
@@ -225,6 +226,7 @@ def connection_open(*, station_id: int, remote_addr: str, subprotocol: str, chan
         remote_addr=remote_addr,
         subprotocol=subprotocol,
         channel_name=channel_name,
+        server_process_id=leases.current_process_id(),
     )
     fastorm.insert_returning_pk(connection)
     replaced_channel = ""

@@ -16,7 +16,7 @@ from csms import jobs
 from csms.htmx import HtmxHttpRequest
 from transactions import selectors as txn_selectors
 
-from . import command_forms, commands, display_messages, remote, selectors
+from . import command_forms, commands, display_messages, leases, remote, selectors
 from .models import ChargingStation, Direction, MessageFormat, MessageLog, MessagePriority, MessageState
 
 
@@ -36,6 +36,7 @@ def overview(request: HttpRequest) -> HttpResponse:
             "counts": selectors.station_counts(),
             "figures": txn_selectors.overview_figures(),
             "jobs": jobs.jobs_status(),
+            "server_processes": leases.processes_alive(),
             "page": page,
             "search": search,
             "status": status,
