@@ -73,6 +73,8 @@ def _env(pg: PrivatePostgres, redis: PrivateRedis, var: Path) -> dict[str, str]:
         "CSMS_WEBHOOK_TIMEOUT_S": "10",
         # What a SIGKILLed daphne process held is ended by the others once its lease has run out (stations/leases.py).
         "CSMS_PROCESS_LEASE_S": "10",
+        # Two cores shared with the rest of the suite: a daphne process may take minutes to import and start.
+        "CSMS_CLUSTER_READY_TIMEOUT_S": "400",
     }
 
 
@@ -103,7 +105,7 @@ def faults() -> Iterator[Faults]:
             old.unlink()
         # make cluster's supervisor: migrates, makes the admin user, starts worker, beat and two daphne processes.
         cluster = start_cluster(port=free_port(), env=env, logs=LOG_DIR)
-        wait_for(lambda: cluster.ready() or cluster.process.poll() is not None, 240, "the cluster ready", 0.5)
+        wait_for(lambda: cluster.ready() or cluster.process.poll() is not None, 480, "the cluster ready", 0.5)
         assert cluster.process.poll() is None, (LOG_DIR / "cluster.log").read_text()[-3000:]
         print(f"cluster up (migrated, 2 daphne, worker, beat) after {time.monotonic() - t0:.1f} s")
         token = _token(cluster.http_url)
