@@ -10,6 +10,7 @@ from typing import Any
 from celery.beat import PersistentScheduler, ScheduleEntry
 from celery.schedules import schedule
 from django.conf import settings
+from django.db import close_old_connections
 from django.utils import timezone
 
 logger = logging.getLogger(__name__)
@@ -32,8 +33,6 @@ class Scheduler(PersistentScheduler):
         a day's job lost)."""
         if not isinstance(entry.schedule, schedule):
             return True
-        from django.db import close_old_connections
-
         from . import jobs
 
         every_s = entry.schedule.run_every.total_seconds()
@@ -54,8 +53,13 @@ class Scheduler(PersistentScheduler):
             try:
                 from . import jobs
 
+                # No request or task cycle closes beat's broken connections: after a database restart the old one
+                # would fail every heartbeat for good (the overview would show beat dead while it runs).
+                close_old_connections()
                 jobs.heartbeat_record(process="beat", hostname=socket.gethostname())
                 self._heartbeat_at = time.monotonic()
             except Exception:  # the database away for a moment: beat goes on sending jobs
                 logger.exception("could not record beat's heartbeat")
+            finally:
+                close_old_connections()
         return min(float(super().tick(*args, **kwargs)), interval)

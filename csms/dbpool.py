@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ParamSpec, TypeVar
 
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import InterfaceError, OperationalError, close_old_connections
 
 from csms import metrics
 
@@ -59,6 +59,23 @@ def db(func: Callable[P, R]) -> Callable[P, Awaitable[R]]:
         return result
 
     return call
+
+
+# PostgreSQL's SQLSTATEs for a server going away or not taking connections (class 08 is connection exceptions):
+# admin_shutdown, crash_shutdown, cannot_connect_now.
+_UNREACHABLE_SQLSTATES = frozenset({"57P01", "57P02", "57P03"})
+
+
+def database_unreachable(exc: BaseException) -> bool:
+    """Whether a database error means the database cannot be reached (stopped, restarting, connection lost), not
+    that this statement failed (a constraint, a deadlock, a lock timeout: those have their own SQLSTATE)."""
+    if not isinstance(exc, (OperationalError, InterfaceError)):
+        return False
+    cause = exc.__cause__
+    if cause is not None and type(cause).__module__.startswith("sqlite3"):
+        return False  # SQLite's OperationalErrors ("database is locked") are about the statement
+    sqlstate = getattr(cause, "sqlstate", None)
+    return sqlstate is None or sqlstate.startswith("08") or sqlstate in _UNREACHABLE_SQLSTATES
 
 
 _auth_pool: ThreadPoolExecutor | None = None

@@ -374,6 +374,10 @@ CSMS_SHUTDOWN_TIMEOUT_S = float(os.environ.get("CSMS_SHUTDOWN_TIMEOUT_S") or 10)
 
 # Threads running the stations' database work in each daphne process (each holds one database connection).
 CSMS_DB_THREADS = env_int("CSMS_DB_THREADS", min(32, (os.cpu_count() or 1) + 4))
+# A station's CALL met with the database unreachable: "close" its connection unanswered (it queues and resends
+# after reconnecting: nothing lost) or answer "error" (InternalError; a station drops a TransactionEvent after
+# MessageAttemptsTransactionEvent of those).
+CSMS_DB_UNREACHABLE_POLICY = env_choice("CSMS_DB_UNREACHABLE_POLICY", "close", {"close", "error"})
 
 # --- Security (security/) -----------------------------------------------------------------------------------------
 # Security event types raised as alerts (UI) and flagged critical in the security.event webhook. Default: the

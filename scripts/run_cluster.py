@@ -40,7 +40,8 @@ from types import FrameType
 from supervision import BIN, ROOT, Supervisor, free_port
 
 RESTART_DELAY_S = 1.0
-READY_TIMEOUT_S = 90
+# How long a new daphne may take to answer its /readyz (a busy machine: the fault tests set more).
+READY_TIMEOUT_S = float(os.environ.get("CSMS_CLUSTER_READY_TIMEOUT_S") or 90)
 # The same daphne flags as `make run`, the image and the tests (tests/test_deployment.py checks them).
 DAPHNE_ARGS = ["--websocket_timeout", "-1", "--websocket_connect_timeout", "30", "csms.asgi:application"]
 

@@ -11,8 +11,10 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from django.conf import settings
+from django.db import DatabaseError
+from django.utils import timezone
 
-from csms.dbpool import auth, db
+from csms.dbpool import auth, database_unreachable, db
 from csms.looplocal import per_loop
 from csms.ocpp import frames, router
 from csms.ocpp.consumer import SUBPROTOCOL, CallTimeout, ConnectionLost, OcppConsumer
@@ -32,6 +34,8 @@ LIVE_ACTIONS = frozenset({"BootNotification", "StatusNotification"})
 # Overview figures (active sessions, power now) move when a session starts or ends; periodic meter updates are
 # not pushed (too many at 1,000 stations).
 LIVE_TRANSACTION_EVENTS = frozenset({"Started", "Ended"})
+OUTCOME_RETRY_S = 2.0  # a command's outcome the database could not take is written again this often ...
+OUTCOME_RETRY_FOR_S = 600.0  # ... for this long
 CLOSE_REPLACED = 4001  # private-use close code: a newer connection of the same identity took over
 
 
@@ -51,9 +55,10 @@ class _CloseRecorder:
     """
 
     MAX_BATCH = 500
+    RETRY_S = 2.0  # while the database is unreachable, the closes wait and are tried again this often
 
     def __init__(self) -> None:
-        self.pending: list[tuple[int, int | None, asyncio.Future[None]]] = []
+        self.pending: list[tuple[int, int | None, asyncio.Future[None] | None]] = []
         self.task: asyncio.Task[None] | None = None
 
     async def record(self, connection_id: int, close_code: int | None) -> None:
@@ -69,16 +74,28 @@ class _CloseRecorder:
             batch, self.pending = self.pending[: self.MAX_BATCH], self.pending[self.MAX_BATCH :]
             try:
                 await db(connections.connections_close)(closes=[(c, code) for c, code, _ in batch])
-            except Exception:
+            except Exception as exc:
+                if database_unreachable(exc):
+                    # Kept until the database is back (the consumers do not wait for it): a close the database
+                    # could not take is not left for the stale sweep, minutes later.
+                    logger.warning("database unreachable: %d closed connections recorded later", len(batch))
+                    self._done(batch)
+                    self.pending.extend((c, code, None) for c, code, _ in batch)
+                    await asyncio.sleep(self.RETRY_S)
+                    continue
                 logger.exception("could not record %d closed connections together; one by one", len(batch))
                 for connection_id, close_code, _ in batch:
                     try:
                         await db(connections.connection_close)(connection_id=connection_id, close_code=close_code)
                     except Exception:  # the stale sweep (stations.mark_stale_offline) corrects it later
                         logger.exception("could not record the close of connection %s", connection_id)
-            for *_, future in batch:
-                if not future.done():
-                    future.set_result(None)
+            self._done(batch)
+
+    @staticmethod
+    def _done(batch: list[tuple[int, int | None, asyncio.Future[None] | None]]) -> None:
+        for *_, future in batch:
+            if future is not None and not future.done():
+                future.set_result(None)
 
 
 _close_recorder = per_loop(_CloseRecorder)
@@ -116,6 +133,7 @@ _identity_gate = per_loop(_IdentityGate)
 
 class StationConsumer(OcppConsumer):
     _last_seen_written = 0.0
+    _gone = False  # the connection closed: nothing more to take up
 
     async def handshake(self, authorization: str | None) -> str:
         async with _identity_gate().hold(self.identity):
@@ -185,6 +203,7 @@ class StationConsumer(OcppConsumer):
             )
 
     async def closed(self, code: int) -> None:
+        self._gone = True
         # Record the outcomes of the commands this connection took up first (answers that arrived just before the
         # close included): connection_close then fails only those it never saw.
         try:
@@ -196,6 +215,10 @@ class StationConsumer(OcppConsumer):
         finally:
             lifecycle.consumer_closed(self)
         await publish_station_changed(station_id=self.station_id, identity=self.identity)
+
+    async def layer_recovered(self) -> None:
+        # Commands dispatched to this channel before a channel-layer outage may have vanished with Redis.
+        await db(commands.commands_fail_undelivered)(channel_name=self.channel_name, created_before=timezone.now())
 
     def _last_seen_due(self, now: float) -> bool:
         return now - self._last_seen_written >= settings.CSMS_LAST_SEEN_RESOLUTION_S
@@ -273,7 +296,15 @@ class StationConsumer(OcppConsumer):
     async def command_dispatch(self, event: dict[str, Any]) -> None:
         """An operator's command for this station (from any process): queue its CALL, never wait for it here."""
         command_id = event["command_id"]
-        command = await db(commands.command_for_dispatch)(command_id=command_id)
+        try:
+            command = await db(commands.command_for_dispatch)(command_id=command_id)
+        except DatabaseError as exc:
+            if not database_unreachable(exc):
+                raise
+            # The database restarting: taken up once it answers, unless the connection closes first (its close,
+            # recorded once the database is back, then fails the command).
+            self.spawn(self._command_dispatch_later(event, time.monotonic() + OUTCOME_RETRY_FOR_S))
+            return
         if command is None:
             return  # finished meanwhile (e.g. failed by a closing connection)
         # The request's secrets come in the channel message only; the stored (redacted) request is what is logged.
@@ -285,6 +316,15 @@ class StationConsumer(OcppConsumer):
             on_sent=lambda: db(commands.command_mark_sent)(command_id=command_id),
         )
         self.spawn(self._command_outcome(command_id, future))
+
+    async def _command_dispatch_later(self, event: dict[str, Any], deadline: float) -> None:
+        await asyncio.sleep(OUTCOME_RETRY_S)
+        if self._gone or time.monotonic() > deadline:
+            return
+        try:
+            await self.command_dispatch(event)
+        except Exception:
+            logger.exception("station %s: could not take up command %s", self.identity, event.get("command_id"))
 
     async def _command_outcome(self, command_id: int, future: Any) -> None:
         outcome: dict[str, Any]
@@ -306,7 +346,16 @@ class StationConsumer(OcppConsumer):
                 }
             else:
                 outcome = {"state": CommandState.ANSWERED, "response": reply.payload}
-        try:
-            await db(commands.command_finish)(command_id=command_id, **outcome)
-        except Exception:
-            logger.exception("station %s: could not record the outcome of command %s", self.identity, command_id)
+        deadline = time.monotonic() + OUTCOME_RETRY_FOR_S
+        while True:
+            try:
+                await db(commands.command_finish)(command_id=command_id, **outcome)
+                return
+            except Exception as exc:
+                # The database restarting: the outcome is kept and written once it is back, so the command does
+                # not stay "sent" (the stale sweep would end it only much later, and as timed_out).
+                if database_unreachable(exc) and time.monotonic() < deadline:
+                    await asyncio.sleep(OUTCOME_RETRY_S)
+                    continue
+                logger.exception("station %s: could not record the outcome of command %s", self.identity, command_id)
+                return

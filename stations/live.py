@@ -20,6 +20,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.layers import get_channel_layer
 from django.template.loader import render_to_string
 
+from csms.layer_outage import LayerOutageMixin
 from csms.looplocal import per_loop
 from transactions import selectors as transaction_selectors
 
@@ -135,7 +136,7 @@ async def publish_station_changed(
     _publisher().mark(station_id, identity, sections, overview)
 
 
-class DashboardConsumer(AsyncWebsocketConsumer):
+class DashboardConsumer(LayerOutageMixin, AsyncWebsocketConsumer):  # type: ignore[misc]  # see OcppConsumer
     groups_joined: list[str]
 
     async def connect(self) -> None:
@@ -149,6 +150,11 @@ class DashboardConsumer(AsyncWebsocketConsumer):
         for group in self.groups_joined:
             await self.channel_layer.group_add(group, self.channel_name)
         await self.accept()
+
+    async def layer_recovered(self) -> None:
+        # channels-redis groups live in Redis: a restarted Redis forgot them.
+        for group in self.groups_joined:
+            await self.channel_layer.group_add(group, self.channel_name)
 
     async def disconnect(self, code: int) -> None:
         for group in getattr(self, "groups_joined", []):

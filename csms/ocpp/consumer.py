@@ -21,13 +21,17 @@ from django.conf import settings
 from django.db import DatabaseError
 
 from csms import logs, metrics
-from csms.dbpool import db
+from csms.dbpool import database_unreachable, db
+from csms.layer_outage import LayerOutageMixin
 
 from . import errors, frames, router, schemas
 
 logger = logging.getLogger("csms.ocpp")
 
 SUBPROTOCOL = "ocpp2.0.1"
+# Private-use close code (daphne sends only 1000 and 3000-4999): the database is unreachable, reconnect later (1013,
+# "Try Again Later" in the IANA registry, would say the same but daphne refuses to send it).
+CLOSE_DATABASE_UNREACHABLE = 4503
 
 
 class CallTimeout(Exception):
@@ -47,7 +51,8 @@ class _Outgoing:
     log_payload: dict[str, Any] | None = None  # what the message log keeps, when not the payload (secrets)
 
 
-class OcppConsumer(AsyncWebsocketConsumer):
+# The ignore: the mixin's channel_receive is a property over the stubs' attribute (csms/layer_outage.py).
+class OcppConsumer(LayerOutageMixin, AsyncWebsocketConsumer):  # type: ignore[misc]
     identity: str = ""
     station_id: int | None = None
     connection_id: int | None = None
@@ -66,7 +71,15 @@ class OcppConsumer(AsyncWebsocketConsumer):
         if SUBPROTOCOL not in offered:
             await self.refuse(f"subprotocol {SUBPROTOCOL} not offered (offered: {', '.join(offered) or 'none'})")
             return
-        reason = await self.handshake(_header(self.scope, b"authorization"))
+        try:
+            reason = await self.handshake(_header(self.scope, b"authorization"))
+        except DatabaseError as exc:
+            if not database_unreachable(exc):
+                raise
+            # Nothing can be decided or recorded: refused, the station retries later (nothing to record it in).
+            logger.warning("station %r from %s: database unreachable, refused", self.identity, self.remote_addr)
+            await self.close()
+            return
         if reason:
             await self.refuse(reason)
             return
@@ -158,7 +171,18 @@ class OcppConsumer(AsyncWebsocketConsumer):
         except errors.OcppError as exc:
             await self._reply_error(call.unique_id, exc, call=call)
             return
-        except DatabaseError:
+        except DatabaseError as exc:
+            if settings.CSMS_DB_UNREACHABLE_POLICY == "close" and database_unreachable(exc):
+                # OCPP SPEC-SILENT: what a CSMS does while its database is down. A CALLERROR makes a station retry
+                # a TransactionEvent only MessageAttemptsTransactionEvent times, then drop it; without an answer
+                # and without a connection it queues its messages and resends them after reconnecting.
+                logger.warning(
+                    "database unreachable handling %s from %s: closing the connection, unanswered",
+                    call.action,
+                    self.identity,
+                )
+                await self.close(code=CLOSE_DATABASE_UNREACHABLE)
+                return
             logger.exception("database error handling %s from %s", call.action, self.identity)
             await self._reply_error(
                 call.unique_id,

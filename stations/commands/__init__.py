@@ -21,6 +21,7 @@ from .pipeline import (
     command_validate,
     command_webhook_data,
     commands_expire_stale,
+    commands_fail_undelivered,
     trigger_message_check,
     triggerable_messages,
 )
@@ -40,6 +41,7 @@ __all__ = [
     "command_validate",
     "command_webhook_data",
     "commands_expire_stale",
+    "commands_fail_undelivered",
     "on_command_answered",
     "on_command_failed",
     "on_command_sending",

@@ -7,7 +7,7 @@ consumer holding the station's socket, in whichever daphne process; its outcome 
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, cast
 
 from asgiref.sync import async_to_sync
@@ -312,6 +312,21 @@ def command_webhook_data(command: Command) -> dict[str, Any]:
 def command_for_dispatch(*, command_id: int) -> Command | None:
     """The command a consumer should put on the wire, or None if it is no longer queued."""
     return Command.objects.filter(pk=command_id, state=CommandState.QUEUED).first()
+
+
+LAYER_OUTAGE = "the channel layer restarted before the command reached the station's connection"
+
+
+def commands_fail_undelivered(*, channel_name: str, created_before: datetime) -> int:
+    """End the commands handed to a connection's channel that it never took up, after a channel-layer outage: their
+    channel message may have been lost with Redis' contents (one that still arrives finds them ended: not sent)."""
+    stale = Command.objects.filter(
+        channel_name=channel_name, state=CommandState.QUEUED, created_at__lt=created_before
+    ).order_by("pk")
+    ended = 0
+    for pk in list(stale.values_list("pk", flat=True)):
+        ended += command_finish(command_id=pk, state=CommandState.FAILED, error_description=LAYER_OUTAGE) is not None
+    return ended
 
 
 def commands_expire_stale(*, older_than_s: float) -> int:
