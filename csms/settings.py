@@ -368,7 +368,7 @@ CSMS_DB_THREADS = env_int("CSMS_DB_THREADS", min(32, (os.cpu_count() or 1) + 4))
 # (capped at CSMS_DB_THREADS - 1: a thread stays free for boots, heartbeats and handshakes). A group gathers what
 # arrived while the previous ones committed, after waiting CSMS_GROUP_COMMIT_WINDOW_MS more (0: no wait).
 CSMS_GROUP_COMMIT_MAX_BATCH = env_int("CSMS_GROUP_COMMIT_MAX_BATCH", 64)
-CSMS_GROUP_COMMIT_WRITERS = env_int("CSMS_GROUP_COMMIT_WRITERS", 2)
+CSMS_GROUP_COMMIT_WRITERS = env_int("CSMS_GROUP_COMMIT_WRITERS", 4)
 CSMS_GROUP_COMMIT_WINDOW_MS = env_int("CSMS_GROUP_COMMIT_WINDOW_MS", 0)
 # CALLs waiting for a group, per process; past it a CALL is answered InternalError (the station retries later).
 CSMS_GROUP_COMMIT_MAX_QUEUE = env_int("CSMS_GROUP_COMMIT_MAX_QUEUE", 5000)
