@@ -18,6 +18,7 @@ first built (not at import: receivers connect in ``AppConfig.ready()``), so the 
 
 from __future__ import annotations
 
+import functools
 import weakref
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -149,6 +150,75 @@ def insert(objs: Sequence[models.Model], *, ignore_conflicts: bool = False, usin
         cursor.execute(_insert_sql(model, using, len(objs), ignore_conflicts), params)
 
 
+# Fields whose database value is the Python value itself on PostgreSQL, for a value of the type the field's
+# ``to_python`` gives (str, bool, aware datetime, finite Decimal, None): ``get_db_prep_save`` would only check it.
+# Exact classes: a subclass may prepare its values its own way.
+_AS_IS_ON_POSTGRESQL: frozenset[type[models.Field[Any, Any]]] = frozenset(
+    {models.CharField, models.TextField, models.BooleanField, models.DateTimeField, models.DecimalField}
+)
+_INTEGERS: frozenset[type[models.Field[Any, Any]]] = frozenset({
+    models.IntegerField, models.BigIntegerField, models.SmallIntegerField, models.PositiveIntegerField,
+    models.PositiveBigIntegerField, models.PositiveSmallIntegerField,
+})  # fmt: skip
+_AUTO: frozenset[type[models.Field[Any, Any]]] = frozenset(
+    {models.AutoField, models.BigAutoField, models.SmallAutoField}
+)
+
+
+def _preparer(field: models.Field[Any, Any], connection: Any) -> Callable[[Any], Any]:
+    """How one value of ``field`` goes to the driver: ``get_db_prep_save``'s result, without its checks where
+    that result is the value itself (PostgreSQL, typed values), else ``get_db_prep_save``."""
+    if connection.vendor == "postgresql":
+        if type(field) in _AS_IS_ON_POSTGRESQL:
+            return _as_is
+        target = field.target_field if type(field) is models.ForeignKey else field
+        if type(target) in _AUTO:  # a primary key: validate_autopk_value, the value itself
+            return _as_is
+        if type(target) in _INTEGERS:
+            wrap = connection.ops.integerfield_type_map[target.get_internal_type()]  # adapt_integerfield_value
+            return lambda value: None if value is None else wrap(value)
+    return functools.partial(_prep_save, field, connection)
+
+
+def _as_is(value: Any) -> Any:
+    return value
+
+
+def _prep_save(field: models.Field[Any, Any], connection: Any, value: Any) -> Any:
+    return field.get_db_prep_save(value, connection)
+
+
+@cache
+def _tuple_plan(model: type[models.Model], alias: str, names: tuple[str, ...]) -> tuple[Callable[[Any], Any], ...]:
+    fields = _insert_fields(model)
+    if names != tuple(f.attname for f in fields):
+        raise ValueError(f"insert_tuples({model.__name__}): columns must be {[f.attname for f in fields]}")
+    for f in fields:
+        if getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False):
+            raise Unsupported(f"insert_tuples cannot write {_label(model)}.{f.name}: its value comes from pre_save")
+    return tuple(_preparer(f, connections[alias]) for f in fields)
+
+
+def insert_tuples(
+    model: type[models.Model],
+    names: tuple[str, ...],
+    rows: Sequence[Sequence[Any]],
+    *,
+    ignore_conflicts: bool = False,
+    using: str = "default",
+) -> None:
+    """INSERT rows given as tuples (no model instances): ``names`` are every insert column's attname, in the
+    model's order (checked once); values of the types the fields' ``to_python`` gives."""
+    if not rows:
+        return
+    prepare = _tuple_plan(model, using, names)
+    params: list[Any] = []
+    for row in rows:
+        params.extend(p(v) for p, v in zip(prepare, row, strict=True))
+    with _cursor(using) as cursor:
+        cursor.execute(_insert_sql(model, using, len(rows), ignore_conflicts), params)
+
+
 def insert_returning_pk(obj: models.Model, *, using: str = "default") -> Any:
     """INSERT one new row and set (and return) its primary key, as ``obj.save()`` would."""
     model = type(obj)
@@ -194,6 +264,40 @@ def update(obj: models.Model, fields: Sequence[str] | None = None, *, using: str
     params.append(model._meta.pk.get_db_prep_value(obj.pk, connection))
     with _cursor(using) as cursor:
         cursor.execute(_update_sql(model, using, names), params)
+
+
+_LOADED = "_fastorm_loaded"
+
+
+@cache
+def _always_written(model: type[models.Model]) -> frozenset[str]:
+    """Columns update_changed writes whatever their value: JSON (a value may have been changed in place, so it
+    equals its loaded self) and auto_now (set by pre_save, as save() does)."""
+    return frozenset(
+        f.attname
+        for f in model._meta.concrete_fields
+        if isinstance(f, models.JSONField) or getattr(f, "auto_now", False)
+    )
+
+
+def update_changed(obj: models.Model, *, using: str = "default") -> None:
+    """:func:`update` of only the columns whose value differs from what ``CompiledGet`` loaded (JSON and auto_now
+    columns always): fewer values prepared and sent. An instance not loaded by ``CompiledGet``: every column."""
+    loaded = obj.__dict__.get(_LOADED)
+    if loaded is None:
+        update(obj, using=using)
+        return
+    attnames, row = loaded
+    always = _always_written(type(obj))
+    pk = type(obj)._meta.pk.attname
+    names = tuple(
+        name
+        for name, before in zip(attnames, row, strict=True)
+        if name != pk and (name in always or getattr(obj, name) != before)
+    )
+    if names:
+        update(obj, names, using=using)
+    obj.__dict__[_LOADED] = (attnames, tuple(getattr(obj, name) for name in attnames))
 
 
 def _path(expression: Any) -> str:
@@ -289,4 +393,6 @@ class CompiledGet:
         if converters:
             row = next(iter(compiler.apply_converters([row], converters)))
         model = compiler.query.model
-        return model.from_db(self.using, attnames, row)
+        obj = model.from_db(self.using, attnames, row)
+        obj.__dict__[_LOADED] = (attnames, row)  # what update_changed compares with
+        return obj

@@ -68,6 +68,20 @@ DB_POOL_WAIT_SECONDS = Histogram(
     "Time a station-path database call waited for a free database thread",
     buckets=LATENCY_BUCKETS,
 )
+GROUP_COMMIT_BATCH_SIZE = Histogram(
+    "csms_group_commit_batch_size",
+    "Station CALLs applied together in one database transaction by the group-commit writer",
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512),
+)
+GROUP_COMMIT_RETRIES = Counter(
+    "csms_group_commit_retries_total",
+    "Groups rolled back and retried (an item failed, or the COMMIT did), by reason",
+    ["reason"],
+)
+GROUP_COMMIT_REFUSED = Counter(
+    "csms_group_commit_refused_total",
+    "Station CALLs answered InternalError (retry later) because the group-commit queue was full",
+)
 
 
 _ACTIONS = actions.CS_TO_CSMS | actions.CSMS_TO_CS

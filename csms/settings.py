@@ -378,6 +378,15 @@ CSMS_DB_THREADS = env_int("CSMS_DB_THREADS", min(32, (os.cpu_count() or 1) + 4))
 # after reconnecting: nothing lost) or answer "error" (InternalError; a station drops a TransactionEvent after
 # MessageAttemptsTransactionEvent of those).
 CSMS_DB_UNREACHABLE_POLICY = env_choice("CSMS_DB_UNREACHABLE_POLICY", "close", {"close", "error"})
+# Group commit (stations/writer.py): the CALLs that store data are applied up to this many per database transaction
+# (0: each CALL in its own transaction), by at most CSMS_GROUP_COMMIT_WRITERS transactions in flight per process
+# (capped at CSMS_DB_THREADS - 1: a thread stays free for boots, heartbeats and handshakes). A group gathers what
+# arrived while the previous ones committed, after waiting CSMS_GROUP_COMMIT_WINDOW_MS more (0: no wait).
+CSMS_GROUP_COMMIT_MAX_BATCH = env_int("CSMS_GROUP_COMMIT_MAX_BATCH", 64)
+CSMS_GROUP_COMMIT_WRITERS = env_int("CSMS_GROUP_COMMIT_WRITERS", 4)
+CSMS_GROUP_COMMIT_WINDOW_MS = env_int("CSMS_GROUP_COMMIT_WINDOW_MS", 0)
+# CALLs waiting for a group, per process; past it a CALL is answered InternalError (the station retries later).
+CSMS_GROUP_COMMIT_MAX_QUEUE = env_int("CSMS_GROUP_COMMIT_MAX_QUEUE", 5000)
 
 # --- Security (security/) -----------------------------------------------------------------------------------------
 # Security event types raised as alerts (UI) and flagged critical in the security.event webhook. Default: the

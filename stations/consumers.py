@@ -22,13 +22,16 @@ from security.flusher import refusals_flush_soon
 from security.limiter import ANY, limiter
 from security.transport import transport_of
 
-from . import calls, commands, connections, leases, lifecycle, message_log
+from . import calls, commands, connections, leases, lifecycle, message_log, writer
 from .commands import secrets
 from .live import SECTIONS_BY_CALL, publish_station_changed
 from .models import CommandState
 
 logger = logging.getLogger("csms.ocpp")
 
+# Answered apart from the group-commit queue, each in its own transaction: still answered while the writer is
+# saturated (a booting station must not wait behind the others' events; a heartbeat keeps the connection alive).
+BYPASS_GROUP_COMMIT = frozenset({"BootNotification", "Heartbeat"})
 # Messages that change what the dashboard shows of a station (heartbeats don't: they'd flood it).
 LIVE_ACTIONS = frozenset({"BootNotification", "StatusNotification"})
 # Overview figures (active sessions, power now) move when a session starts or ends; periodic meter updates are
@@ -234,6 +237,19 @@ class StationConsumer(OcppConsumer):
 
     def answer_in_loop(self, route: router.Route, ctx: router.CallContext, payload: dict[str, Any]) -> dict[str, Any]:
         return calls.call_answer_without_db(route=route, ctx=ctx, payload=payload)
+
+    async def store_call(
+        self, route: router.Route, ctx: router.CallContext, call: frames.Call, payload: dict[str, Any]
+    ) -> dict[str, Any]:
+        if call.action in BYPASS_GROUP_COMMIT or not writer.enabled():
+            return await super().store_call(route, ctx, call, payload)
+        now = time.monotonic()
+        touch = self._last_seen_due(now)
+        work = calls.CallWork(route, ctx, call, payload, touch, log_in_transaction=not message_log.buffered())
+        response = await writer.writer().commit(work)
+        if touch:
+            self._last_seen_written = now
+        return response
 
     def handle_call(
         self, route: router.Route, ctx: router.CallContext, call: frames.Call, payload: dict[str, Any]

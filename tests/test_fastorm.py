@@ -270,3 +270,57 @@ def test_the_projects_compiled_statements_pass_the_guard(fresh: None) -> None:
         IdToken: {"get"},  # read only: its post_save receiver (local list sync) runs on the ORM's writes
     }
     assert post_save.has_listeners(IdToken) is True
+
+
+SAMPLE_COLUMNS = (
+    "station_id", "transaction_id", "evse_id", "from_transaction_event", "timestamp", "measurand", "phase",
+    "location", "context", "value", "unit", "signed_meter_value",
+)  # fmt: skip
+
+
+def test_insert_tuples_prepares_values_as_get_db_prep_save_does():
+    from django.db import connection
+
+    station, _ = station_register(identity="FAST-T1")
+    txn = ChargingTransaction.objects.create(station=station, transaction_id="T-1", started_at=T0)
+    row = (station.pk, txn.pk, 2, True, T0, "Energy.Active.Import.Register", "L1", "Outlet", "Sample.Periodic",
+           Decimal("1234.5"), "Wh", {"signedMeterData": "abc", "signingMethod": "", "encodingMethod": "x"})  # fmt: skip
+    fields = [f for f in MeterSample._meta.concrete_fields if not f.primary_key]
+    for field, value in zip(fields, row, strict=True):
+        prepared = fastorm._preparer(field, connection)(value)
+        expected = field.get_db_prep_save(value, connection)
+        assert (type(prepared), str(getattr(prepared, "obj", prepared))) == (
+            type(expected),
+            str(getattr(expected, "obj", expected)),
+        ), field.name
+    fastorm.insert_tuples(MeterSample, SAMPLE_COLUMNS, [row, (*row[:4], T0.replace(minute=1), *row[5:])])
+    stored = list(MeterSample.objects.order_by("timestamp").values_list(*SAMPLE_COLUMNS))
+    assert stored == [row, (*row[:4], T0.replace(minute=1), *row[5:])]
+    fastorm.insert_tuples(MeterSample, SAMPLE_COLUMNS, [row], ignore_conflicts=True)  # a retried message
+    assert MeterSample.objects.count() == 2
+    with pytest.raises(ValueError, match="columns must be"):
+        fastorm.insert_tuples(MeterSample, SAMPLE_COLUMNS[::-1], [row[::-1]])
+
+
+def test_update_changed_writes_only_changed_columns_json_and_auto_now():
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    station, _ = station_register(identity="FAST-T2")
+    ChargingTransaction.objects.create(station=station, transaction_id="T-1", started_at=T0, energy_wh=Decimal(1))
+    txn = BY_IDS.get(station.pk, "T-1")
+    before = txn.updated_at
+    txn.energy_wh = Decimal("7.25")
+    with CaptureQueriesContext(connection) as queries:
+        fastorm.update_changed(txn)
+    [update] = [q["sql"] for q in queries.captured_queries]
+    assigned = update.split(" SET ")[1].split(" WHERE ")[0]
+    assert sorted(part.split(" = ")[0].strip('"') for part in assigned.split(", ")) == [
+        "energy_wh", "metering_state", "seq_no_gaps", "updated_at",
+    ]  # fmt: skip
+    # Changed in place (a JSON value equal to its loaded self): written all the same.
+    txn.seq_no_gaps.append(9)
+    fastorm.update_changed(txn)
+    fresh = ChargingTransaction.objects.get(pk=txn.pk)
+    assert (fresh.energy_wh, fresh.seq_no_gaps, fresh.started_at) == (Decimal("7.25"), [9], T0)
+    assert fresh.updated_at > before

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
@@ -266,39 +267,39 @@ def clear_cache_payload() -> dict[str, Any]:
 # --- Metering -------------------------------------------------------------------------------------------------
 
 
+# MeterSample's insert columns, in the model's order (fastorm.insert_tuples checks it once).
+_SAMPLE_COLUMNS = (
+    "station_id", "transaction_id", "evse_id", "from_transaction_event", "timestamp", "measurand", "phase",
+    "location", "context", "value", "unit", "signed_meter_value",
+)  # fmt: skip
+SampleRow = tuple[int, int | None, int, bool, datetime, str, str, str, str, Decimal, str, dict[str, Any] | None]
+
+
 def _sample_rows(
     *,
     station_id: int,
     evse_id: int,
     transaction_pk: int | None,
     samples: list[metering.Sample],
-) -> list[MeterSample]:
+) -> list[SampleRow]:
+    """The samples as MeterSample rows (tuples: no model instance on the hot path)."""
+    from_event = transaction_pk is not None
     return [
-        MeterSample(
-            station_id=station_id,
-            transaction_id=transaction_pk,
-            evse_id=evse_id,
-            from_transaction_event=transaction_pk is not None,
-            timestamp=s.timestamp,
-            measurand=s.measurand,
-            phase=s.phase,
-            location=s.location,
-            context=s.context,
-            value=s.value,
-            unit=s.unit,
-            signed_meter_value=s.signed_meter_value,
-        )
+        (station_id, transaction_pk, evse_id, from_event, s.timestamp, s.measurand, s.phase, s.location, s.context,
+         s.value, s.unit, s.signed_meter_value)
         for s in samples
-    ]
+    ]  # fmt: skip
 
 
 SAMPLE_ROWS_PER_INSERT = 500  # well inside every backend's limit on statement parameters
 
 
-def _samples_insert(rows: list[MeterSample]) -> None:
+def _samples_insert(rows: list[SampleRow]) -> None:
     """Store samples; one already stored (a retried message) is skipped by the unique constraint."""
     for start in range(0, len(rows), SAMPLE_ROWS_PER_INSERT):
-        fastorm.insert(rows[start : start + SAMPLE_ROWS_PER_INSERT], ignore_conflicts=True)
+        fastorm.insert_tuples(
+            MeterSample, _SAMPLE_COLUMNS, rows[start : start + SAMPLE_ROWS_PER_INSERT], ignore_conflicts=True
+        )
 
 
 def meter_values_record(*, station_id: int, evse_id: int, meter_values: list[dict[str, Any]]) -> int:
@@ -606,7 +607,7 @@ def transaction_event_apply(*, station_id: int, event: dict[str, Any]) -> Transa
             reservations.reservation_consume(
                 station_id=station_id, reservation_id=record.reservation_id, transaction_pk=txn.pk
             )
-        fastorm.update(txn)
+        fastorm.update_changed(txn)
         if observers.has_observers():  # e.g. site load management and TxProfiles dropped (smartcharging)
             kind = "ended" if not txn.is_active else "started" if first or record.event_type == "Started" else "updated"
             ended_now = was_active and not txn.is_active  # once per session

@@ -167,7 +167,7 @@ class OcppConsumer(LayerOutageMixin, AsyncWebsocketConsumer):  # type: ignore[mi
             if self.can_answer_in_loop(route, ctx):
                 response = self.answer_in_loop(route, ctx, payload)
             else:
-                response = await db(self.handle_call)(route, ctx, call, payload)
+                response = await self.store_call(route, ctx, call, payload)
         except errors.OcppError as exc:
             await self._reply_error(call.unique_id, exc, call=call)
             return
@@ -377,6 +377,13 @@ class OcppConsumer(LayerOutageMixin, AsyncWebsocketConsumer):  # type: ignore[mi
     ) -> dict[str, Any]:
         """Sync, in a database thread: run the route's handler and commit; return the CALLRESULT payload."""
         raise NotImplementedError
+
+    async def store_call(
+        self, route: router.Route, ctx: router.CallContext, call: frames.Call, payload: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Run :meth:`handle_call` and return once committed (by default alone, in a database thread; a subclass
+        may commit it together with other stations' CALLs). Raises what the handler raised."""
+        return await db(self.handle_call)(route, ctx, call, payload)
 
     def can_answer_in_loop(self, route: router.Route, ctx: router.CallContext) -> bool:
         """Whether this CALL can be answered in the event loop (nothing to write): no thread hop, no transaction."""
