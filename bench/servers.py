@@ -43,6 +43,11 @@ class Server:
     process: subprocess.Popen[bytes]
     log_path: Path
     log_file: IO[bytes]
+    measured_pid: int = 0  # the daphne process whose RSS and CPU are the figures (0: ``process`` itself)
+
+    @property
+    def pid(self) -> int:
+        return self.measured_pid or self.process.pid
 
     @property
     def http_url(self) -> str:
@@ -53,7 +58,7 @@ class Server:
         return f"ws://127.0.0.1:{self.port}"
 
     def rss_kb(self) -> int:
-        return rss_kb(self.process.pid)
+        return rss_kb(self.pid)
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
         if self.process.poll() is None:
@@ -100,6 +105,31 @@ def start(
     process = subprocess.Popen([sys.executable, *args], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     server = Server(name, port, process, log_path, log)
     _wait_ready(server, http=True)
+    return server
+
+
+DAPHNE_ARGS = ["--websocket_timeout", "-1", "--websocket_connect_timeout", "30", "csms.asgi:application"]
+
+
+def start_embedded(name: str, env: dict[str, str]) -> Server:
+    """The embedded default exactly as ``make run`` starts it without DATABASE_URL/REDIS_URL:
+    scripts/run_embedded.py supervising a private Redis (the channel layer and Celery's broker), a Celery worker,
+    beat, the FTP server and daphne on SQLite under ``CSMS_VAR_DIR``. The figures are daphne's."""
+    LOG_DIR.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    log_path = LOG_DIR / f"{name}-{port}.log"
+    log = log_path.open("wb")
+    env = env | {"CSMS_FTP_PORT": str(free_port()), "CSMS_FTP_PASSIVE_PORTS": ""}
+    argv = [sys.executable, "scripts/run_embedded.py", "--host", "127.0.0.1", "--port", str(port), "--", *DAPHNE_ARGS]
+    process = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    server = Server(name, port, process, log_path, log)
+    _wait_ready(server, http=True, timeout_s=90)
+    for line in log_path.read_text(errors="replace").splitlines():
+        if line.startswith("embedded: daphne started (pid "):
+            server.measured_pid = int(line.rsplit(" ", 1)[1].rstrip(")"))
+    if not server.measured_pid:
+        server.stop()
+        raise RuntimeError(f"{name}: no daphne pid in {log_path}")
     return server
 
 
