@@ -72,6 +72,14 @@ class Server:
 
 
 def _wait_ready(server: Server, http: bool, timeout_s: float = 60) -> None:
+    try:
+        _wait_until_ready(server, http, timeout_s)
+    except BaseException:
+        server.stop()  # interrupted or failed: never leave the server (and an embedded one's children) behind
+        raise
+
+
+def _wait_until_ready(server: Server, http: bool, timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if server.process.poll() is not None:
@@ -86,7 +94,6 @@ def _wait_ready(server: Server, http: bool, timeout_s: float = 60) -> None:
                     return
         except OSError:
             time.sleep(0.2)
-    server.stop()
     raise RuntimeError(f"{server.name} did not start within {timeout_s:g} s")
 
 
