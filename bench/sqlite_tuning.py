@@ -66,8 +66,10 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--seconds", type=float, default=5)
     parser.add_argument("--stations", type=int, default=100)
+    parser.add_argument("--steps", default="", help="comma-separated step numbers (0 = main), default all")
     parser.add_argument("--out", default="")
     args = parser.parse_args()
+    steps = [STEPS[int(i)] for i in args.steps.split(",")] if args.steps else STEPS
     raise_nofile_limit()
     template = Path(tempfile.mkdtemp(prefix="csms-bench-sqlite-template-"))
     servers.migrate(sqlite_env() | {"CSMS_VAR_DIR": str(template)})
@@ -84,7 +86,7 @@ def main() -> None:
 
         echo()
         for _ in range(args.rounds):
-            for label, extra in STEPS:
+            for label, extra in steps:
                 env = sqlite_env(extra)
                 shutil.copy(template / "csms.sqlite3", Path(env["CSMS_VAR_DIR"]) / "csms.sqlite3")
                 server = servers.start_embedded("csms-sqlite", env)
@@ -99,18 +101,18 @@ def main() -> None:
     shutil.rmtree(template, ignore_errors=True)
     echo_rate = statistics.median(f["per_s"] for f in results["echo"])
     results["duration_s"] = round(time.monotonic() - started, 1)
+    if args.out:
+        Path(args.out).write_text(json.dumps(results, indent=1, default=str) + "\n")
     print(f"\nTransactionEvent/s, {args.stations} stations closed loop, embedded default (echo: {echo_rate:,.0f}/s)")
     for label, runs in results["steps"].items():
         rates = [f["per_s"] for f in runs]
-        cpu = [f["server_cpu_ms_per_event"] for f in runs if "server_cpu_ms_per_event" in f]
-        p99 = [f["p99_ms"] for f in runs]
+        cpu = [f["server_cpu_ms_per_event"] for f in runs if "server_cpu_ms_per_event" in f] or [0.0]
+        p99 = [f["p99_ms"] for f in runs if f["p99_ms"] is not None] or [0.0]
         print(
             f"  {label}: median {statistics.median(rates):,.0f}/s ({statistics.median(rates) / echo_rate * 100:.1f} %"
             f" of echo; runs {', '.join(f'{r:,.0f}' for r in rates)}), p99 median {statistics.median(p99):,.0f} ms,"
             f" daphne CPU {statistics.median(cpu):.2f} ms per event"
         )
-    if args.out:
-        Path(args.out).write_text(json.dumps(results, indent=1, default=str) + "\n")
 
 
 if __name__ == "__main__":
