@@ -73,7 +73,7 @@ class Server:
         self.log_file.close()
 
 
-def _wait_ready(server: Server, http: bool, timeout_s: float = 60) -> None:
+def _wait_ready(server: Server, http: bool, timeout_s: float = 180) -> None:
     try:
         _wait_until_ready(server, http, timeout_s)
     except BaseException:
