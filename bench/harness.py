@@ -29,7 +29,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from . import report, servers
+from . import figures, report, servers
 from .load import LoadWorkers, raise_nofile_limit
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -41,54 +41,77 @@ REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 class Plan:
     """What one run measures; quick mode is the same shape with smaller counts and shorter phases."""
 
-    levels: dict[str, list[int]]  # server -> station counts for throughput/latency
-    idle: dict[str, int]  # server -> idle connections to hold
+    levels: dict[str, list[int]]  # server -> station counts for throughput/latency (closed loop)
+    idle: dict[str, int]  # server -> idle connections to hold (then the realistic traffic on them)
     saturated_s: float  # closed-loop phase length
     paced_s: float  # paced phase length
-    think_s: float  # each paced station sends one message per think_s
-    transaction_paced_at: int  # the level where the paced TransactionEvent phase runs (p99 goal)
+    think_s: float  # each paced station sends one heartbeat per think_s
     profile_stations: int
     profile_s: float
     kinds: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    mv_at: int = 100  # the level where the TE+MV mix of the earlier runs also runs (continuity)
+    # Open loop: ``open_loop[server]`` stations, each a TransactionEvent every open_loop_interval_s (issue 18: 1,000
+    # stations every 2 s).
+    open_loop: dict[str, int] = field(default_factory=dict)
+    open_loop_interval_s: float = 2.0
+    open_loop_s: float = 10.0
+    # Realistic traffic on the idle stations: a TransactionEvent every 60 s while charging, a heartbeat every 300 s.
+    realistic: tuple[str, ...] = ()
+    realistic_s: float = 0.0
+    realistic_te_s: float = 60.0
+    realistic_heartbeat_s: float = 300.0
 
 
 QUICK = Plan(
-    levels={"echo": [100, 400], "csms-pg": [100, 400], "ocpp-lib": [100]},
-    idle={"echo": 600, "csms-pg": 600},
+    levels={"echo": [100], "csms-pg": [100], "csms-sqlite": [100], "ocpp-lib": [100]},
+    idle={"echo": 1000, "csms-pg": 1000},
     saturated_s=3,
     paced_s=3,
     think_s=1.5,
-    transaction_paced_at=400,
     profile_stations=100,
     profile_s=3,
     kinds={"ocpp-lib": ("heartbeat",)},
+    open_loop={"echo": 400, "csms-pg": 400, "csms-sqlite": 400},
+    open_loop_s=6,
+    realistic=("echo", "csms-pg"),
+    realistic_s=15,
 )
 # The harness itself under test (tests/bench): every phase, a handful of stations, seconds.
 SMOKE = Plan(
-    levels={"echo": [10], "csms-pg": [10]},
+    levels={"echo": [10], "csms-pg": [10], "csms-sqlite": [10]},
     idle={"echo": 20, "csms-pg": 20},
     saturated_s=1,
     paced_s=1,
     think_s=0.5,
-    transaction_paced_at=10,
     profile_stations=10,
     profile_s=1,
+    mv_at=10,
+    open_loop={"echo": 10, "csms-pg": 10, "csms-sqlite": 10},
+    open_loop_interval_s=0.5,
+    open_loop_s=2,
+    realistic=("echo", "csms-pg"),
+    realistic_s=2,
+    realistic_te_s=1,
+    realistic_heartbeat_s=2,
 )
 FULL = Plan(
     levels={
         "echo": [100, 1000, 5000],
         "csms-pg": [100, 1000, 5000],
-        "csms-sqlite": [100],  # embedded mode is for small sites; 1,000 would push the run past 10 minutes
-        "ocpp-lib": [1000],  # compared at the level of the p99 goal; keeps the full run under 10 minutes
+        "csms-sqlite": [100],  # embedded mode is for small sites; its 1,000-station figure is the open-loop one
+        "ocpp-lib": [100],  # a second baseline; at 100 stations only, which keeps the full run under 12 minutes
     },
     idle={"echo": 10000, "csms-pg": 10000},
     saturated_s=4,
     paced_s=6,
     think_s=4,
-    transaction_paced_at=1000,
     profile_stations=100,
     profile_s=4,
     kinds={"ocpp-lib": ("heartbeat",)},
+    open_loop={"echo": 1000, "csms-pg": 1000, "csms-sqlite": 1000},
+    open_loop_s=20,
+    realistic=("echo", "csms-pg"),
+    realistic_s=65,  # every station sends at least one TransactionEvent (its first one, Started)
 )
 
 
@@ -101,16 +124,19 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def postgres_pids() -> list[int]:
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if (entry / "comm").read_text().strip() == "postgres":
-                    pids.append(int(entry.name))
-            except OSError:
-                continue
-    return pids
+def postgres_pids(db_url: str | None) -> list[int]:
+    """The backends of the bench's database and PostgreSQL's own WAL writer, checkpointer and background writer (the
+    server is shared with other work on the box: other databases' backends are not ours to count)."""
+    if db_url is None:
+        return []
+    import psycopg
+
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE (datname = current_database() AND pid <> pg_backend_pid())"
+            " OR backend_type IN ('walwriter', 'checkpointer', 'background writer')"
+        ).fetchall()
+    return [int(row[0]) for row in rows]
 
 
 def cpu_by_pid(pids: list[int]) -> dict[int, float]:
@@ -124,40 +150,57 @@ def cpu_by_pid(pids: list[int]) -> dict[int, float]:
 
 
 class CpuSplit:
-    """Who burns the 2 cores during a phase: the server, PostgreSQL, the simulated stations."""
+    """Who burns the 2 cores during a phase: the server (its daphne), PostgreSQL, the simulated stations."""
 
-    def __init__(self, server: servers.Server, workers: LoadWorkers) -> None:
+    def __init__(self, server: servers.Server, workers: LoadWorkers, db_url: str | None = None) -> None:
         self.groups = {
-            "server": [server.process.pid],
-            "postgres": postgres_pids(),
+            "server": [server.pid],
+            "postgres": postgres_pids(db_url),
             "stations": [p.pid for p in workers.procs],
         }
+        self.db_url = db_url
         self.before = {k: cpu_by_pid(v) for k, v in self.groups.items()}
         self.started = time.monotonic()
 
-    def result(self) -> dict[str, str]:
+    def result(self) -> dict[str, Any]:
         wall = time.monotonic() - self.started
-        out = {}
+        out: dict[str, Any] = {}
         for group, pids in self.groups.items():
-            # Only processes alive at both ends: a PostgreSQL backend that exited took its counters with it.
+            # A PostgreSQL backend that exited during the phase took its counters with it (not counted); one that
+            # started during it (a connection replaced after CONN_MAX_AGE) counts whole.
+            if group == "postgres" and self.db_url is not None:
+                pids = sorted(set(pids) | set(postgres_pids(self.db_url)))
             after = cpu_by_pid(pids)
-            used = sum(after[pid] - before for pid, before in self.before[group].items() if pid in after)
+            used = sum(cpu - self.before[group].get(pid, 0.0) for pid, cpu in after.items())
             out[f"{group}_cpu"] = f"{used / wall * 100:.0f} %"
+            out[f"{group}_cpu_s"] = round(used, 3)
         return out
+
+
+def with_cpu_per_event(figures: dict[str, Any]) -> dict[str, Any]:
+    """CPU milliseconds per answered (= persisted) event: the server's, and PostgreSQL's beside it."""
+    ok = figures.get("ok") or 0
+    if not ok or "server_cpu_s" not in figures:
+        return figures
+    out = figures | {"server_cpu_ms_per_event": round(figures["server_cpu_s"] / ok * 1000, 3)}
+    if figures.get("postgres_cpu_s"):
+        out["postgres_cpu_ms_per_event"] = round(figures["postgres_cpu_s"] / ok * 1000, 3)
+    return out
 
 
 def wait_quiet(server: servers.Server, timeout_s: float = 60) -> None:
     """Wait until the server burns < 10 % CPU (e.g. it has recorded the disconnections of the last phase)."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline and server.process.poll() is None:
-        before = cpu_seconds(server.process.pid)
+        before = cpu_seconds(server.pid)
         time.sleep(0.5)
-        if cpu_seconds(server.process.pid) - before < 0.05:
+        if cpu_seconds(server.pid) - before < 0.05:
             return
 
 
 def summarise(result: dict[str, Any]) -> dict[str, Any]:
-    """Throughput of successful round trips and their latency; n/a when the server refused the action."""
+    """Throughput of successful round trips and their latency; n/a when the server refused the action. Open loop:
+    offered and served per second of the phase, and whether the server kept up (every due message answered)."""
     ok, errors = result["ok"], result["errors"]
     out: dict[str, Any] = {
         "stations": result["stations"],
@@ -167,10 +210,23 @@ def summarise(result: dict[str, Any]) -> dict[str, Any]:
     }
     if ok == 0 and any(key.endswith(":NotSupported") for key in errors):
         return out | {"per_s": report.NA, "p50_ms": None, "p95_ms": None, "p99_ms": None, "note": "NotSupported"}
-    return out | {"per_s": round(ok / result["elapsed_s"], 1)} | report.percentiles(result["latencies"])
+    out |= {"per_s": round(ok / result["elapsed_s"], 1)} | report.percentiles(result["latencies"])
+    if result.get("offered") is not None:
+        duration = result["duration_s"]
+        out |= {
+            "offered": result["offered"],
+            "offered_per_s": round(result["offered"] / duration, 1),
+            "served_per_s": round(ok / duration, 1),
+            "kept_up": ok >= result["offered"] and not errors,
+        }
+    if len(result.get("by_action", {})) > 1:
+        out["by_action"] = {a: {"ok": len(v)} | report.percentiles(v) for a, v in result["by_action"].items()}
+    return out
 
 
-def run_level(server: servers.Server, name: str, stations: int, plan: Plan, kinds: tuple[str, ...]) -> dict[str, Any]:
+def run_level(
+    server: servers.Server, name: str, stations: int, plan: Plan, kinds: tuple[str, ...], db_url: str | None = None
+) -> dict[str, Any]:
     identities = [f"{name[:6]}-{stations}-{i:05d}" for i in range(stations)]
     workers = LoadWorkers(server.ws_url, identities, processes=1 if stations <= 200 else 2)
     wait_quiet(server)  # the previous phase's disconnections may still be being recorded
@@ -184,12 +240,13 @@ def run_level(server: servers.Server, name: str, stations: int, plan: Plan, kind
             out["ramp_up"] = workers.connect(concurrency=200, attempts=3, timeout_s=150)
             log(f"{name} {stations}: ramp-up of the rest {out['ramp_up']}")
         for kind in kinds:
+            if kind == "transaction" and stations != plan.mv_at:
+                continue
             wait_quiet(server)
-            split = CpuSplit(server, workers)
-            out[kind] = summarise(workers.load(kind, plan.saturated_s)) | split.result()
+            split = CpuSplit(server, workers, db_url)
+            out[kind] = with_cpu_per_event(summarise(workers.load(kind, plan.saturated_s)) | split.result())
             log(f"{name} {stations}: {kind} saturated {_brief(out[kind])}")
-            paced_tx = stations == plan.transaction_paced_at and name in ("echo", "csms-pg")
-            if kind == "heartbeat" or paced_tx:
+            if kind == "heartbeat":
                 out[f"{kind}_paced"] = summarise(workers.load(kind, plan.paced_s, think_s=plan.think_s))
                 log(f"{name} {stations}: {kind} paced {_brief(out[f'{kind}_paced'])}")
         return out
@@ -198,9 +255,30 @@ def run_level(server: servers.Server, name: str, stations: int, plan: Plan, kind
         wait_quiet(server)
 
 
+def run_open_loop(server: servers.Server, name: str, plan: Plan, db_url: str | None = None) -> dict[str, Any]:
+    """``open_loop[name]`` stations, each sending a TransactionEvent every ``open_loop_interval_s`` on its own
+    schedule: does the server keep up (served = offered), and at what latency."""
+    stations = plan.open_loop[name]
+    identities = [f"ol-{name[:6]}-{i:05d}" for i in range(stations)]
+    workers = LoadWorkers(server.ws_url, identities, processes=1 if stations <= 200 else 2)
+    wait_quiet(server)
+    try:
+        out: dict[str, Any] = {"connect": workers.connect(concurrency=200, attempts=3, timeout_s=150)}
+        wait_quiet(server)
+        split = CpuSplit(server, workers, db_url)
+        load = workers.load("te", plan.open_loop_s, intervals={"te": plan.open_loop_interval_s})
+        out |= with_cpu_per_event(summarise(load) | split.result()) | {"interval_s": plan.open_loop_interval_s}
+        log(f"{name}: {stations} stations, a TransactionEvent every {plan.open_loop_interval_s:g} s: {_brief(out)}")
+        return out
+    finally:
+        workers.close()
+        wait_quiet(server)
+
+
 def _brief(figures: dict[str, Any]) -> str:
-    keys = ("per_s", "p50_ms", "p99_ms", "errors", "server_cpu", "postgres_cpu", "stations_cpu")
-    return " ".join(f"{k}={figures.get(k)}" for k in keys)
+    keys = ("per_s", "offered_per_s", "served_per_s", "p50_ms", "p99_ms", "errors", "server_cpu", "postgres_cpu",
+            "stations_cpu", "server_cpu_ms_per_event")  # fmt: skip
+    return " ".join(f"{k}={figures[k]}" for k in keys if k in figures)
 
 
 def online_count(db_url: str, prefix: str) -> int:
@@ -213,9 +291,12 @@ def online_count(db_url: str, prefix: str) -> int:
     return int(row[0]) if row else 0
 
 
-def run_idle(server: servers.Server, name: str, count: int, db_url: str | None = None) -> dict[str, Any]:
-    """Hold ``count`` booted, silent stations; RSS growth per connection of the one daphne process. With the
-    CSMS's database: all of them then drop at once, and the time until every one is recorded offline."""
+def run_idle(
+    server: servers.Server, name: str, count: int, plan: Plan, db_url: str | None = None, track_offline: bool = False
+) -> dict[str, Any]:
+    """Hold ``count`` booted, silent stations; RSS growth per connection of the one daphne process. Then (when the
+    plan says so) realistic traffic on all of them: latency, RSS per station under it, CPU. With the CSMS's
+    database: all of them then drop at once, and the time until every one is recorded offline."""
     warm = LoadWorkers(server.ws_url, [f"warm-{name[:6]}-{i}" for i in range(20)], processes=1)
     warm.connect()
     warm.close()
@@ -224,23 +305,39 @@ def run_idle(server: servers.Server, name: str, count: int, db_url: str | None =
     identities = [f"idle-{name[:6]}-{i:05d}" for i in range(count)]
     workers = LoadWorkers(server.ws_url, identities, processes=4 if count > 2000 else 2)
     started = time.monotonic()
+    realistic: dict[str, Any] | None = None
     try:
         result = workers.connect(concurrency=200, timeout_s=300)
         seconds = time.monotonic() - started
         wait_quiet(server, 20)
         after = server.rss_kb()
+        if name in plan.realistic and plan.realistic_s:
+            intervals = {"te": plan.realistic_te_s, "heartbeat": plan.realistic_heartbeat_s}
+            split = CpuSplit(server, workers, db_url)
+            load = workers.load("realistic", plan.realistic_s, intervals=intervals)
+            realistic = summarise(load) | split.result() | {"intervals_s": intervals}
+            realistic_rss = server.rss_kb()
+            held_now = load["stations"]
+            realistic |= {
+                "rss_mb": round(realistic_rss / 1024, 1),
+                "kb_per_station": round((realistic_rss - before) / held_now, 1) if held_now else None,
+            }
+            log(
+                f"{name}: realistic traffic on {held_now} stations {_brief(realistic)}, "
+                f"{realistic['kb_per_station']} kB"
+            )
     finally:
         workers.close()
         cut_at = time.monotonic()
     offline_s = None
-    if db_url is not None:
+    if track_offline and db_url is not None:
         prefix = f"idle-{name[:6]}-"
         deadline = cut_at + 120
         while time.monotonic() < deadline and online_count(db_url, prefix):
             time.sleep(0.2)
         offline_s = round(time.monotonic() - cut_at, 1) if not online_count(db_url, prefix) else None
     held = result["accepted"]
-    out = {
+    out: dict[str, Any] = {
         "target": count,
         "held": held,
         "errors": result["errors"],
@@ -250,9 +347,11 @@ def run_idle(server: servers.Server, name: str, count: int, db_url: str | None =
         "rss_after_mb": round(after / 1024, 1),
         "kb_per_connection": round((after - before) / held, 1) if held else None,
     }
-    if db_url is not None:
+    if track_offline:
         out["all_offline_after_s"] = offline_s  # None: some still online after 120 s
-    log(f"{name}: idle {out}")
+    if realistic is not None:
+        out["realistic"] = realistic
+    log(f"{name}: idle { ({k: v for k, v in out.items() if k != 'realistic'}) }")
     return out
 
 
@@ -431,19 +530,37 @@ def pg_env(db_url: str) -> dict[str, str]:
 
 
 def measure(name: str, server: servers.Server, plan: Plan, db_url: str | None = None) -> dict[str, Any]:
-    kinds = plan.kinds.get(name, ("heartbeat", "transaction"))
+    """``db_url``: the PostgreSQL database of csms-pg (offline tracking, PostgreSQL's CPU beside the server's)."""
+    kinds = plan.kinds.get(name, ("heartbeat", "te", "transaction"))
     result: dict[str, Any] = {"levels": {}}
     if name in plan.idle:  # first, on a fresh process: RSS growth is then the connections' and nothing else's
-        result["idle"] = run_idle(server, name, plan.idle[name], db_url)
+        result["idle"] = run_idle(server, name, plan.idle[name], plan, db_url, track_offline=db_url is not None)
     for stations in plan.levels.get(name, []):
-        result["levels"][str(stations)] = run_level(server, name, stations, plan, kinds)
+        result["levels"][str(stations)] = run_level(server, name, stations, plan, kinds, db_url)
+    if name in plan.open_loop:
+        result["open_loop"] = run_open_loop(server, name, plan, db_url)
     return result
 
 
+def sqlite_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The embedded default as ``make run`` has it without DATABASE_URL/REDIS_URL, in a fresh CSMS_VAR_DIR."""
+    var_dir = tempfile.mkdtemp(prefix="csms-bench-sqlite-")
+    return (
+        servers.base_env()
+        | {"CSMS_VAR_DIR": var_dir, "CSMS_UNKNOWN_STATION_POLICY": "accept", "CSMS_LOG_LEVEL": "WARNING"}
+        | (extra or {})
+    )
+
+
 def run(
-    plan: Plan, mode: str, only: set[str] | None, profile: bool, csms_env: dict[str, str] | None = None
+    plan: Plan,
+    mode: str,
+    only: set[str] | None,
+    profile: bool,
+    csms_env: dict[str, str] | None = None,
+    embedded_env: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    nofile = raise_nofile_limit()
+    nofile = raise_nofile_limit()  # inherited by every server started here, and by the load workers
     results: dict[str, Any] = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "mode": mode,
@@ -458,32 +575,32 @@ def run(
         "plan": {k: v for k, v in plan.__dict__.items()},
         "servers": {},
         "csms_env": csms_env or {},
+        "embedded_env": embedded_env or {},
     }
     started = time.monotonic()
-    wanted = [n for n in ("echo", "csms-pg", "csms-sqlite", "ocpp-lib") if n in plan.levels or n in plan.idle]
+    wanted = [
+        n
+        for n in ("echo", "csms-pg", "csms-sqlite", "ocpp-lib")
+        if n in plan.levels or n in plan.idle or n in plan.open_loop
+    ]
     wanted = [n for n in wanted if not only or n in only]
     with servers.PostgresDatabase(PG_ADMIN_URL) as db:
         env = pg_env(db.url)
-        servers.migrate(env)
         csms_pg_env = env | (csms_env or {})
+        if {"csms-pg", "echo"} & set(wanted) or profile:
+            servers.migrate(env)
         for name in wanted:
             log(f"--- {name}")
             if name == "csms-sqlite":
-                var_dir = tempfile.mkdtemp(prefix="csms-bench-sqlite-")
-                sqlite_env = servers.base_env() | {
-                    "CSMS_VAR_DIR": var_dir,
-                    "CSMS_UNKNOWN_STATION_POLICY": "accept",
-                    "CSMS_LOG_LEVEL": "WARNING",
-                }
-                servers.migrate(sqlite_env)
-                server = servers.start(name, sqlite_env)
+                embedded = sqlite_env(embedded_env)
+                servers.migrate(embedded)
+                server = servers.start_embedded(name, embedded)
             elif name == "ocpp-lib":
                 server = servers.start_ocpp_baseline(env)
+            elif name == "echo":
+                server = servers.start(name, env, app="bench.echo:application")
             else:
-                if name == "echo":
-                    server = servers.start(name, env, app="bench.echo:application")
-                else:
-                    server = servers.start(name, csms_pg_env)
+                server = servers.start(name, csms_pg_env)
             try:
                 results["servers"][name] = measure(name, server, plan, db.url if name == "csms-pg" else None)
                 if name == "csms-pg":
@@ -495,7 +612,7 @@ def run(
                 server.stop()
         if profile and (not only or "csms-pg" in only):
             results["profiles"] = {}
-            for kind in ("heartbeat", "transaction"):
+            for kind in ("heartbeat", "te"):
                 log(f"--- profile: csms-pg under cProfile, {kind} load")
                 results["profiles"][kind] = profile_load(csms_pg_env, plan, kind)
     results["duration_s"] = round(time.monotonic() - started, 1)
@@ -544,15 +661,37 @@ def rows_for(results: dict[str, Any]) -> list[list[str]]:
         row(f"boot storm {lv}: accepted", dig("levels", k, "boot_storm", "accepted"))
         row("  then ramp-up of the rest: s", dig("levels", k, "ramp_up", "seconds"), " s", times=True)
         row(f"boot storm {lv}: failed attempts", lambda d, k=k: _failures(dig("levels", k, "boot_storm")(d)))
-    for kind, label in (("heartbeat", "heartbeats"), ("transaction", "TE+MV events")):
+    kinds = (("heartbeat", "heartbeats"), ("te", "TransactionEvents"), ("transaction", "TE+MV events"))
+    for kind, label in kinds:
         for lv in levels:
             k = str(lv)
             row(f"stations up for {label} @{lv}", dig("levels", k, kind, "stations"))
             row(f"{label}/s @{lv} (saturated)", dig("levels", k, kind, "per_s"), "/s")
             row(f"  p99 @{lv} saturated", dig("levels", k, kind, "p99_ms"), " ms", times=True)
+            row(f"  daphne CPU ms per event @{lv}", dig("levels", k, kind, "server_cpu_ms_per_event"), " ms", True)
+            row(f"  PostgreSQL CPU ms per event @{lv}", dig("levels", k, kind, "postgres_cpu_ms_per_event"), " ms")
             row(f"  paced p50 @{lv}", dig("levels", k, f"{kind}_paced", "p50_ms"), " ms", times=True)
             row(f"  paced p95 @{lv}", dig("levels", k, f"{kind}_paced", "p95_ms"), " ms", times=True)
             row(f"  paced p99 @{lv}", dig("levels", k, f"{kind}_paced", "p99_ms"), " ms", times=True)
+    ol = "open loop: TransactionEvent every"
+    interval = results["plan"].get("open_loop_interval_s")
+    row(f"{ol} {interval:g} s: stations", dig("open_loop", "stations"))
+    row("  offered/s", dig("open_loop", "offered_per_s"), "/s")
+    row("  served/s", dig("open_loop", "served_per_s"), "/s")
+    row("  errors", lambda d: _failures(d.get("open_loop")))
+    row("  p50 (from the due time)", dig("open_loop", "p50_ms"), " ms", times=True)
+    row("  p99 (from the due time)", dig("open_loop", "p99_ms"), " ms", times=True)
+    row("  daphne CPU ms per event", dig("open_loop", "server_cpu_ms_per_event"), " ms", times=True)
+    row("  PostgreSQL CPU ms per event", dig("open_loop", "postgres_cpu_ms_per_event"), " ms")
+    row("realistic traffic on the idle stations: stations", dig("idle", "realistic", "stations"))
+    row("  offered/s (TransactionEvent + heartbeat)", dig("idle", "realistic", "offered_per_s"), "/s")
+    row("  served/s", dig("idle", "realistic", "served_per_s"), "/s")
+    row("  errors", lambda d: _failures(dig("idle", "realistic")(d)))
+    row("  p99 (from the due time)", dig("idle", "realistic", "p99_ms"), " ms", times=True)
+    row("  TransactionEvent p99", dig("idle", "realistic", "by_action", "TransactionEvent", "p99_ms"), " ms", True)
+    row("  heartbeat p99", dig("idle", "realistic", "by_action", "Heartbeat", "p99_ms"), " ms", times=True)
+    row("  RSS per station under it", dig("idle", "realistic", "kb_per_station"), " kB", times=True)
+    row("  daphne CPU", dig("idle", "realistic", "server_cpu"))
     return rows
 
 
@@ -560,38 +699,9 @@ def _failures(figures: dict[str, Any] | None) -> int | None:
     return None if not figures else sum(figures.get("errors", {}).values())
 
 
-def goals(results: dict[str, Any]) -> list[str]:
-    srv = results["servers"]
-    echo, csms = srv.get("echo", {}).get("levels", {}), srv.get("csms-pg", {}).get("levels", {})
-    lines = []
-    for lv in sorted(set(echo) & set(csms), key=int):
-        for kind, target in (("transaction", 0.5), ("heartbeat", 0.8)):
-            b, v = echo[lv].get(kind, {}).get("per_s"), csms[lv].get(kind, {}).get("per_s")
-            if isinstance(b, float) and isinstance(v, float):
-                verdict = "met" if v / b >= target else "NOT met"
-                lines.append(f"{kind} @{lv}: {v / b * 100:.0f} % of echo (goal >= {target * 100:.0f} %): {verdict}")
-            elif kind in csms[lv]:
-                lines.append(f"{kind} @{lv}: n/a ({csms[lv][kind].get('note', 'no data')})")
-    p99_level = str(results["plan"]["transaction_paced_at"])
-    for kind in ("heartbeat", "transaction"):
-        p99 = csms.get(p99_level, {}).get(f"{kind}_paced", {}).get("p99_ms")
-        if p99 is not None:
-            lines.append(
-                f"{kind} paced p99 @{p99_level}: {p99} ms (goal <= 100 ms): {'met' if p99 <= 100 else 'NOT met'}"
-            )
-        elif f"{kind}_paced" in csms.get(p99_level, {}):
-            lines.append(f"{kind} paced p99 @{p99_level}: n/a")
-    idle = srv.get("csms-pg", {}).get("idle")
-    if idle:
-        kb_ok = (idle["kb_per_connection"] or 1e9) <= 60
-        if idle["target"] >= 10000:
-            verdict = "met" if kb_ok and idle["held"] >= 10000 else "NOT met"
-        else:
-            verdict = ("kB goal met" if kb_ok else "kB goal NOT met") + "; the 10,000 count needs the full run"
-        lines.append(
-            f"idle: {idle['held']} held, {idle['kb_per_connection']} kB each (goal >= 10,000 and <= 60 kB): {verdict}"
-        )
-    return lines
+def goals(results: dict[str, Any]) -> list[dict[str, str]]:
+    """Issue 18's goal figures (bench/figures.py): the same rows as the README's performance table."""
+    return [row.as_dict() for row in figures.goal_figures(results)]
 
 
 def plot(results: dict[str, Any]) -> str:
@@ -599,8 +709,8 @@ def plot(results: dict[str, Any]) -> str:
     for name, data in results["servers"].items():
         for mode, key in (("paced", "heartbeat_paced"), ("saturated", "heartbeat")):
             values = []
-            for lv, figures in sorted(data.get("levels", {}).items(), key=lambda i: int(i[0])):
-                f = figures.get(key, {})
+            for lv, level in sorted(data.get("levels", {}).items(), key=lambda i: int(i[0])):
+                f = level.get(key, {})
                 if f.get("p99_ms") is not None:
                     values.append((int(lv), f["p50_ms"], f["p99_ms"]))
             if values:
@@ -623,13 +733,21 @@ def main() -> None:
         metavar="KEY=VALUE",
         help="extra environment of csms-pg, e.g. CSMS_DB_THREADS=16 or CSMS_MESSAGE_LOG=errors",
     )
+    parser.add_argument(
+        "--embedded-env",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="extra environment of csms-sqlite, e.g. CSMS_SQLITE_SYNCHRONOUS=full",
+    )
     parser.add_argument("--out", default="", help="results file (default bench/results/<date>[-quick].json)")
     args = parser.parse_args()
     plan, mode = (SMOKE, "smoke") if args.smoke else (QUICK, "quick") if args.quick else (FULL, "full")
     only = {s.strip() for s in args.only.split(",") if s.strip()} or None
     profile = args.profile == "yes" or (args.profile == "auto" and mode == "full")
     csms_env = dict(item.split("=", 1) for item in args.csms_env)
-    results = run(plan, mode, only, profile=profile, csms_env=csms_env)
+    embedded_env = dict(item.split("=", 1) for item in args.embedded_env)
+    results = run(plan, mode, only, profile=profile, csms_env=csms_env, embedded_env=embedded_env)
     results["goals"] = goals(results)
     RESULTS.mkdir(exist_ok=True)
     stem = datetime.now(UTC).strftime("%Y-%m-%d") + ("" if mode == "full" else f"-{mode}")
@@ -652,8 +770,12 @@ def main() -> None:
               list(prof.get("busy_cpu_by_area", {}).items())[:8]))  # fmt: skip
         print(f"profile ({kind} load), inclusive share of busy CPU:", ", ".join(f"{k} {v}" for k, v in
               prof.get("hot_path_inclusive", {}).items() if v != "0.0 %"))  # fmt: skip
-    for line in results["goals"]:
-        print("goal:", line)
+    print()
+    print("issue 18 goals, each beside the echo of this run (README table: python -m bench.readme_table <results>):")
+    for goal in results["goals"]:
+        echo = f"; echo {goal['echo']}" if goal["echo"] else ""
+        vs = f" ({goal['vs_echo']})" if goal["vs_echo"] else ""
+        print(f"goal: {goal['figure']}: {goal['csms']}{vs}{echo}; goal {goal['goal']}: {goal['verdict']}")
     print(f"\nresults: {out.relative_to(Path.cwd()) if out.is_relative_to(Path.cwd()) else out} "
           f"(+ .svg), {results['duration_s']} s")  # fmt: skip
 

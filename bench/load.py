@@ -14,13 +14,21 @@ import random
 import resource
 import time
 import uuid
+from collections.abc import Iterator
 from multiprocessing.connection import Connection
 from typing import Any
 
-from .simulator import CallErrorReply, Session, SimStation, Stats
+from websockets.exceptions import ConnectionClosed
+
+from .simulator import CallErrorReply, NotConnected, Session, SimStation, Stats
 
 # Actions whose round trips are counted as "events" in each load kind.
-COUNTED = {"heartbeat": ("Heartbeat",), "transaction": ("TransactionEvent", "MeterValues")}
+COUNTED = {
+    "heartbeat": ("Heartbeat",),
+    "transaction": ("TransactionEvent", "MeterValues"),  # the TE+MV mix of the earlier runs
+    "te": ("TransactionEvent",),  # TransactionEvent only, each with its meter values: the goal figures of issue 18
+    "realistic": ("TransactionEvent", "Heartbeat"),
+}
 
 
 def raise_nofile_limit() -> int:
@@ -96,6 +104,66 @@ async def _transaction_loop(st: SimStation, deadline: float, think_s: float) -> 
                                                              "Transaction.End", **end))  # fmt: skip
 
 
+def te_messages(st: SimStation, updates: int = 10) -> Iterator[tuple[str, dict[str, Any]]]:
+    """The bench's TransactionEvent mix, endless: Started (with a token), ``updates`` x Updated, Ended; every event
+    carries its meter values (energy register + power: two samples)."""
+    token = {"idToken": {"idToken": "BENCH", "type": "ISO14443"}}
+    while True:
+        session = Session(evse_id=1, transaction_id=uuid.uuid4().hex, id_token="BENCH")
+        yield "TransactionEvent", st._transaction_event(session, "Started", "Authorized", "Charging",
+                                                        "Transaction.Begin", **token)  # fmt: skip
+        for _ in range(updates):
+            session.energy_wh += 100
+            yield "TransactionEvent", st._transaction_event(session, "Updated", "MeterValuePeriodic", "Charging",
+                                                            "Sample.Periodic")  # fmt: skip
+        end = {"transaction_info": {"stoppedReason": "Local"}}
+        yield "TransactionEvent", st._transaction_event(session, "Ended", "StopAuthorized", "Idle",
+                                                        "Transaction.End", **end)  # fmt: skip
+
+
+def heartbeat_messages() -> Iterator[tuple[str, dict[str, Any]]]:
+    while True:
+        yield "Heartbeat", {}
+
+
+async def _te_loop(st: SimStation, deadline: float, think_s: float) -> None:
+    messages = te_messages(st)
+    while time.monotonic() < deadline:
+        action, payload = next(messages)
+        with contextlib.suppress(CallErrorReply):
+            await st.call(action, payload, queue_offline=False)
+        if think_s:
+            await asyncio.sleep(think_s)
+
+
+class Schedule:
+    """Open-loop pacing: a station's n-th message is due at offset + n * interval, whatever the server's speed.
+    Latency runs from the due time (a late answer delays the next send, and that wait counts: no coordinated
+    omission); due messages not sent by the end of the phase + ``grace_s`` count as offered and not served."""
+
+    def __init__(self, started: float, deadline: float, grace_s: float) -> None:
+        self.started, self.deadline, self.stop_at = started, deadline, deadline + grace_s
+        self.offered = 0
+        self.served: dict[str, list[float]] = {}
+
+    async def run(self, st: SimStation, messages: Iterator[tuple[str, dict[str, Any]]], interval_s: float) -> None:
+        due = self.started + random.uniform(0, interval_s)
+        while due < self.deadline:
+            self.offered += 1
+            now = time.monotonic()
+            if now >= self.stop_at or not st.connected:
+                due += interval_s
+                continue  # offered, never sent: the server fell too far behind, or dropped the station
+            if due > now:
+                await asyncio.sleep(due - now)
+            action, payload = next(messages)
+            # CALLERROR, timeout, lost connection: st.call() has counted it in the station's errors.
+            with contextlib.suppress(CallErrorReply, TimeoutError, ConnectionError, NotConnected, ConnectionClosed):
+                await st.call(action, payload, queue_offline=False)
+                self.served.setdefault(action, []).append(time.monotonic() - due)
+            due += interval_s
+
+
 async def _load(stations: list[SimStation], stats: Stats, opts: dict[str, Any]) -> dict[str, Any]:
     # All workers start at the same wall-clock instant so that the aggregate rate is honest.
     await asyncio.sleep(max(0.0, opts["start_at"] - time.time()))
@@ -104,25 +172,38 @@ async def _load(stations: list[SimStation], stats: Stats, opts: dict[str, Any]) 
     started = time.monotonic()
     deadline = started + opts["duration_s"]
     think_s = float(opts.get("think_s") or 0)
-    loop = _heartbeat_loop if opts["kind"] == "heartbeat" else _transaction_loop
+    kind = opts["kind"]
+    loops = {"heartbeat": _heartbeat_loop, "transaction": _transaction_loop, "te": _te_loop}
     live = [st for st in stations if st.connected]
+    schedule = Schedule(started, deadline, float(opts.get("grace_s") or 10))
+    intervals: dict[str, float] = opts.get("intervals") or {}  # open loop: message source -> interval_s
 
     async def one(st: SimStation) -> None:
-        if think_s:  # spread paced stations over the interval instead of firing in lockstep
-            await asyncio.sleep(random.uniform(0, think_s))
         try:
-            await loop(st, deadline, think_s)
+            if intervals:
+                sources = {"te": lambda: te_messages(st), "heartbeat": heartbeat_messages}
+                await asyncio.gather(*(schedule.run(st, sources[src](), iv) for src, iv in intervals.items()))
+                return
+            if think_s:  # spread paced stations over the interval instead of firing in lockstep
+                await asyncio.sleep(random.uniform(0, think_s))
+            await loops[kind](st, deadline, think_s)
         except Exception as exc:
             stats.error("load", type(exc).__name__)
 
     await asyncio.gather(*(one(st) for st in live))
     elapsed = time.monotonic() - started
-    counted = COUNTED[opts["kind"]]
-    latencies = [x for action in counted for x in stats.latencies.get(action, [])]
+    counted = COUNTED[kind]
+    if intervals:
+        by_action = {action: schedule.served.get(action, []) for action in counted}
+    else:
+        by_action = {action: stats.latencies.get(action, []) for action in counted}
+    latencies = [x for values in by_action.values() for x in values]
     return {
         "elapsed_s": elapsed,
         "ok": len(latencies),
         "latencies": latencies,
+        "by_action": by_action,
+        "offered": schedule.offered if intervals else None,
         "errors": dict(stats.errors),
         "stations": len(live),
     }
@@ -201,20 +282,33 @@ class LoadWorkers:
             "seconds": round(max(0.0, last - started), 3) if last else None,
         }
 
-    def load(self, kind: str, duration_s: float, think_s: float = 0.0) -> dict[str, Any]:
-        opts = {"kind": kind, "duration_s": duration_s, "think_s": think_s, "start_at": time.time() + 0.5}
-        results = self._all("load", opts, duration_s + 120)
+    def load(
+        self, kind: str, duration_s: float, think_s: float = 0.0, intervals: dict[str, float] | None = None
+    ) -> dict[str, Any]:
+        """Closed loop (``think_s`` 0), closed loop with a pause, or open loop: ``intervals`` maps a message source
+        (``te``, ``heartbeat``) to the seconds between a station's messages of it."""
+        opts = {"kind": kind, "duration_s": duration_s, "think_s": think_s, "intervals": intervals or {},
+                "start_at": time.time() + 0.5}  # fmt: skip
+        results = self._all("load", opts, duration_s + 150)
         latencies = sorted(x for r in results for x in r["latencies"])
+        by_action: dict[str, list[float]] = {}
+        for r in results:
+            for action, values in r["by_action"].items():
+                by_action.setdefault(action, []).extend(values)
         errors: dict[str, int] = {}
         for r in results:
             for k, v in r["errors"].items():
                 errors[k] = errors.get(k, 0) + v
         elapsed = max(r["elapsed_s"] for r in results)
         stations = sum(r["stations"] for r in results)
+        offered = [r["offered"] for r in results if r["offered"] is not None]
         return {
             "ok": len(latencies),
             "elapsed_s": elapsed,
+            "duration_s": duration_s,
             "latencies": latencies,
+            "by_action": {action: sorted(values) for action, values in by_action.items()},
+            "offered": sum(offered) if offered else None,
             "errors": errors,
             "stations": stations,
         }

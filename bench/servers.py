@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -43,6 +44,12 @@ class Server:
     process: subprocess.Popen[bytes]
     log_path: Path
     log_file: IO[bytes]
+    measured_pid: int = 0  # the daphne process whose RSS and CPU are the figures (0: ``process`` itself)
+    supervised: bool = False  # ``process`` is scripts/run_embedded.py; its log names daphne's pid
+
+    @property
+    def pid(self) -> int:
+        return self.measured_pid or self.process.pid
 
     @property
     def http_url(self) -> str:
@@ -53,7 +60,7 @@ class Server:
         return f"ws://127.0.0.1:{self.port}"
 
     def rss_kb(self) -> int:
-        return rss_kb(self.process.pid)
+        return rss_kb(self.pid)
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
         if self.process.poll() is None:
@@ -66,22 +73,57 @@ class Server:
         self.log_file.close()
 
 
-def _wait_ready(server: Server, http: bool, timeout_s: float = 60) -> None:
+def _wait_ready(server: Server, http: bool, timeout_s: float = 180) -> None:
+    try:
+        _wait_until_ready(server, http, timeout_s)
+    except BaseException:
+        server.stop()  # interrupted or failed: never leave the server (and an embedded one's children) behind
+        raise
+
+
+def listens_on(pid: int, port: int) -> bool:
+    """Whether process ``pid`` holds the socket listening on ``port``: a free port can be taken by another
+    program between free_port() and the server's bind, and then that program would answer the health check."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError):
+            for line in Path(table).read_text().splitlines()[1:]:
+                fields = line.split()
+                if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:  # 0A: LISTEN
+                    inodes.add(f"socket:[{fields[9]}]")
+    with contextlib.suppress(OSError):
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            with contextlib.suppress(OSError):
+                if os.readlink(fd) in inodes:
+                    return True
+    return False
+
+
+def _embedded_daphne_pid(server: Server) -> int:
+    with contextlib.suppress(OSError):
+        for line in server.log_path.read_text(errors="replace").splitlines():
+            if line.startswith("embedded: daphne started (pid "):
+                return int(line.rsplit(" ", 1)[1].rstrip(")"))
+    return 0
+
+
+def _wait_until_ready(server: Server, http: bool, timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if server.process.poll() is not None:
             raise RuntimeError(f"{server.name} exited: {server.log_path.read_text(errors='replace')[-3000:]}")
+        if server.supervised and not server.measured_pid:
+            server.measured_pid = _embedded_daphne_pid(server)
         try:
-            if http:
+            if (server.measured_pid or not server.supervised) and listens_on(server.pid, server.port):
+                if not http:
+                    return
                 with urllib.request.urlopen(f"{server.http_url}/healthz", timeout=1) as response:
                     if response.status == 200:
                         return
-            else:
-                with socket.create_connection(("127.0.0.1", server.port), timeout=1):
-                    return
         except OSError:
-            time.sleep(0.2)
-    server.stop()
+            pass
+        time.sleep(0.2)
     raise RuntimeError(f"{server.name} did not start within {timeout_s:g} s")
 
 
@@ -100,6 +142,25 @@ def start(
     process = subprocess.Popen([sys.executable, *args], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     server = Server(name, port, process, log_path, log)
     _wait_ready(server, http=True)
+    return server
+
+
+DAPHNE_ARGS = ["--websocket_timeout", "-1", "--websocket_connect_timeout", "30", "csms.asgi:application"]
+
+
+def start_embedded(name: str, env: dict[str, str]) -> Server:
+    """The embedded default exactly as ``make run`` starts it without DATABASE_URL/REDIS_URL:
+    scripts/run_embedded.py supervising a private Redis (the channel layer and Celery's broker), a Celery worker,
+    beat, the FTP server and daphne on SQLite under ``CSMS_VAR_DIR``. The figures are daphne's."""
+    LOG_DIR.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    log_path = LOG_DIR / f"{name}-{port}.log"
+    log = log_path.open("wb")
+    env = env | {"CSMS_FTP_PORT": str(free_port()), "CSMS_FTP_PASSIVE_PORTS": ""}
+    argv = [sys.executable, "scripts/run_embedded.py", "--host", "127.0.0.1", "--port", str(port), "--", *DAPHNE_ARGS]
+    process = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    server = Server(name, port, process, log_path, log, supervised=True)
+    _wait_ready(server, http=True, timeout_s=180)  # the daphne pid comes from the supervisor's log
     return server
 
 

@@ -1,6 +1,8 @@
 """ASGI entry point: HTTP goes to Django, WebSockets to the station and dashboard consumers."""
 
+import logging
 import os
+import resource
 
 from django.core.asgi import get_asgi_application
 
@@ -21,6 +23,28 @@ from stations.lifecycle import daphne_lifecycle_install  # noqa: E402
 schemas.warm_up()
 daphne_tls_scheme_install()
 daphne_lifecycle_install()  # the process's lease and graceful shutdown (stations/lifecycle.py)
+
+# Every station is an open socket: the usual soft limit of 1,024 open files would cap a process near 1,000 stations.
+OPEN_FILES_WANTED = 11000  # 10,000 stations and the process's own files
+
+
+def raise_open_file_limit() -> int:
+    """Take the hard limit of open files as the soft one; say so when even that is below 10,000 stations' worth."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    if soft < OPEN_FILES_WANTED:
+        logging.getLogger("csms").warning(
+            "open-file limit %d: this process holds at most ~%d stations (raise the hard limit: ulimit -Hn, "
+            "LimitNOFILE=, docker --ulimit nofile=)",
+            soft,
+            max(0, soft - 100),
+        )
+    return soft
+
+
+raise_open_file_limit()
 
 # Forwarded headers (address, scheme, client certificate) only from CSMS_TRUSTED_PROXIES: security/transport.py.
 application = TrustedProxyMiddleware(

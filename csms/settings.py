@@ -14,6 +14,8 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from csms import sqlite as csms_sqlite
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("CSMS_VAR_DIR", BASE_DIR / "var"))
 
@@ -129,12 +131,17 @@ else:
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": str(VAR_DIR / "csms.sqlite3"),
             "OPTIONS": {
-                # WAL lets the dashboard read while a station's write is in flight; IMMEDIATE avoids
+                # WAL lets the dashboard read while a station's write is in flight; the other pragmas and what
+                # they trade: csms/sqlite.py (CSMS_SQLITE_SYNCHRONOUS, CSMS_SQLITE_PRAGMAS). IMMEDIATE avoids
                 # "database is locked" upgrades from read to write locks.
-                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+                "init_command": csms_sqlite.init_command(csms_sqlite.pragmas(os.environ)),
                 "transaction_mode": "IMMEDIATE",
-                "timeout": 20,
+                "timeout": csms_sqlite.BUSY_TIMEOUT_S,
             },
+            # Persistent (None) unless CSMS_DB_CONN_MAX_AGE says otherwise: a new SQLite connection re-reads the
+            # whole schema and runs the pragmas, milliseconds of CPU that closing after every station message
+            # (Django's default 0) spent on each one. A local file has no server to time the connection out.
+            "CONN_MAX_AGE": env_int("CSMS_DB_CONN_MAX_AGE", 0) if os.environ.get("CSMS_DB_CONN_MAX_AGE") else None,
         }
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
