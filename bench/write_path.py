@@ -102,7 +102,7 @@ def measure(stations: int, rounds: int, group: int) -> dict[str, Any]:
 
     for r in range(2):  # warm-up: statements compiled and prepared, sessions started
         apply(works(rounds_of[r], r))
-    pg_before = harness.cpu_by_pid(harness.postgres_pids())
+    pg_before = harness.cpu_by_pid(harness.postgres_pids(os.environ.get("DATABASE_URL")))
     profiler = None
     if os.environ.get("WRITE_PATH_PROFILE"):
         import cProfile
