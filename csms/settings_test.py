@@ -29,3 +29,10 @@ os.environ.setdefault("CSMS_STATION_PASSWORD_MIN_LENGTH", "1")
 os.environ.setdefault("CSMS_CA_DIR", str(Path(_root) / "var" / "test-ca"))
 
 from .settings import *  # noqa: E402,F403
+
+# Users' passwords hashed with few PBKDF2 iterations in the test process (tests/hashers.py): the same algorithm,
+# so the live servers verify them; station passwords and the legacy-hash tests are unchanged.
+PASSWORD_HASHERS = [
+    "tests.hashers.QuickPBKDF2PasswordHasher",
+    *(h for h in PASSWORD_HASHERS if h != "django.contrib.auth.hashers.PBKDF2PasswordHasher"),  # noqa: F405
+]

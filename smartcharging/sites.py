@@ -606,13 +606,17 @@ def _store_measured(change: SessionChange) -> EvseAllocation | None:
     overall = change.currents_a.get("")
     measured = [float(change.currents_a.get(p, overall if overall is not None else 0)) for p in LINE_PHASES]
     alloc.measured_a, alloc.measured_at = measured, timezone.now()
-    # A recompute holding the row (it locks allocations, then the stations it sends to) is never waited for here,
-    # on the station path that already holds this station's rows: the reading is skipped, the next one is stored.
-    free = EvseAllocation.objects.select_for_update(skip_locked=True).filter(pk=alloc.pk).values_list("pk", flat=True)
-    if not list(free):
-        return alloc
-    EvseAllocation.objects.filter(pk=alloc.pk).update(measured_a=measured, measured_at=alloc.measured_at)
+    # Written once the station's transaction has committed: a recompute or an answer may hold the row (they lock
+    # allocations, then the stations they send to), and the station path, holding this station's rows, must not
+    # wait for it (deadlock). After the commit it holds nothing: the write waits for the holder, and the reading is
+    # stored (never skipped) before the recompute it asks for, registered after it, reads it.
+    write = partial(_measured_write, alloc_pk=alloc.pk, measured=measured, measured_at=alloc.measured_at)
+    transaction.on_commit(write, robust=True)
     return alloc
+
+
+def _measured_write(*, alloc_pk: int, measured: list[float], measured_at: datetime) -> None:
+    EvseAllocation.objects.filter(pk=alloc_pk).update(measured_a=measured, measured_at=measured_at)
 
 
 # --- Sweep (beat) ----------------------------------------------------------------------------------------------

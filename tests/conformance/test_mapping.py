@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import functools
 import re
 from pathlib import Path
 
@@ -16,6 +17,7 @@ def _tables() -> list[Path]:
     return sorted(HERE.glob("TC_*.md"))
 
 
+@functools.cache  # the tables name ~400 tests in a few dozen files: each file parsed once
 def _test_names(path: Path) -> set[str]:
     tree = ast.parse(path.read_text())
     names = set()
