@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any
 
 logger = logging.getLogger("csms.layer")
@@ -44,17 +45,20 @@ class LayerOutageMixin:
     def channel_receive(self, receive: Callable[[], Awaitable[dict[str, Any]]]) -> None:
         self._layer_receive = receive
 
-    async def layer_recovered(self) -> None:
-        """Called once the channel layer answers again after failing; may raise (then retried)."""
+    async def layer_recovered(self, *, failed_at: datetime) -> None:
+        """Called once the channel layer answers again after failing since ``failed_at`` (when this consumer first saw
+        it fail: what was sent to it before then may be lost, what was sent after Redis came back is not); may raise
+        (then retried)."""
 
     async def _receive_surviving(self) -> dict[str, Any]:
         delay = RETRY_S[0]
         failing = False
+        failed_at = datetime.now(UTC)
         while True:
             try:
                 if failing:
                     await layer_ping(self.channel_layer)
-                    await self.layer_recovered()
+                    await self.layer_recovered(failed_at=failed_at)
                     logger.info("channel layer back for %s", self.channel_name)
                     failing = False
                     delay = RETRY_S[0]
@@ -63,6 +67,7 @@ class LayerOutageMixin:
                 raise
             except Exception as exc:
                 if not failing:
+                    failed_at = datetime.now(UTC)
                     logger.warning("channel layer receive failed for %s (%s); retrying", self.channel_name, exc)
                 failing = True
                 await asyncio.sleep(delay)

@@ -8,11 +8,11 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
 from django.db import DatabaseError
-from django.utils import timezone
 
 from csms.dbpool import auth, database_unreachable, db
 from csms.looplocal import per_loop
@@ -219,9 +219,11 @@ class StationConsumer(OcppConsumer):
             lifecycle.consumer_closed(self)
         await publish_station_changed(station_id=self.station_id, identity=self.identity)
 
-    async def layer_recovered(self) -> None:
-        # Commands dispatched to this channel before a channel-layer outage may have vanished with Redis.
-        await db(commands.commands_fail_undelivered)(channel_name=self.channel_name, created_before=timezone.now())
+    async def layer_recovered(self, *, failed_at: datetime) -> None:
+        # Commands dispatched to this channel before the channel layer failed may have vanished with Redis; those
+        # created since were either refused at send (Redis down) or sent after it came back (delivered): a consumer
+        # recovers up to a backoff step after Redis does, and must not fail what reached it meanwhile.
+        await db(commands.commands_fail_undelivered)(channel_name=self.channel_name, created_before=failed_at)
 
     def _last_seen_due(self, now: float) -> bool:
         return now - self._last_seen_written >= settings.CSMS_LAST_SEEN_RESOLUTION_S

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from datetime import datetime
 from typing import Any
 
 from asgiref.sync import sync_to_async
@@ -151,7 +152,7 @@ class DashboardConsumer(LayerOutageMixin, AsyncWebsocketConsumer):  # type: igno
             await self.channel_layer.group_add(group, self.channel_name)
         await self.accept()
 
-    async def layer_recovered(self) -> None:
+    async def layer_recovered(self, *, failed_at: datetime) -> None:
         # channels-redis groups live in Redis: a restarted Redis forgot them.
         for group in self.groups_joined:
             await self.channel_layer.group_add(group, self.channel_name)
