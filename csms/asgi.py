@@ -16,9 +16,11 @@ from csms.ocpp import schemas  # noqa: E402
 from csms.routing import browser_urlpatterns, station_urlpatterns  # noqa: E402
 from firmware.upload_asgi import with_uploads  # noqa: E402
 from security.transport import TrustedProxyMiddleware, daphne_tls_scheme_install  # noqa: E402
+from stations.lifecycle import daphne_lifecycle_install  # noqa: E402
 
 schemas.warm_up()
 daphne_tls_scheme_install()
+daphne_lifecycle_install()  # the process's lease and graceful shutdown (stations/lifecycle.py)
 
 # Forwarded headers (address, scheme, client certificate) only from CSMS_TRUSTED_PROXIES: security/transport.py.
 application = TrustedProxyMiddleware(

@@ -1,8 +1,11 @@
 """What every Celery job shares: the beat lock, delayed enqueues within the broker's visibility timeout, and the
 worker's and beat's heartbeats that the dashboard shows.
 
-- Beat lock: a beat job claims (job, slot) in the database (``csms.JobRun``) before it runs; a restarted or
-  duplicated beat (or a redelivered task) sends it again, but only the first claim of a slot runs it.
+- Beat lock: beat itself claims (``beat:<entry>``, slot) in the database (``csms.JobRun``) before it sends a
+  periodic job (``csms.beat.Scheduler.apply_entry``): a restarted beat (its schedule file lost) or a second beat
+  sends each job once per slot of its interval. Jobs whose body must not run twice even when a task is delivered
+  twice claim (job, slot) themselves too (``once_per_slot``); a redelivered task of a killed worker is run again
+  (acks late, reject on worker lost): every task is idempotent.
 - Countdowns: Redis redelivers an unacknowledged task (acks late) after ``CELERY_BROKER_TRANSPORT_OPTIONS
   ["visibility_timeout"]``; a task held for a countdown longer than that would be delivered twice. ``later``
   enqueues with a countdown only below ``CSMS_CELERY_MAX_COUNTDOWN_S``; a longer wait is state in the database that
@@ -46,8 +49,11 @@ def later(task: Any, *, args: list[Any], delay_s: float) -> bool:
 # --- Beat lock ----------------------------------------------------------------------------------------------------
 def slot_of(*, every_s: float, now: datetime) -> str:
     """The schedule slot ``now`` falls in for a job run every ``every_s`` seconds (aligned to the epoch, UTC)."""
-    start = int(now.timestamp() // every_s * every_s)
-    return datetime.fromtimestamp(start, tz=now.tzinfo).strftime("%Y-%m-%dT%H:%M:%S")
+    start = now.timestamp() // every_s * every_s
+    at = datetime.fromtimestamp(start, tz=now.tzinfo)
+    if float(every_s).is_integer():
+        return at.strftime("%Y-%m-%dT%H:%M:%S")
+    return at.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3]  # sub-second schedules (tests): slots in milliseconds
 
 
 def job_claim(*, job: str, slot: str) -> bool:

@@ -163,6 +163,9 @@ else:
     CELERY_TASK_ALWAYS_EAGER = True
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
+# A task whose worker process died under it (OOM, SIGKILL of a pool child) goes back to the queue instead of being
+# acknowledged as failed: every task is idempotent (tasks take ids, load fresh state), so running it again is safe.
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_TASK_DEFAULT_QUEUE", "csms")
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {
@@ -360,6 +363,14 @@ if CSMS_COST_UPDATE_INTERVAL_S > 0:
         "task": "transactions.cost_updates_send",
         "schedule": float(CSMS_COST_UPDATE_INTERVAL_S),
     }
+
+# Per-process leases (stations/leases.py, csms/lifecycle.py): each daphne process renews its lease every third of
+# CSMS_PROCESS_LEASE_S; once a lease has run out (the process was killed) the live processes end what it left (its
+# connections recorded closed, its stations offline, its commands in flight failed). A SIGTERMed process answers
+# the CALLs it is handling, writes its buffered log rows and closes its stations' sockets (1001, going away),
+# giving up after CSMS_SHUTDOWN_TIMEOUT_S (under its supervisor's stop timeout, 20 s in make run).
+CSMS_PROCESS_LEASE_S = float(os.environ.get("CSMS_PROCESS_LEASE_S") or 30)
+CSMS_SHUTDOWN_TIMEOUT_S = float(os.environ.get("CSMS_SHUTDOWN_TIMEOUT_S") or 10)
 
 # Threads running the stations' database work in each daphne process (each holds one database connection).
 CSMS_DB_THREADS = env_int("CSMS_DB_THREADS", min(32, (os.cpu_count() or 1) + 4))

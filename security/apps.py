@@ -6,7 +6,7 @@ class SecurityConfig(AppConfig):
     verbose_name = "Security"
 
     def ready(self) -> None:
-        from stations.commands import on_command_answered
+        from stations.commands import on_command_answered, on_command_failed
 
         from . import (
             certificates,
@@ -16,6 +16,7 @@ class SecurityConfig(AppConfig):
         )
 
         on_command_answered("CertificateSigned")(certificates.certificate_signed_on_answered)
+        on_command_failed("CertificateSigned")(certificates.certificate_signed_on_failed)
         on_command_answered("GetInstalledCertificateIds")(certificates.installed_ids_on_answered)
         on_command_answered("InstallCertificate")(certificates.install_on_answered)
         on_command_answered("DeleteCertificate")(certificates.delete_on_answered)

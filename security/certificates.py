@@ -217,6 +217,19 @@ def certificate_signed_on_answered(command: Command) -> None:
     )
 
 
+def certificate_signed_on_failed(command: Command) -> None:
+    """CertificateSigned got a CALLERROR, a schema-invalid answer, no answer in time, or the connection closed:
+    the request ends ``failed`` with the reason instead of staying ``sent``. After a timeout the station may have
+    installed it all the same: its next GetInstalledCertificateIds tells; a new SignCertificate starts again."""
+    if command.state == CommandState.TIMED_OUT:
+        reason = "CertificateSigned: no answer in time"
+    else:
+        reason = "CertificateSigned: " + " ".join(filter(None, [command.error_code, command.error_description]))
+    CertificateRequest.objects.filter(command_id=command.pk, state=CertificateRequestState.SENT).update(
+        state=CertificateRequestState.FAILED, reason=reason[:255], updated_at=timezone.now()
+    )
+
+
 # --- Revocation and the CRL ---------------------------------------------------------------------------------------
 
 

@@ -7,7 +7,6 @@ class SmartchargingConfig(AppConfig):
 
     def ready(self) -> None:
         from stations.commands import on_command_answered, on_command_sending  # noqa: I001 - one import per line
-        from transactions.hooks import on_transaction_ended
         from transactions.observers import on_session_change
 
         # Charging profiles (K-block): every SetChargingProfile from any door is recorded (sites' ones too).
@@ -27,7 +26,8 @@ class SmartchargingConfig(AppConfig):
         on_command_answered("GetCompositeSchedule")(services.composite_on_answered)
         on_command_sending("RequestStartTransaction")(profiles.profile_on_remote_start_sending)
         on_command_answered("RequestStartTransaction")(profiles.profile_on_remote_start_answered)
-        on_transaction_ended(profiles.profiles_drop_for_transaction)
 
-        # Sites and load management
+        # Session observers, run in this order: site load management (allocation rows), then, once a session
+        # ended, its TxProfiles dropped (profile rows): site rows before profile rows, as on the answer path.
         on_session_change(sites.session_changed)
+        on_session_change(profiles.profiles_drop_for_transaction, kinds={"ended"})

@@ -9,7 +9,7 @@ commands endpoint, bulk, Celery jobs, the site load manager).
 - GetChargingProfiles: the send hook allocates the requestId and records a :class:`ChargingProfileReport`; its
   ReportChargingProfiles parts (``csms.multipart``) reconcile the record.
 - RequestStartTransaction with a chargingProfile: validated (a TxProfile without transactionId) and recorded.
-- A session's TxProfiles leave the record when it ends (``transactions.hooks.on_transaction_ended``).
+- A session's TxProfiles leave the record when it ends (a session observer, ``transactions/observers.py``).
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from devicemodel.selectors import component_values
 from stations.commands import CommandValidationError, command_send
 from stations.commands.pipeline import Sender
 from stations.models import ChargingStation, Command, CommandState
+from transactions.observers import SessionChange
 from transactions.selectors import active_transactions
 
 from . import composite
@@ -586,16 +587,17 @@ def profile_on_clear_answered(command: Command) -> None:
     )
 
 
-def profiles_drop_for_transaction(
-    *, station_id: int, transaction_id: str, evse_id: int | None, remote_start_command_id: int | None = None
-) -> None:
-    """The transaction ended: its TxProfiles leave the record, as the station drops them (and the TxProfile of the
-    RequestStartTransaction that started it)."""
-    bound = Q(transaction_id=transaction_id)
-    if remote_start_command_id is not None:
-        bound |= Q(command_id=remote_start_command_id, in_remote_start=True)
+def profiles_drop_for_transaction(change: SessionChange) -> None:
+    """Session observer (transactions/observers.py): once the session's Ended event is applied, its TxProfiles
+    leave the record, as the station drops them (and the TxProfile of the RequestStartTransaction that started
+    it)."""
+    if not change.ended_now:
+        return
+    bound = Q(transaction_id=change.transaction_id)
+    if change.remote_start_command_id is not None:
+        bound |= Q(command_id=change.remote_start_command_id, in_remote_start=True)
     ChargingProfile.objects.filter(
-        bound, station_id=station_id, purpose=ChargingProfilePurpose.TX_PROFILE, state__in=LIVE
+        bound, station_id=change.station_id, purpose=ChargingProfilePurpose.TX_PROFILE, state__in=LIVE
     ).update(state=ChargingProfileState.CLEARED, cleared_at=timezone.now(), cleared_reason="transaction ended")
 
 

@@ -29,6 +29,7 @@ from .models import (
     MessageLog,
     NetworkProfile,
     ProtocolViolation,
+    ServerProcess,
     StationEvent,
     StatusNotificationRecord,
 )
@@ -169,9 +170,18 @@ class StationEventAdmin(ReadOnlyAdmin):
 
 @admin.register(Connection)
 class ConnectionAdmin(ReadOnlyAdmin):
-    list_display = ["identity", "outcome", "reason", "remote_addr", "connected_at", "disconnected_at", "close_code"]
-    list_filter = ["outcome"]
+    list_display = ["identity", "outcome", "reason", "remote_addr", "tls", "security_profile", "connected_at",
+                    "disconnected_at", "close_code", "server_process_id"]  # fmt: skip
+    list_filter = ["outcome", "tls", "security_profile"]
     search_fields = ["identity", "remote_addr"]
+
+
+# The daphne processes' leases (stations/leases.py): which ran, which stopped, which died and what was cleaned up.
+@admin.register(ServerProcess)
+class ServerProcessAdmin(ReadOnlyAdmin):
+    list_display = ["id", "hostname", "pid", "started_at", "renewed_at", "lease_until", "ended_at", "end", "cleaned_up"]
+    list_filter = ["end"]
+    search_fields = ["hostname"]
 
 
 @admin.register(MessageLog)

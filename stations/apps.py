@@ -14,8 +14,9 @@ class StationsConfig(AppConfig):
             handlers,  # noqa: F401 - registers the OCPP handlers
             network_profiles,
             remote,
+            services,
         )
-        from .commands import on_command_answered, on_command_failed, on_command_sending
+        from .commands import on_command_answered, on_command_failed, on_command_sending, secrets
         from .metrics import StationsCollector
 
         on_command_sending("SetDisplayMessage")(display_messages.display_message_on_sending)
@@ -35,4 +36,5 @@ class StationsConfig(AppConfig):
         on_command_answered("SetNetworkProfile")(network_profiles.network_profile_on_answered)
         on_command_failed("SetNetworkProfile")(network_profiles.network_profile_on_failed)
         on_command_answered("SetVariables")(network_profiles.migration_on_priority)
+        secrets.log_redactor("NotifyEvent")(services.notify_event_for_log)
         datatransfer.data_transfer_modules_load()

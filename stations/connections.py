@@ -23,6 +23,7 @@ from security.models import CsmsSecurityEventType
 from security.transport import PLAIN, Transport, achieved_profile, certificate_matches, transport_refusal
 from webhooks import services as webhooks
 
+from . import leases
 from .commands import CONNECTION_CLOSED, command_finish
 from .models import (
     ChargingStation,
@@ -210,7 +211,15 @@ class OpenedConnection:
 
 
 @transaction.atomic
-def connection_open(*, station_id: int, remote_addr: str, subprotocol: str, channel_name: str) -> OpenedConnection:
+def connection_open(
+    *,
+    station_id: int,
+    remote_addr: str,
+    subprotocol: str,
+    channel_name: str,
+    tls: bool | None = None,
+    security_profile: int | None = None,
+) -> OpenedConnection:
     """Record an accepted connection; the station's previous live connection (if any) is marked replaced.
 
     On every (re)connection of every station, so in boot storms: statements compiled once (csms.fastorm).
@@ -225,6 +234,9 @@ def connection_open(*, station_id: int, remote_addr: str, subprotocol: str, chan
         remote_addr=remote_addr,
         subprotocol=subprotocol,
         channel_name=channel_name,
+        server_process_id=leases.current_process_id(),
+        tls=tls,
+        security_profile=security_profile,
     )
     fastorm.insert_returning_pk(connection)
     replaced_channel = ""
@@ -378,7 +390,12 @@ def station_connect(
     assert result.station is not None
     security_state_after_connect(station=result.station, achieved=result.achieved, password_used=result.password_used)
     opened = connection_open(
-        station_id=result.station.pk, remote_addr=remote_addr, subprotocol=subprotocol, channel_name=channel_name
+        station_id=result.station.pk,
+        remote_addr=remote_addr,
+        subprotocol=subprotocol,
+        channel_name=channel_name,
+        tls=transport.tls,
+        security_profile=result.achieved,
     )
     return ConnectResult(opened)
 
@@ -399,7 +416,12 @@ def station_connect_checked(
     achieved = SecurityProfile.BASIC_TLS if check.tls else SecurityProfile.BASIC
     security_state_after_connect(station=station, achieved=achieved, password_used=rotation.PasswordUse.CURRENT)
     opened = connection_open(
-        station_id=check.station_id, remote_addr=remote_addr, subprotocol=subprotocol, channel_name=channel_name
+        station_id=check.station_id,
+        remote_addr=remote_addr,
+        subprotocol=subprotocol,
+        channel_name=channel_name,
+        tls=check.tls,
+        security_profile=achieved,
     )
     return ConnectResult(opened)
 

@@ -20,7 +20,7 @@ from security.flusher import refusals_flush_soon
 from security.limiter import ANY, limiter
 from security.transport import transport_of
 
-from . import calls, commands, connections, message_log
+from . import calls, commands, connections, leases, lifecycle, message_log
 from .commands import secrets
 from .live import SECTIONS_BY_CALL, publish_station_changed
 from .models import CommandState
@@ -176,6 +176,7 @@ class StationConsumer(OcppConsumer):
         self.accepted = opened.accepted
         self.validation_mode = opened.validation_mode
         self._last_seen_written = time.monotonic()
+        lifecycle.consumer_opened(self)  # a graceful shutdown closes it (stations/lifecycle.py)
         await publish_station_changed(station_id=opened.station_id, identity=self.identity)
         if opened.replaced_channel and opened.replaced_channel != self.channel_name:
             logger.info("station %s reconnected: closing its previous connection", self.identity)
@@ -186,11 +187,14 @@ class StationConsumer(OcppConsumer):
     async def closed(self, code: int) -> None:
         # Record the outcomes of the commands this connection took up first (answers that arrived just before the
         # close included): connection_close then fails only those it never saw.
-        pending = set(self._tasks)  # the outcome recorders of the commands taken up (spawned by command_dispatch)
-        if pending:
-            await asyncio.wait(pending, timeout=10)
-        assert self.connection_id is not None and self.station_id is not None  # only called once opened
-        await _close_recorder().record(self.connection_id, code)
+        try:
+            pending = set(self._tasks)  # the outcome recorders of the commands taken up (spawned by command_dispatch)
+            if pending:
+                await asyncio.wait(pending, timeout=10)
+            assert self.connection_id is not None and self.station_id is not None  # only called once opened
+            await _close_recorder().record(self.connection_id, code)
+        finally:
+            lifecycle.consumer_closed(self)
         await publish_station_changed(station_id=self.station_id, identity=self.identity)
 
     def _last_seen_due(self, now: float) -> bool:
@@ -255,6 +259,11 @@ class StationConsumer(OcppConsumer):
         message_log.writer().add(station_id=self.station_id, connection_id=self.connection_id, entries=entries)
 
     # --- channel-layer messages --------------------------------------------------------------------------------
+    async def station_going_away(self, event: dict[str, Any]) -> None:
+        """This process is stopping (stations/lifecycle.py): handled after the frame in hand, so a CALL being
+        handled is answered first; the station reconnects, to another process behind the load balancer."""
+        await self.close(code=leases.CLOSE_GOING_AWAY)
+
     async def station_replaced(self, event: dict[str, Any]) -> None:
         logger.info(
             "station %s: connection %s replaced by %s", self.identity, self.connection_id, event.get("connection_id")

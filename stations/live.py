@@ -3,9 +3,9 @@
 Groups: ``dashboard`` (every overview page) and ``station-<identity>`` (a station's page). Station consumers
 publish small events (`station.changed`); this consumer renders the fragment for its own user.
 
-A station page's sections that load by htmx (reservations, display messages, the security feed, remote control)
-are not rendered here (their forms need the user's request): the consumer sends a marker naming the sections that
-changed, and the page re-fetches exactly those with the user's own session (``live-refresh``).
+A station page's sections that load by htmx (reservations, display messages, the security feed, remote control,
+connections) are not rendered here (their forms need the user's request): the consumer sends a marker naming the
+sections that changed, and the page re-fetches exactly those with the user's own session (``live-refresh``).
 """
 
 from __future__ import annotations
@@ -53,6 +53,8 @@ SECTIONS_BY_CALL: dict[str, frozenset[str]] = {
     "NotifyEvent": frozenset({"security"}),
     "TransactionEvent": frozenset({"reservations"}),  # a session start consumes a reservation
 }
+# A connection opened or closed (or was refused: not published, the next change re-reads it): the timeline.
+SECTIONS_ON_CONNECTION: frozenset[str] = frozenset({"connections"})
 SECTIONS_BY_COMMAND: dict[str, frozenset[str]] = {
     "ReserveNow": frozenset({"reservations"}),
     "CancelReservation": frozenset({"reservations"}),
@@ -121,12 +123,14 @@ _publisher = per_loop(_Publisher)
 
 
 async def publish_station_changed(
-    *, station_id: int, identity: str, sections: frozenset[str] = frozenset(), overview: bool = True
+    *, station_id: int, identity: str, sections: frozenset[str] = SECTIONS_ON_CONNECTION, overview: bool = True
 ) -> None:
     """Tell the dashboards showing this station that it changed (soon, coalesced; never blocks the caller).
 
-    ``sections``: the station page's sections to re-fetch; ``overview=False`` when only those changed (the
-    overview's row and counters stay as they are, and are not re-rendered for every dashboard).
+    ``sections``: the station page's sections to re-fetch; by default those a connection opening or closing
+    changes (the station consumer's connect and close name no sections: ``SECTIONS_ON_CONNECTION``). A CALL
+    passes its own (``SECTIONS_BY_CALL``). ``overview=False`` when only those changed (the overview's row and
+    counters stay as they are, and are not re-rendered for every dashboard).
     """
     _publisher().mark(station_id, identity, sections, overview)
 

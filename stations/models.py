@@ -262,6 +262,33 @@ class ConnectionEvent(models.TextChoices):
     REFUSED = "refused"
 
 
+class ServerProcess(models.Model):
+    """A daphne process's lease (stations/leases.py): registered at its start, renewed from its event loop every
+    third of ``CSMS_PROCESS_LEASE_S``. A process whose lease ran out (killed) has what it left behind (its open
+    connections, its commands in flight) ended by the live processes; a stopped one ends its own."""
+
+    class End(models.TextChoices):
+        STOPPED = "stopped", "stopped (graceful shutdown)"
+        EXPIRED = "expired", "lease expired (process died): cleaned up by another process"
+
+    hostname = models.CharField(max_length=255)
+    pid = models.PositiveIntegerField()
+    started_at = models.DateTimeField(default=timezone.now)
+    renewed_at = models.DateTimeField(default=timezone.now)
+    # On the database's clock (every host compares against the same one).
+    lease_until = models.DateTimeField()
+    ended_at = models.DateTimeField(null=True, blank=True)
+    end = models.CharField(max_length=10, choices=End.choices, blank=True)
+    cleaned_up = models.JSONField(null=True, blank=True, help_text="What its end closed: connections, commands.")
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        indexes = [models.Index(fields=["lease_until"], condition=Q(ended_at__isnull=True), name="process_live")]
+
+    def __str__(self) -> str:
+        return f"{self.hostname}:{self.pid} (#{self.pk})"
+
+
 class Connection(models.Model):
     """Connection log: every handshake, accepted or refused, and how it ended."""
 
@@ -278,13 +305,50 @@ class Connection(models.Model):
     disconnected_at = models.DateTimeField(null=True, blank=True)
     close_code = models.IntegerField(null=True, blank=True)
     replaced_by = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # The daphne process holding the socket (its lease). No database constraint: a connection is recorded even
+    # when the lease row is not there (yet, or again: a renewal re-creates a deleted row under the same id).
+    server_process = models.ForeignKey(
+        ServerProcess,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        db_constraint=False,
+        related_name="connections",
+    )
+    # What an accepted connection came over (null: refused, or recorded before these were kept).
+    tls = models.BooleanField(null=True, blank=True, help_text="Over TLS (wss://), as far as the CSMS can trust it.")
+    security_profile = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="The security profile the connection met (0-3)."
+    )
 
     class Meta:
         ordering = ["-connected_at", "-id"]
-        indexes = [models.Index(fields=["station", "-connected_at"])]
+        indexes = [
+            models.Index(fields=["station", "-connected_at"]),
+            models.Index(
+                fields=["server_process"], condition=Q(disconnected_at__isnull=True), name="connection_open_by_process"
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.identity} {self.outcome} at {self.connected_at:%Y-%m-%d %H:%M:%S}"
+
+    @property
+    def transport_label(self) -> str:
+        """ "wss, profile 2" (empty when not recorded)."""
+        parts = [] if self.tls is None else ["wss" if self.tls else "ws"]
+        if self.security_profile is not None:
+            parts.append(f"profile {self.security_profile}")
+        return ", ".join(parts)
+
+    @property
+    def duration_label(self) -> str:
+        """How long an accepted connection lasted ("" while open or for a refusal)."""
+        from csms.charts import duration_text
+
+        if self.outcome != ConnectionEvent.ACCEPTED or self.disconnected_at is None:
+            return ""
+        return duration_text(self.disconnected_at - self.connected_at)
 
 
 class Direction(models.TextChoices):

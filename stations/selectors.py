@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 from django.db.models import Case, Count, DateTimeField, Exists, F, OuterRef, Prefetch, Q, QuerySet, Value, When
 
@@ -10,6 +11,7 @@ from .models import (
     ChargingStation,
     Command,
     Connection,
+    ConnectionEvent,
     Connector,
     ConnectorStatus,
     DisplayMessage,
@@ -112,8 +114,97 @@ def station_recent_messages(*, station: ChargingStation, limit: int = 50) -> Que
     return MessageLog.objects.filter(station=station).order_by("-created_at", "-id")[:limit]
 
 
-def station_connections(*, station: ChargingStation, limit: int = 20) -> QuerySet[Connection]:
-    return Connection.objects.filter(station=station).order_by("-connected_at", "-id")[:limit]
+# --- Connection history timeline ----------------------------------------------------------------------------
+
+TIMELINE_WINDOWS: dict[str, timedelta] = {"24h": timedelta(hours=24), "7d": timedelta(days=7)}
+TIMELINE_DEFAULT_WINDOW = "24h"
+# A station flapping for a week could have thousands of connections: the timeline draws at most the newest ones.
+TIMELINE_MAX_CONNECTIONS = 2000
+
+
+@dataclass(frozen=True, slots=True)
+class OnlineBar:
+    """One accepted connection within the window. ``end`` None: still open (drawn up to the window's end)."""
+
+    connection: Connection
+    start: datetime  # clipped to the window
+    end: datetime | None
+    clipped_start: bool  # opened before the window
+    clipped_end: bool  # closed after the window (or still open at its end)
+
+
+@dataclass(frozen=True, slots=True)
+class OfflineGap:
+    """A period with no accepted connection. ``since_window_start``: the station was offline when the window
+    began (the gap may be longer); ``ongoing``: offline until the window's end."""
+
+    start: datetime
+    end: datetime
+    since_window_start: bool = False
+    ongoing: bool = False
+
+    @property
+    def duration(self) -> timedelta:
+        return self.end - self.start
+
+
+@dataclass(slots=True)
+class ConnectionTimeline:
+    start: datetime
+    end: datetime
+    bars: list[OnlineBar] = field(default_factory=list)
+    gaps: list[OfflineGap] = field(default_factory=list)
+    refusals: list[Connection] = field(default_factory=list)  # refused handshakes, oldest first
+    truncated: bool = False  # more than TIMELINE_MAX_CONNECTIONS in the window: the oldest are left out
+
+
+def station_connection_timeline(*, station: ChargingStation, window: timedelta, until: datetime) -> ConnectionTimeline:
+    """The station's connections in [until - window, until] as bars, the offline gaps between them and the refused
+    handshakes: one query (the (station, -connected_at) index), bounded by the window and TIMELINE_MAX_CONNECTIONS.
+
+    A connection without a close time is open up to ``until`` when it is the station's current connection and the
+    station is online; otherwise (its process died before recording the close) it ends where the next connection
+    begins, or is drawn open too when none followed.
+    """
+    start = until - window
+    rows = list(
+        Connection.objects.filter(station=station, connected_at__lte=until)
+        .filter(Q(disconnected_at__isnull=True) | Q(disconnected_at__gte=start))
+        .order_by("-connected_at", "-id")[: TIMELINE_MAX_CONNECTIONS + 1]
+    )
+    timeline = ConnectionTimeline(start=start, end=until, truncated=len(rows) > TIMELINE_MAX_CONNECTIONS)
+    rows = rows[:TIMELINE_MAX_CONNECTIONS]
+    rows.reverse()
+    timeline.refusals = [c for c in rows if c.outcome == ConnectionEvent.REFUSED and c.connected_at >= start]
+    accepted = [c for c in rows if c.outcome == ConnectionEvent.ACCEPTED]
+    for i, c in enumerate(accepted):
+        closed = c.disconnected_at
+        if closed is None and not (station.is_online and c.pk == station.current_connection_id):
+            closed = accepted[i + 1].connected_at if i + 1 < len(accepted) else None
+        timeline.bars.append(
+            OnlineBar(
+                connection=c,
+                start=max(c.connected_at, start),
+                end=None if closed is None or closed > until else closed,
+                clipped_start=c.connected_at < start,
+                clipped_end=closed is None or closed > until,
+            )
+        )
+    # Gaps: the window minus the union of the bars (a replacing connection overlaps the one it replaces).
+    online_until, before_any = start, True
+    for bar in timeline.bars:
+        if bar.start > online_until:
+            timeline.gaps.append(OfflineGap(online_until, bar.start, since_window_start=before_any))
+        online_until = max(online_until, bar.end or until)
+        before_any = False
+    if online_until < until:
+        timeline.gaps.append(OfflineGap(online_until, until, since_window_start=before_any, ongoing=True))
+    return timeline
+
+
+def station_connection_page(*, station: ChargingStation) -> QuerySet[Connection]:
+    """Every connection of the station, newest first, for the paginated table under the timeline."""
+    return Connection.objects.filter(station=station).order_by("-connected_at", "-id")
 
 
 def message_log(

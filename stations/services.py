@@ -18,6 +18,7 @@ from csms.timeutil import parse_ocpp
 from security.hashers import password_policy_check
 from webhooks import services as webhooks
 
+from .commands import secrets
 from .connections import STATION_FOR_UPDATE
 from .models import (
     BootRecord,
@@ -241,6 +242,47 @@ def _event_alert_data(event: StationEvent) -> dict[str, Any]:
     }
 
 
+# The WriteOnly variables NotifyEvents named, as this process learnt them while storing those events: the message
+# log's copy of a NotifyEvent (``notify_event_for_log``, built after the handler and, in the buffered mode, in the
+# event loop where no query may run) is redacted from it. The handler always runs first in the same process, so a
+# message's own secrets are always known when its log row is made. Keyed without the station: a variable WriteOnly
+# on one station has its value redacted from every station's log rows (over-redacting a log is the safe side).
+# Bounded: past the limit it starts again (the next event on each variable relearns it before its log row).
+_write_only_seen: set[tuple[str, str, int, int, str, str]] = set()
+WRITE_ONLY_SEEN_MAX = 10_000
+
+
+def _write_only_remember(keys: set[tuple[str, str, int, int, str, str]]) -> None:
+    if len(_write_only_seen) + len(keys) > WRITE_ONLY_SEEN_MAX:
+        _write_only_seen.clear()
+    _write_only_seen.update(keys)
+
+
+def notify_event_for_log(payload: dict[str, Any]) -> dict[str, Any]:
+    """``secrets.log_redactor("NotifyEvent")``: the message log keeps a NotifyEvent with ``[redacted]`` for the
+    actualValue of an event on a WriteOnly variable (known secrets, or WriteOnly in the station's model)."""
+    from devicemodel.services import SECRET_VARIABLES, variable_key
+
+    events = payload.get("eventData")
+    if not isinstance(events, list):
+        return payload
+
+    def secret(event: Any) -> bool:
+        try:
+            component, variable = event["component"], event["variable"]
+            return (component["name"], variable["name"]) in SECRET_VARIABLES or variable_key(
+                component, variable
+            ) in _write_only_seen
+        except (KeyError, TypeError, AttributeError):
+            return False
+
+    if not any(secret(e) and "actualValue" in e for e in events):
+        return payload
+    return payload | {
+        "eventData": [e | {"actualValue": secrets.REDACTED} if secret(e) and "actualValue" in e else e for e in events]
+    }
+
+
 def station_events_record(
     *, station_id: int, generated_at: datetime, seq_no: int, event_data: list[dict[str, Any]]
 ) -> None:
@@ -266,6 +308,7 @@ def station_events_record(
         for e in event_data
         if (e["component"]["name"], e["variable"]["name"]) in SECRET_VARIABLES
     }
+    _write_only_remember(write_only)
     level = settings.CSMS_EVENT_ALERT_SEVERITY
     events = []
     for event in event_data:

@@ -10,7 +10,7 @@ from django.contrib.auth import get_user_model
 
 from csms import jobs
 
-from . import commands, connections, message_log
+from . import commands, connections, leases, message_log
 from .models import ChargingStation
 
 
@@ -43,8 +43,9 @@ def _retention_every_s() -> float:
 @jobs.once_per_slot("stations.message_log_retention", every_s=_retention_every_s)
 def message_log_retention() -> int:
     """Periodic (hourly): delete message-log rows older than CSMS_MESSAGE_LOG_RETENTION_DAYS (0: keep all), in
-    batches; also forgets beat-lock claims older than a week."""
+    batches; also forgets beat-lock claims and ended server-process leases older than a week."""
     jobs.job_runs_prune(older_than_days=7)
+    leases.processes_prune(older_than_days=7)
     if settings.CSMS_MESSAGE_LOG_RETENTION_DAYS <= 0:
         return 0
     return message_log.message_log_prune(

@@ -6,6 +6,7 @@ urlpatterns = [
     path("", views.overview, name="overview"),
     path("stations/<str:identity>/", views.station_detail, name="station-detail"),
     path("stations/<str:identity>/commands/", views.command_create, name="command-create"),
+    path("stations/<str:identity>/connections/", views.station_connections, name="station-connections"),
     path("stations/<str:identity>/remote-control/", views.station_remote_control, name="station-remote-control"),
     path("stations/<str:identity>/commands/<int:pk>/row/", views.command_row, name="command-row"),
     path("stations/<str:identity>/display-messages/", views.station_display_messages, name="station-display-messages"),

@@ -16,7 +16,7 @@ from csms import jobs
 from csms.htmx import HtmxHttpRequest
 from transactions import selectors as txn_selectors
 
-from . import command_forms, commands, display_messages, remote, selectors
+from . import command_forms, commands, display_messages, leases, remote, selectors, timeline
 from .models import ChargingStation, Direction, MessageFormat, MessageLog, MessagePriority, MessageState
 
 
@@ -36,6 +36,7 @@ def overview(request: HttpRequest) -> HttpResponse:
             "counts": selectors.station_counts(),
             "figures": txn_selectors.overview_figures(),
             "jobs": jobs.jobs_status(),
+            "server_processes": leases.processes_alive(),
             "page": page,
             "search": search,
             "status": status,
@@ -57,7 +58,7 @@ def station_detail(request: HttpRequest, identity: str) -> HttpResponse:
         {
             "station": station,
             "messages_log": selectors.station_recent_messages(station=station),
-            "connections": selectors.station_connections(station=station),
+            "conn": _connections_context(request, station),
             "commands": selectors.station_recent_commands(station=station),
             "last_outcomes": remote.station_last_outcomes(station=station),
             "can_command": request.user.has_perm("stations.add_command"),
@@ -68,6 +69,48 @@ def station_detail(request: HttpRequest, identity: str) -> HttpResponse:
             "local_list": txn_selectors.local_list_for_station(station_id=station.pk),
         },
     )
+
+
+CONNECTIONS_PER_PAGE = 20
+
+
+def _connections_context(request: HttpRequest, station: ChargingStation) -> dict[str, object]:
+    """The connections section: the timeline over ``?window=`` (24h, 7d) ending at ``?until=`` (ISO 8601, UTC;
+    default now) and the ``?conn_page=`` of the table."""
+    window = request.GET.get("window", "")
+    window = window if window in selectors.TIMELINE_WINDOWS else selectors.TIMELINE_DEFAULT_WINDOW
+    now = timezone.now()
+    until_raw = request.GET.get("until", "").strip()
+    try:
+        until = min(_optional_datetime(until_raw) or now, now)
+    except ValueError:  # well-formed but impossible (month 13): the window ends now
+        until, until_raw = now, ""
+    if until == now:
+        until_raw = ""
+    history = selectors.station_connection_timeline(
+        station=station, window=selectors.TIMELINE_WINDOWS[window], until=until
+    )
+    query = f"window={window}" + (f"&until={until:%Y-%m-%dT%H:%M:%SZ}" if until_raw else "")
+    return {
+        "windows": list(selectors.TIMELINE_WINDOWS),
+        "window": window,
+        "timeline": history,
+        "chart": timeline.timeline_chart(history),
+        "max_rows": selectors.TIMELINE_MAX_CONNECTIONS,
+        "page": Paginator(selectors.station_connection_page(station=station), CONNECTIONS_PER_PAGE).get_page(
+            request.GET.get("conn_page")
+        ),
+        "query": query,
+    }
+
+
+@login_required
+@require_GET
+def station_connections(request: HttpRequest, identity: str) -> HttpResponse:
+    """The station page's connections section (timeline and table), re-fetched live on connect/disconnect."""
+    station = _station_or_404(identity)
+    context = {"station": station, "conn": _connections_context(request, station)}
+    return render(request, "stations/_connections.html", context)
 
 
 @login_required

@@ -405,14 +405,16 @@ def test_make_cluster_spreads_stations_over_both_processes_and_commands_reach_th
                 if len(on) == 1:
                     first = st
             assert set(on.values()) == set(state["web"]), on
-            # The Connection rows name each process's channel layer (channel names carry its client prefix).
-            sql = "SELECT channel_name FROM stations_connection WHERE disconnected_at IS NULL AND outcome = 'accepted'"
+            # The Connection rows record the process that accepted each (its lease: ServerProcess, with its pid).
+            sql = (
+                "SELECT c.identity, p.pid FROM stations_connection c JOIN stations_serverprocess p"
+                " ON p.id = c.server_process_id WHERE c.disconnected_at IS NULL AND c.outcome = 'accepted'"
+            )
             deadline = time.monotonic() + 30
             while len(open_rows := await asyncio.to_thread(cluster.rows, sql)) < len(on):
                 assert time.monotonic() < deadline, open_rows
                 await asyncio.sleep(0.2)
-            assert len(open_rows) == len(on)
-            assert len({name.split("!")[0] for (name,) in open_rows}) == 2
+            assert dict(open_rows) == on
 
             # A command for the first station, sent through the other process (an HTTP connection it accepted).
             target, target_pid = next(iter(on.items()))

@@ -10,6 +10,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from csms.charts import TimeAxis
+
 ENERGY = "Energy.Active.Import.Register"
 POWER = "Power.Active.Import"
 
@@ -99,12 +101,8 @@ def session_chart(rows: Iterable[Mapping[str, Any]]) -> Chart:
     if not instants:
         return chart
     chart.start, chart.end = min(instants), max(instants)
-    span = (chart.end - chart.start).total_seconds() or 1.0
-    plot_w = chart.right_x - chart.left
+    x = TimeAxis(chart.start, chart.end, chart.left, chart.right_x).x
     plot_h = chart.bottom_y - chart.top
-
-    def x(at: datetime) -> float:
-        return chart.left + plot_w * (at - chart.start).total_seconds() / span  # type: ignore[operator]
 
     def scale(series: Series, values: list[tuple[datetime, Decimal]]) -> None:
         top = max((v for _, v in values), default=Decimal(0))

@@ -1,15 +1,20 @@
-"""Session observers: other apps' reactions to a session starting, ending or reporting its current draw.
+"""Session observers: other apps' reactions to a session starting, ending or reporting its current draw; the one
+registry through which the transactions app tells others (apps talk through services, not signals).
 
-A small explicit registry (as the command hooks): ``@on_session_change`` registers ``func(change)``, called inside
-the CALL's database transaction by ``transactions.services`` (``transaction_event_apply``, ``meter_values_record``),
-so an observer records with the station's data and enqueues slow work on commit. Observers must be cheap (they run
-on the station path); a failing observer is logged and never fails the station's message.
+``on_session_change(func, kinds=...)`` registers ``func(change)``, called inside the CALL's database transaction by
+``transactions.services`` (``transaction_event_apply``, ``meter_values_record``), so an observer records with the
+station's data and enqueues slow work on commit: e.g. site load management recomputes (smartcharging/sites.py) and,
+once per session when its Ended event is applied (``change.ended_now``), the smart charging app drops the session's
+TxProfiles from its record of what the station has installed, as the station does (smartcharging/profiles.py).
+Observers run in registration order (the smart charging app registers the sites' before the profiles', one lock
+order), must be cheap (they run on the station path), and each runs in a savepoint: a failing observer is logged
+and never fails the station's message.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -31,15 +36,28 @@ class SessionChange:
     transaction_pk: int | None = None
     # Latest Current.Import per phase ("L1", "L2", "L3"; "" for a phase-less reading), A.
     currents_a: dict[str, Decimal] = field(default_factory=dict)
+    # The station's transactionId (TransactionEvent changes).
+    transaction_id: str = ""
+    # The session's Ended event was applied by this change: true once per session ("ended" is also the kind of a
+    # late event of a session already ended).
+    ended_now: bool = False
+    # The RequestStartTransaction command that started the session, if any (set when ended_now).
+    remote_start_command_id: int | None = None
 
 
 SessionObserver = Callable[[SessionChange], None]
-_observers: list[SessionObserver] = []
+KINDS = frozenset({"started", "ended", "updated", "metered"})
+_observers: list[tuple[SessionObserver, frozenset[str]]] = []
 
 
-def on_session_change(func: SessionObserver) -> SessionObserver:
-    if func not in _observers:
-        _observers.append(func)
+def on_session_change(func: SessionObserver, *, kinds: Iterable[str] = KINDS) -> SessionObserver:
+    """Register ``func(change)`` for the changes of ``kinds`` (default all): an observer of a few kinds costs the
+    others nothing (no savepoint on the station path)."""
+    wanted = frozenset(kinds)
+    if not wanted <= KINDS:
+        raise ValueError(f"unknown session change kinds: {sorted(wanted - KINDS)}")
+    if all(registered is not func for registered, _ in _observers):
+        _observers.append((func, wanted))
     return func
 
 
@@ -48,7 +66,9 @@ def has_observers() -> bool:
 
 
 def session_change_notify(change: SessionChange) -> None:
-    for observer in _observers:
+    for observer, kinds in _observers:
+        if change.kind not in kinds:
+            continue
         try:
             with transaction.atomic():  # a savepoint: a failing observer never loses the station's data
                 observer(change)

@@ -24,7 +24,7 @@ from stations.commands.pipeline import Sender
 from stations.models import ChargingStation, Command
 from webhooks import services as webhooks
 
-from . import hooks, metering, observers, reservations, tariffs
+from . import metering, observers, reservations, tariffs
 from .id_token_import import id_token_conflict
 from .models import (
     AuthorizationStatus,
@@ -607,28 +607,31 @@ def transaction_event_apply(*, station_id: int, event: dict[str, Any]) -> Transa
                 station_id=station_id, reservation_id=record.reservation_id, transaction_pk=txn.pk
             )
         fastorm.update(txn)
-        if observers.has_observers():  # e.g. site load management (smartcharging)
+        if observers.has_observers():  # e.g. site load management and TxProfiles dropped (smartcharging)
             kind = "ended" if not txn.is_active else "started" if first or record.event_type == "Started" else "updated"
+            ended_now = was_active and not txn.is_active  # once per session
             currents = observers.currents_from(samples)
             # An in-order Updated event without a current reading tells an observer nothing: not notified, so the
             # usual event stays at its six statements.
             if kind != "updated" or currents:
                 observers.session_change_notify(
-                    observers.SessionChange(kind, station_id, txn.evse_id, transaction_pk=txn.pk, currents_a=currents)
+                    observers.SessionChange(
+                        kind,
+                        station_id,
+                        txn.evse_id,
+                        transaction_pk=txn.pk,
+                        currents_a=currents,
+                        transaction_id=txn.transaction_id,
+                        ended_now=ended_now,
+                        remote_start_command_id=(
+                            RemoteStartRequest.objects.filter(pk=txn.remote_start_id)
+                            .values_list("command_id", flat=True)
+                            .first()
+                            if ended_now and txn.remote_start_id is not None
+                            else None
+                        ),
+                    )
                 )
-        if was_active and not txn.is_active:  # other apps' follow-ups (e.g. TxProfiles dropped), once per session
-            hooks.transaction_ended_hooks_run(
-                station_id=station_id,
-                transaction_id=txn.transaction_id,
-                evse_id=txn.evse_id,
-                remote_start_command_id=(
-                    RemoteStartRequest.objects.filter(pk=txn.remote_start_id)
-                    .values_list("command_id", flat=True)
-                    .first()
-                    if txn.remote_start_id is not None
-                    else None
-                ),
-            )
         # transaction.started / .updated / .ended, sent after commit (nothing for a rolled-back event).
         webhooks.emit(f"transaction.{record.event_type.lower()}", lambda: transaction_webhook_data(txn))
     return TransactionEventResult(txn, False, token_info)

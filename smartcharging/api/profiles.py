@@ -8,9 +8,8 @@ from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404
 from django.views.decorators.csrf import csrf_exempt
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import generics, permissions, serializers, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
@@ -21,8 +20,9 @@ from csms.api_permissions import is_admin
 from csms.dbpool import db
 from stations import commands
 from stations.api.serializers import CommandSerializer
+from stations.api.station_reports import StationReportRequestsView, StationScoped, command_invalid
 from stations.api.views import command_wait
-from stations.models import ChargingStation, Command, CommandState
+from stations.models import Command, CommandState
 
 from .. import profiles, services
 from ..models import (
@@ -48,13 +48,6 @@ class CanReadOrSendProfiles(permissions.BasePermission):
         if request.method in permissions.SAFE_METHODS and not request.query_params.get("ask_station"):
             return user.has_perm("smartcharging.view_chargingprofile")
         return user.has_perm("stations.add_command")
-
-
-class StationScoped:
-    kwargs: dict[str, Any]
-
-    def get_station(self) -> ChargingStation:
-        return get_object_or_404(ChargingStation, identity=self.kwargs["identity"])
 
 
 class ChargingProfileSerializer(serializers.ModelSerializer):
@@ -121,10 +114,6 @@ class ProfileReportRequestSerializer(serializers.Serializer):
     limit_sources = serializers.ListField(child=serializers.CharField(max_length=8), required=False, default=list)
 
 
-def _raise(exc: commands.CommandValidationError) -> None:
-    raise ValidationError(exc.as_dict()) from exc
-
-
 def _int_param(
     request: Request, name: str, *, default: int | None = None, minimum: int = 0, maximum: int = 2**31 - 1
 ) -> int | None:
@@ -182,7 +171,7 @@ class ChargingProfilesView(StationScoped, generics.ListCreateAPIView):
                 user=request.user,
             )
         except commands.CommandValidationError as exc:
-            _raise(exc)
+            command_invalid(exc)
         return Response(ChargingProfileSerializer(row).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(
@@ -209,34 +198,22 @@ class ChargingProfilesView(StationScoped, generics.ListCreateAPIView):
                 user=request.user,
             )
         except commands.CommandValidationError as exc:
-            _raise(exc)
+            command_invalid(exc)
         return Response(CommandSerializer(command).data, status=status.HTTP_202_ACCEPTED)
 
 
-class ChargingProfileReportsView(StationScoped, generics.ListCreateAPIView):
+@extend_schema_view(
+    post=extend_schema(request=ProfileReportRequestSerializer, responses={201: ChargingProfileReportSerializer})
+)
+class ChargingProfileReportsView(StationReportRequestsView):
     """``GET``: the station's GetChargingProfiles requests. ``POST {"evse_id", "purpose", "stack_level",
     "profile_ids", "limit_sources"}``: send one (201); its ReportChargingProfiles reconcile the record."""
 
     permission_classes = [CanReadOrSendProfiles]
     serializer_class = ChargingProfileReportSerializer
-    filter_backends: list[Any] = []
-
-    def get_queryset(self) -> Any:
-        if getattr(self, "swagger_fake_view", False):
-            return ChargingProfileReport.objects.none()
-        return ChargingProfileReport.objects.filter(station=self.get_station())
-
-    @extend_schema(request=ProfileReportRequestSerializer, responses={201: ChargingProfileReportSerializer})
-    def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        params = ProfileReportRequestSerializer(data=request.data)
-        params.is_valid(raise_exception=True)
-        try:
-            report = profiles.profiles_report_request(
-                station=self.get_station(), user=request.user, **params.validated_data
-            )
-        except commands.CommandValidationError as exc:
-            _raise(exc)
-        return Response(ChargingProfileReportSerializer(report).data, status=status.HTTP_201_CREATED)
+    parameters_serializer_class = ProfileReportRequestSerializer
+    report_model = ChargingProfileReport
+    send = profiles.profiles_report_request
 
 
 class CompositePeriodSerializer(serializers.Serializer):
@@ -293,7 +270,7 @@ class CompositeScheduleView(StationScoped, APIView):
                     station=station, evse_id=evse_id, duration_s=duration_s, rate_unit=rate_unit, user=request.user
                 )
             except commands.CommandValidationError as exc:
-                _raise(exc)
+                command_invalid(exc)
             response = Response(station_answer_data(command.pk), status=status.HTTP_202_ACCEPTED)
             response.csms_wait = (command.pk, min(wait, settings.CSMS_COMMAND_MAX_WAIT_S))  # type: ignore[attr-defined]
             return response

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import generics, permissions, serializers, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
@@ -16,7 +15,6 @@ from rest_framework.views import APIView
 from csms.api_permissions import is_admin
 from stations import commands, display_messages
 from stations.models import (
-    ChargingStation,
     DisplayMessage,
     DisplayMessageReport,
     DisplayMessageSource,
@@ -26,6 +24,7 @@ from stations.models import (
 )
 
 from .serializers import CommandSerializer
+from .station_reports import StationReportRequestsView, StationScoped, command_invalid
 
 
 class CanReadOrSendDisplayMessages(permissions.BasePermission):
@@ -128,13 +127,6 @@ def _component(display: dict[str, Any] | None) -> dict[str, Any] | None:
     return component
 
 
-class StationScoped:
-    kwargs: dict[str, Any]
-
-    def get_station(self) -> ChargingStation:
-        return get_object_or_404(ChargingStation, identity=self.kwargs["identity"])
-
-
 class DisplayMessagesView(StationScoped, generics.ListCreateAPIView):
     """``GET``: the station's display messages, set by the CSMS (``source`` csms) and reported by the station
     (``reported``); filter ``source``. ``POST``: send SetDisplayMessage (the CSMS allocates ``message_id``)."""
@@ -164,7 +156,7 @@ class DisplayMessagesView(StationScoped, generics.ListCreateAPIView):
         try:
             message = display_messages.display_message_set(station=station, user=request.user, **data)
         except commands.CommandValidationError as exc:
-            raise ValidationError(exc.as_dict()) from exc
+            command_invalid(exc)
         return Response(DisplayMessageSerializer(message).data, status=status.HTTP_201_CREATED)
 
 
@@ -180,31 +172,19 @@ class DisplayMessageClearView(StationScoped, APIView):
         try:
             command = display_messages.display_message_clear(station=station, message_id=message_id, user=request.user)
         except commands.CommandValidationError as exc:
-            raise ValidationError(exc.as_dict()) from exc
+            command_invalid(exc)
         return Response(CommandSerializer(command).data, status=status.HTTP_202_ACCEPTED)
 
 
-class DisplayMessageReportsView(StationScoped, generics.ListCreateAPIView):
+@extend_schema_view(
+    post=extend_schema(request=DisplayMessageReportRequestSerializer, responses={201: DisplayMessageReportSerializer})
+)
+class DisplayMessageReportsView(StationReportRequestsView):
     """``GET``: the station's GetDisplayMessages requests. ``POST {"ids", "priority", "state"}``: send one; the
     station's NotifyDisplayMessages replace its reported messages."""
 
     permission_classes = [CanReadOrSendDisplayMessages]
     serializer_class = DisplayMessageReportSerializer
-    filter_backends: list[Any] = []
-
-    def get_queryset(self) -> Any:
-        if getattr(self, "swagger_fake_view", False):
-            return DisplayMessageReport.objects.none()
-        return DisplayMessageReport.objects.filter(station=self.get_station())
-
-    @extend_schema(request=DisplayMessageReportRequestSerializer, responses={201: DisplayMessageReportSerializer})
-    def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        params = DisplayMessageReportRequestSerializer(data=request.data)
-        params.is_valid(raise_exception=True)
-        try:
-            report = display_messages.display_messages_request(
-                station=self.get_station(), user=request.user, **params.validated_data
-            )
-        except commands.CommandValidationError as exc:
-            raise ValidationError(exc.as_dict()) from exc
-        return Response(DisplayMessageReportSerializer(report).data, status=status.HTTP_201_CREATED)
+    parameters_serializer_class = DisplayMessageReportRequestSerializer
+    report_model = DisplayMessageReport
+    send = display_messages.display_messages_request

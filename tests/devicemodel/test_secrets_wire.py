@@ -119,3 +119,46 @@ def test_secrets_go_to_the_station_and_are_stored_nowhere(asgi_server, station_f
     assert VariableAttribute.objects.get(variable__name="Token").value is None
     assert stored_anywhere(*SECRETS) == []
     assert station.pk
+
+
+def test_notify_event_values_of_write_only_variables_are_redacted_in_the_log_and_stored_nowhere(
+    asgi_server, station_factory
+):
+    station_factory("CS-EV")
+
+    def event(event_id: int, component: str, variable: str, value: str) -> dict[str, Any]:
+        return {"eventId": event_id, "timestamp": "2026-03-01T10:00:00Z", "trigger": "Delta", "actualValue": value,
+                "eventNotificationType": "CustomMonitor", "component": {"name": component},
+                "variable": {"name": variable}}  # fmt: skip
+
+    notify = {
+        "generatedAt": "2026-03-01T10:00:01Z",
+        "seqNo": 0,
+        "eventData": [
+            event(1, "VendorCtrlr", "Token", CUSTOM),  # WriteOnly in the station's reported model
+            event(2, "SecurityCtrlr", "BasicAuthPassword", PASSWORD),  # a secret before any report says so
+            event(3, "OCPPCommCtrlr", "HeartbeatInterval", "300"),
+        ],
+    }
+
+    async def scenario() -> None:
+        async with asgi_server.station("CS-EV") as st:
+            assert (await st.boot())[2]["status"] == "Accepted"
+            report = [report_entry("VendorCtrlr", "Token", "", mutability="WriteOnly", data_type="string")]
+            assert (await st.call("NotifyReport", notify_report(7, 0, False, report)))[0] == 3
+            assert (await st.call("NotifyEvent", notify))[0] == 3
+
+    run(scenario())
+    from stations.models import StationEvent
+
+    logged = MessageLog.objects.get(action="NotifyEvent", direction="in").payload
+    assert logged is not None
+    assert [e["actualValue"] for e in logged["eventData"]] == ["[redacted]", "[redacted]", "300"]
+    assert [e["component"]["name"] for e in logged["eventData"]] == ["VendorCtrlr", "SecurityCtrlr", "OCPPCommCtrlr"]
+    assert list(StationEvent.objects.order_by("event_id").values_list("event_id", "actual_value")) == [
+        (1, ""),
+        (2, ""),
+        (3, "300"),
+    ]
+    assert VariableAttribute.objects.get(variable__name="Token").value is None
+    assert stored_anywhere(PASSWORD, CUSTOM) == []

@@ -162,6 +162,49 @@ def test_a_station_rejecting_certificate_signed_is_recorded(asgi_server, station
     assert Command.objects.filter(action="CertificateSigned").count() == 1
 
 
+@pytest.mark.live
+def test_certificate_signed_refused_with_a_callerror_ends_the_request_failed(asgi_server, station_factory, ca_dir):
+    station_factory("CS-ERR")
+
+    async def scenario() -> None:
+        async with asgi_server.station("CS-ERR") as st:
+            await st.boot()
+            await wait_online("CS-ERR")
+            reply, call = await sign_and_collect(st, pki.csr_pem("CS-ERR", key=rsa.generate_private_key(65537, 2048)))
+            assert reply[2] == {"status": "Accepted"}
+            await st.send_raw(json.dumps([4, call[1], "InternalError", "secure storage full", {}]))
+            await until(lambda: CertificateRequest.objects.filter(state="failed").exists())
+
+    run(scenario())
+    row = CertificateRequest.objects.get()
+    assert (row.state, row.reason, row.station_status) == (
+        "failed",
+        "CertificateSigned: InternalError secure storage full",
+        "",
+    )
+    assert row.command is not None and row.command.state == "failed"
+
+
+def test_certificate_signed_without_an_answer_in_time_ends_the_request_failed(station_factory):
+    from stations.commands import commands_expire_stale
+
+    station = station_factory("CS-TMO")
+    command = Command.objects.create(
+        station=station, action="CertificateSigned", request={"certificateChain": "x"}, state="sent"
+    )
+    Command.objects.filter(pk=command.pk).update(created_at=timezone.now() - timedelta(hours=1))
+    row = CertificateRequest.objects.create(station=station, csr="csr", state="sent", command=command)
+    answered = Command.objects.create(station=station, action="CertificateSigned", request={}, state="answered")
+    installed = CertificateRequest.objects.create(station=station, csr="csr", state="installed", command=answered)
+
+    assert commands_expire_stale(older_than_s=60) == 1
+
+    row.refresh_from_db()
+    assert (row.state, row.reason) == ("failed", "CertificateSigned: no answer in time")
+    installed.refresh_from_db()
+    assert installed.state == "installed"  # only a request still waiting for its answer ends
+
+
 def _admin_client() -> Client:
     client = Client()
     client.force_login(User.objects.create_superuser("certadmin", password="x" * 20))

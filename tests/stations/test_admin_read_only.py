@@ -58,6 +58,7 @@ from stations.models import (
     MessageLog,
     NetworkProfile,
     ProtocolViolation,
+    ServerProcess,
     StationEvent,
     StatusNotificationRecord,
 )
@@ -133,6 +134,7 @@ SENT_TO_STATIONS += (NetworkProfile,)  # SetNetworkProfile per slot and its answ
 CSMS_AUDIT: tuple[type[models.Model], ...] = (CustomerDataClearance, TariffVersion, JobRun, JobHeartbeat)
 # The CSMS's record of the site allocations it decided and sent (sites and load management).
 CSMS_AUDIT += (EvseAllocation, AllocationRound, AllocationEntry)
+CSMS_AUDIT += (ServerProcess,)  # the daphne processes' leases: written by the processes, never by hand
 READ_ONLY = STATION_REPORTED + SENT_TO_STATIONS + CSMS_AUDIT + FILES_AND_LOGS
 # Managed by operators: stations' registration, id tokens, local lists, webhooks (and the webhooks' delivery log).
 WRITABLE: tuple[type[models.Model], ...] = (
@@ -165,6 +167,7 @@ def one_of_each() -> dict[type[models.Model], models.Model]:
     return {
         JobRun: JobRun.objects.create(job="stations.message_log_retention", slot="2026-12-02T01"),
         JobHeartbeat: JobHeartbeat.objects.create(process="worker", seen_at=T0),
+        ServerProcess: ServerProcess.objects.create(hostname="web-1", pid=42, lease_until=T0),
         EvseAllocation: EvseAllocation.objects.create(
             site=site, station=station, evse_id=1, transaction=txn, target_a=Decimal(6)
         ),

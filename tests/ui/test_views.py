@@ -313,13 +313,19 @@ def test_session_list_query_count_does_not_grow_with_sessions(django_assert_max_
 
 
 def test_station_and_session_pages_have_a_fixed_query_count(django_assert_max_num_queries):
+    from stations.models import Connection
+
     station = station_register(identity="SA")[0]
     for i in range(30):
         run_session(station, f"TX-{i}", end=i % 2 == 0)
+        Connection.objects.create(station=station, identity="SA", outcome="accepted", disconnected_at=T0)
+        Connection.objects.create(station=station, identity="SA", outcome="refused", reason="wrong password")
     client = client_for("op", "stations.add_command")
-    with django_assert_max_num_queries(16):
+    # The connections section: its timeline (one query), the table's count and page.
+    with django_assert_max_num_queries(18):
         page = client.get("/stations/SA/")
     assert page.content.count(b"/sessions/") >= 15  # the running sessions are listed
+    assert page.content.count(b'data-testid="timeline-refusal"') == 30
     session = ChargingTransaction.objects.filter(station=station).first()
     assert session is not None
     with django_assert_max_num_queries(10):
