@@ -267,14 +267,7 @@ def main() -> int:
         metrics_dir.mkdir(parents=True)
         env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
 
-    if not args.no_migrate:
-        for command in (["migrate", "--noinput"], ["ensure_admin"]):
-            done = subprocess.run([sys.executable, str(ROOT / "manage.py"), *command], cwd=ROOT, env=env)
-            if done.returncode != 0:
-                print(f"cluster: manage.py {command[0]} failed ({done.returncode})", file=sys.stderr)
-                return 1
-
-    try:
+    try:  # the port first: a clear error before a long migrate
         cluster = Cluster(args, env)
     except OSError as error:
         print(f"cluster: cannot listen on {args.host}:{args.port}: {error}", file=sys.stderr)
@@ -289,6 +282,14 @@ def main() -> int:
     signal.signal(signal.SIGINT, on_stop)
     signal.signal(signal.SIGTERM, on_stop)
     signal.signal(signal.SIGHUP, on_hup)
+    if not args.no_migrate:
+        for command in (["migrate", "--noinput"], ["ensure_admin"]):
+            done = subprocess.run([sys.executable, str(ROOT / "manage.py"), *command], cwd=ROOT, env=env)
+            if done.returncode != 0 or cluster.sup.stopping:
+                print(f"cluster: manage.py {command[0]} failed ({done.returncode})", file=sys.stderr)
+                cluster.listener.close()
+                return 1
+    cluster.rolling_requested = False  # nothing to roll yet
     try:
         return cluster.run()
     finally:

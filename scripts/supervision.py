@@ -67,8 +67,9 @@ class Supervisor:
 
     def terminate(self, named: list[tuple[str, subprocess.Popen[bytes]]], timeout_s: float = STOP_TIMEOUT_S) -> None:
         """SIGTERM all of ``named`` at once, then wait for each (SIGKILL after ``timeout_s``)."""
-        for _, process in named:
+        for name, process in named:
             if process.poll() is None:
+                self.say(f"{name} stopping")
                 process.terminate()
         deadline = time.monotonic() + timeout_s
         for name, process in named:

@@ -102,5 +102,11 @@ if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then
   apt_install nginx
 fi
 
+# tests/test_deployment.py validates docker-compose.yml with `docker-compose config` (Debian's package). Without
+# root or sudo the test says it is skipped and why; nothing else depends on it.
+if ! command -v docker-compose >/dev/null 2>&1 && ! docker compose version >/dev/null 2>&1; then
+  apt_install docker-compose || log "docker-compose could not be installed: the compose validation test is skipped"
+fi
+
 log "PostgreSQL: $PG_URL  Redis: $REDIS_URL"
 echo "export DATABASE_URL='$PG_URL' REDIS_URL='$REDIS_URL'"
