@@ -2,8 +2,8 @@
 simulate` against it; the embedded default's private Redis, Celery worker and beat run the jobs, a station gone
 silent is marked offline by beat's sweep, and all of them stop with `make run`), then `make cluster` (two daphne
 processes behind one port, worker, beat, ftp) on the test's PostgreSQL and Redis: stations spread over both
-processes, a command sent through one process reaches a station held by the other, a rolling restart (SIGHUP)
-replaces the processes one by one while the others keep their stations, SIGTERM stops every child.
+processes, a command sent through one process reaches a station held by the other, a new release's migration applied
+while the old release serves, then a rolling restart (SIGHUP) replaces the processes one by one while the others keep their stations, SIGTERM stops every child.
 
 One clone and one .venv (from requirements.txt only, built by whichever command runs first: ~5 minutes here) for
 the whole module, so this also proves the runtime requirements are enough for everything the README tells a user to
@@ -436,6 +436,31 @@ def test_make_cluster_spreads_stations_over_both_processes_and_commands_reach_th
     assert (body["state"], body["response"]) == ("answered", {"status": "Accepted"})
 
 
+PROBE_MIGRATION = "9000_rolling_upgrade_probe"
+
+
+def release_with_a_migration(cluster: Cluster) -> subprocess.CompletedProcess[str]:
+    """Deploy step 2 of the README's rolling upgrade in the clone: a new release's migration (additive, so the
+    running release is unaffected: expand/contract), then ``manage.py migrate`` while the old processes serve."""
+    migrations = cluster.clone / "stations" / "migrations"
+    leaf = max(p.stem for p in migrations.glob("[0-9][0-9][0-9][0-9]_*.py"))
+    (migrations / f"{PROBE_MIGRATION}.py").write_text(
+        "from django.db import migrations\n\n\n"
+        "class Migration(migrations.Migration):\n"
+        f"    dependencies = [('stations', '{leaf}')]\n"
+        "    operations = [migrations.RunSQL('CREATE TABLE rolling_upgrade_probe (id integer)',"
+        " 'DROP TABLE rolling_upgrade_probe')]\n"
+    )
+    return subprocess.run(
+        [str(cluster.clone / ".venv" / "bin" / "python"), "manage.py", "migrate", "--noinput"],
+        cwd=cluster.clone,
+        env=cluster.env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
 def api_token(cluster: Cluster) -> str:
     request = urllib.request.Request(
         f"{cluster.url}/api/v1/auth/token/",
@@ -493,6 +518,13 @@ def test_make_cluster_rolling_restart_replaces_processes_one_by_one_while_the_ot
                 stations[identity] = await connect(identity)
             on_old1 = {identity for identity, (_, pid) in stations.items() if pid == old1}
 
+            # The new release's migration (expand only: a new table) applied while the old release serves.
+            migrated = await asyncio.to_thread(release_with_a_migration, cluster)
+            assert migrated.returncode == 0, migrated.stdout[-3000:]
+            for identity, (st, _) in stations.items():  # the running release kept every station through it
+                assert st.ws.state is State.OPEN, identity
+                assert (await st.call("Heartbeat", {}))[0] == 3, identity
+
             logged = len(cluster.output())
             os.kill(before["supervisor"], signal.SIGHUP)
             snapshots: list[list[int]] = [[old0, old1]]
@@ -530,6 +562,9 @@ def test_make_cluster_rolling_restart_replaces_processes_one_by_one_while_the_ot
 
     run(scenario())
     after = cluster.state()
+    applied = "SELECT name FROM django_migrations WHERE app = 'stations' AND name = '" + PROBE_MIGRATION + "'"
+    assert cluster.rows(applied) == [(PROBE_MIGRATION,)]
+    assert cluster.rows("SELECT to_regclass('rolling_upgrade_probe') IS NOT NULL") == [(True,)]
     assert after["supervisor"] == before["supervisor"]
     assert after["worker"] != before["worker"] and after["beat"] != before["beat"]
     assert not _running(before["worker"]) and not _running(before["beat"])
