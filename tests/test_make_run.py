@@ -2,8 +2,9 @@
 simulate` against it; the embedded default's private Redis, Celery worker and beat run the jobs, a station gone
 silent is marked offline by beat's sweep, and all of them stop with `make run`), then `make cluster` (two daphne
 processes behind one port, worker, beat, ftp) on the test's PostgreSQL and Redis: stations spread over both
-processes, a command sent through one process reaches a station held by the other, a new release's migration applied
-while the old release serves, then a rolling restart (SIGHUP) replaces the processes one by one while the others keep their stations, SIGTERM stops every child.
+processes, a command sent through one process reaches a station held by the other, a new release's migration is
+applied while the old release serves, then a rolling restart (SIGHUP) replaces the processes one by one while the
+others keep their stations, SIGTERM stops every child.
 
 One clone and one .venv (from requirements.txt only, built by whichever command runs first: ~5 minutes here) for
 the whole module, so this also proves the runtime requirements are enough for everything the README tells a user to
