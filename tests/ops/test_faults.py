@@ -27,6 +27,7 @@ import websockets
 from websockets.typing import Subprotocol
 
 from stations.models import ChargingStation, Command, Connection
+from tests.ocpp_client import run
 from tests.ops.conftest import Faults
 from tests.ops.load import WH_PER_SEQ
 from tests.ops.services import free_port, wait_for
@@ -232,7 +233,7 @@ def test_worker_sigkill_mid_job_redelivers_once(faults: Faults, receiver: tuple[
     url, handler = receiver
     f.api("POST", "/api/v1/webhooks/", {"url": url, "events": ["transaction.started"], "description": "faults"})
     time.sleep(2)  # CSMS_WEBHOOK_CACHE_S: every process sees the subscription
-    asyncio.run(_start_transaction(f.cluster.ws_url, "WEBHOOK-1"))
+    run(_start_transaction(f.cluster.ws_url, "WEBHOOK-1"))
     assert handler.first_held.wait(60), "the webhook job never reached the receiver"
     killed = f.cluster.kill_worker()  # mid-job: the POST is out, no answer yet, nothing acknowledged
     handler.release.set()
