@@ -25,7 +25,7 @@ help:
 	@echo "               needs DATABASE_URL and REDIS_URL; SIGHUP = rolling restart (scripts/run_cluster.py)"
 	@echo "make worker  - Celery worker (with REDIS_URL); make beat - Celery beat"
 	@echo "make lint    - ruff check, ruff format --check, mypy (with the Django and DRF plugins)"
-	@echo "make bench   - benchmark vs bare baselines (QUICK=1: under 2 minutes); results in bench/results/"
+	@echo "make bench   - benchmark vs bare baselines (~20 min; QUICK=1: a few minutes); results in bench/results/"
 
 # A venv of our own; Debian's python3 needs python3-venv for it.
 $(PY):
