@@ -22,6 +22,7 @@ import functools
 import weakref
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from datetime import datetime
 from functools import cache
 from typing import Any, ClassVar, TypeVar
 
@@ -81,10 +82,12 @@ def compiled_models() -> dict[type[models.Model], frozenset[str]]:
 
 def reset() -> None:
     """Forget every compiled statement, so the guard runs again at the next use (tests)."""
-    for cached in (_insert_fields, _insert_sql, _update_fields, _update_sql):
+    for cached in (_insert_fields, _insert_sql, _update_fields, _update_sql, _select_many_plan):
         cached.cache_clear()
     for compiled in list(CompiledGet.instances):
         compiled._compiled = None
+    for values in list(CompiledValues.instances):
+        values._compiled = None
     _compiled_models.clear()
 
 
@@ -396,3 +399,228 @@ class CompiledGet:
         obj = model.from_db(self.using, attnames, row)
         obj.__dict__[_LOADED] = (attnames, row)  # what update_changed compares with
         return obj
+
+
+def _prepared_sentinel(value: Any, connection: Any) -> Any:
+    """A sentinel as the ORM binds it for a column of its type: an aware datetime goes through
+    ``adapt_datetimefield_value`` (a string on SQLite, itself on PostgreSQL); ints and strings as they are."""
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise TypeError("CompiledValues: a datetime sentinel must be aware (USE_TZ)")
+        return connection.ops.adapt_datetimefield_value(value)
+    if type(value) not in (int, str):
+        raise TypeError(f"CompiledValues: sentinels are ints, strings or aware datetimes, not {type(value).__name__}")
+    return value
+
+
+class CompiledValues:
+    """A rows-returning ORM query (``values_list``, annotations, subqueries, any lookups) compiled once and run many
+    times with other values for its parameters; rows come back as tuples through the compiler's converters.
+
+    The queryset is built with sentinel values (ints, strings, aware datetimes) and each parameter of the compiled
+    SQL that equals a sentinel, as the ORM binds a value of that type, becomes a slot; a sentinel may fill several
+    slots. A lookup that transforms its value (``contains`` wraps it, a JSON field dumps it, ``__year`` makes a
+    range) leaves its sentinel unrecognisable: compilation then fails (``Unsupported``) instead of binding a value
+    the ORM would have prepared. A list (``__in``) is one sentinel per element: build one instance per length.
+    """
+
+    instances: ClassVar[weakref.WeakSet[CompiledValues]] = weakref.WeakSet()
+
+    def __init__(self, build: Callable[..., QuerySet[Any]], sentinels: Sequence[Any], using: str = "default") -> None:
+        self.build = build
+        self.sentinels = list(sentinels)
+        self.using = using
+        self._compiled: tuple[str, list[int | None], list[Any], list[Callable[[Any], Any]], Any, Any] | None = None
+        CompiledValues.instances.add(self)
+
+    def _compile(self) -> tuple[str, list[int | None], list[Any], list[Callable[[Any], Any]], Any, Any]:
+        if self._compiled is None:
+            connection = connections[self.using]
+            qs = self.build(*self.sentinels)
+            compiler = qs.query.get_compiler(using=self.using)
+            sql, params = compiler.as_sql()
+            prepared = [_prepared_sentinel(s, connection) for s in self.sentinels]
+            slots: list[int | None] = []
+            for p in params:
+                hits = [i for i, s in enumerate(prepared) if type(p) is type(s) and p == s]
+                if len(hits) > 1:
+                    raise ValueError("CompiledValues: two sentinels have the same prepared value")
+                slots.append(hits[0] if hits else None)
+            missing = sorted(set(range(len(prepared))) - {s for s in slots if s is not None})
+            if missing:
+                raise Unsupported(
+                    f"CompiledValues on {_label(qs.model)}: sentinel(s) {[self.sentinels[i] for i in missing]!r} not "
+                    "found among the compiled parameters (a lookup prepares its value in its own way)"
+                )
+            preps: list[Callable[[Any], Any]] = [
+                connection.ops.adapt_datetimefield_value if isinstance(s, datetime) else _as_is for s in self.sentinels
+            ]
+            columns = [col for col, _, _ in compiler.select]
+            converters = compiler.get_converters(columns)
+            self._compiled = (sql, slots, list(params), preps, compiler, converters)
+        return self._compiled
+
+    def compile(self) -> None:
+        """Build the statement now (it is built at the first ``rows`` otherwise); raises ``Unsupported``."""
+        self._compile()
+
+    def rows(self, *values: Any) -> list[tuple[Any, ...]]:
+        sql, slots, constants, preps, compiler, converters = self._compile()
+        bound = [preps[i](v) for i, v in enumerate(values)]
+        params = [bound[s] if s is not None else constants[i] for i, s in enumerate(slots)]
+        with _cursor(self.using) as cursor:
+            cursor.execute(sql, params)
+            rows = cursor.fetchall()
+        if converters and rows:
+            rows = [tuple(r) for r in compiler.apply_converters(rows, converters)]
+        return rows
+
+
+# --- Many rows at once (the group commit's write-behind buffer, csms/groupscope.py) ---------------------------
+
+
+def _concrete(model: type[models.Model], name: str) -> models.Field[Any, Any]:
+    field = model._meta.get_field(name)
+    if not isinstance(field, models.Field) or not field.concrete:
+        raise Unsupported(f"{_label(model)}.{name} is not a column")
+    return field
+
+
+@cache
+def _select_many_plan(
+    model: type[models.Model], alias: str, key_names: tuple[str, ...], keys: int, for_update: bool
+) -> tuple[str, list[str], Any, Any]:
+    """SELECT every column of the rows whose ``key_names`` equal one of ``keys`` key tuples, in primary-key order
+    (one lock order for every group), optionally FOR UPDATE; with the compiler's converters for the columns."""
+    connection = connections[alias]
+    qs = model._default_manager.filter(pk=-1)
+    compiler = qs.query.get_compiler(using=alias)
+    compiler.as_sql()  # sets up compiler.select
+    columns = [col for col, _, _ in compiler.select]
+    own = set(model._meta.concrete_fields)
+    if not all(isinstance(col, Col) and col.target in own for col in columns):
+        raise Unsupported(f"select_many on {_label(model)}: the default manager selects more than the model's columns")
+    _check_columns(model, [col.target for col in columns], "read")
+    key_fields = [_concrete(model, name) for name in key_names]
+    _check_columns(model, key_fields, "read")
+    _compiled_models.setdefault(model, set()).add("get")
+    table = _quote(alias, model._meta.db_table)
+    select = ", ".join(f"{table}.{_quote(alias, col.target.column)}" for col in columns)
+    key_cols = ", ".join(_quote(alias, f.column) for f in key_fields)
+    one = "(" + ", ".join(["%s"] * len(key_fields)) + ")"
+    lock = " FOR UPDATE" if for_update and connection.features.has_select_for_update else ""
+    sql = (
+        f"SELECT {select} FROM {table} WHERE ({key_cols}) IN (VALUES {', '.join([one] * keys)}) "
+        f"ORDER BY {table}.{_quote(alias, model._meta.pk.column)}{lock}"
+    )
+    attnames = [col.target.attname for col in columns]
+    return sql, attnames, compiler, compiler.get_converters(columns)
+
+
+def select_many(
+    model: type[M],
+    key_names: Sequence[str],
+    keys: Sequence[tuple[Any, ...]],
+    *,
+    for_update: bool = False,
+    using: str = "default",
+) -> dict[tuple[Any, ...], M]:
+    """The rows of ``model`` whose ``key_names`` columns equal one of ``keys`` (a unique key: one row per key), as
+    instances loaded as ``CompiledGet`` loads them (``update_changed`` knows what changed), by key; one statement,
+    rows locked in primary-key order when ``for_update``. Key values are bound as given (ints, strings)."""
+    if not keys:
+        return {}
+    names = tuple(key_names)
+    sql, attnames, compiler, converters = _select_many_plan(model, using, names, len(keys), for_update)
+    params = [value for key in keys for value in key]
+    with _cursor(using) as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    if converters and rows:
+        rows = list(compiler.apply_converters(rows, converters))
+    found: dict[tuple[Any, ...], M] = {}
+    positions = [attnames.index(_concrete(model, name).attname) for name in names]
+    for row in rows:
+        row = tuple(row)
+        obj = model.from_db(using, attnames, row)
+        obj.__dict__[_LOADED] = (attnames, row)
+        found[tuple(row[p] for p in positions)] = obj
+    return found
+
+
+def _changed_names(obj: models.Model) -> tuple[str, ...] | None:
+    """What ``update_changed`` would write: None for an instance not loaded here (every column)."""
+    loaded = obj.__dict__.get(_LOADED)
+    if loaded is None:
+        return None
+    attnames, row = loaded
+    always = _always_written(type(obj))
+    pk = type(obj)._meta.pk.attname
+    return tuple(
+        name
+        for name, before in zip(attnames, row, strict=True)
+        if name != pk and (name in always or getattr(obj, name) != before)
+    )
+
+
+def update_many(objs: Sequence[models.Model], *, using: str = "default") -> None:
+    """``update_changed`` of many instances of one model in one call: the union of their changed columns written for
+    all of them (each row's current values: the same result), as one single-row UPDATE sent with ``executemany``
+    (psycopg pipelines it: one round trip; a short statement prepared once, where a statement of many rows would be
+    parsed anew for every size)."""
+    if not objs:
+        return
+    model = type(objs[0])
+    connection = connections[using]
+    wanted: set[str] = set()
+    for obj in objs:
+        names = _changed_names(obj)
+        if names is None:
+            wanted.update(f.attname for f in _update_fields(model, None))
+        else:
+            wanted.update(names)
+    if wanted:
+        order = [f.attname for f in _update_fields(model, None)]
+        names = tuple(sorted(wanted, key=order.index))
+        fields = _update_fields(model, names)
+        pk = model._meta.pk
+        rows = [
+            [f.get_db_prep_save(f.pre_save(obj, False), connection) for f in fields]
+            + [pk.get_db_prep_value(obj.pk, connection)]
+            for obj in objs
+        ]
+        with _cursor(using) as cursor:
+            cursor.executemany(_update_sql(model, using, names), rows)
+    for obj in objs:
+        loaded = obj.__dict__.get(_LOADED)
+        attnames = loaded[0] if loaded else [f.attname for f in model._meta.concrete_fields]
+        obj.__dict__[_LOADED] = (attnames, tuple(getattr(obj, name) for name in attnames))
+
+
+def insert_many(objs: Sequence[models.Model], *, ignore_conflicts: bool = False, using: str = "default") -> None:
+    """``insert`` of many rows as one single-row INSERT sent with ``executemany`` (see ``update_many``)."""
+    if not objs:
+        return
+    model = type(objs[0])
+    connection = connections[using]
+    fields = _insert_fields(model)
+    rows = [[f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields] for obj in objs]
+    with _cursor(using) as cursor:
+        cursor.executemany(_insert_sql(model, using, 1, ignore_conflicts), rows)
+
+
+def insert_tuples_many(
+    model: type[models.Model],
+    names: tuple[str, ...],
+    rows: Sequence[Sequence[Any]],
+    *,
+    ignore_conflicts: bool = False,
+    using: str = "default",
+) -> None:
+    """``insert_tuples`` as one single-row INSERT sent with ``executemany`` (see ``update_many``)."""
+    if not rows:
+        return
+    prepare = _tuple_plan(model, using, names)
+    params = [[p(v) for p, v in zip(prepare, row, strict=True)] for row in rows]
+    with _cursor(using) as cursor:
+        cursor.executemany(_insert_sql(model, using, 1, ignore_conflicts), params)

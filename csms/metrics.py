@@ -78,6 +78,11 @@ GROUP_COMMIT_RETRIES = Counter(
     "Groups rolled back and retried (an item failed, or the COMMIT did), by reason",
     ["reason"],
 )
+GROUP_SCOPE_FLUSHES = Counter(
+    "csms_group_scope_flushes_total",
+    "Buffered group writes sent before the group's end: a later CALL of the same station needed them",
+    ["reason"],
+)
 GROUP_COMMIT_REFUSED = Counter(
     "csms_group_commit_refused_total",
     "Station CALLs answered InternalError (retry later) because the group-commit queue was full",

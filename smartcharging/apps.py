@@ -29,5 +29,5 @@ class SmartchargingConfig(AppConfig):
 
         # Session observers, run in this order: site load management (allocation rows), then, once a session
         # ended, its TxProfiles dropped (profile rows): site rows before profile rows, as on the answer path.
-        on_session_change(sites.session_changed)
+        on_session_change(sites.session_changed, stations=sites.station_in_a_site)
         on_session_change(profiles.profiles_drop_for_transaction, kinds={"ended"})

@@ -21,7 +21,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from csms import jobs
+from csms import fastorm, jobs
 from csms.timeutil import format_ocpp
 from stations.commands import CommandValidationError, command_send
 from stations.models import ChargingStation, Command, CommandState, Evse
@@ -555,6 +555,11 @@ def profile_on_answered(command: Command) -> None:
 # --- Session observer (transactions.observers) -----------------------------------------------------------------
 
 _membership_cache: dict[int, tuple[int | None, float]] = {}
+# Asked for every session change of a station whose membership is not cached: compiled once.
+_SITE_OF = fastorm.CompiledValues(
+    lambda station_id: SiteMember.objects.filter(station_id=station_id).values_list("site_id")[:1],
+    sentinels=(-7_200_001,),
+)
 MEMBERSHIP_CACHE_S = 5.0
 
 
@@ -563,9 +568,15 @@ def _site_of(station_id: int) -> int | None:
     now = time.monotonic()
     if hit is not None and hit[1] > now:
         return hit[0]
-    site_id = SiteMember.objects.filter(station_id=station_id).values_list("site_id", flat=True).first()
+    rows = _SITE_OF.rows(station_id)
+    site_id = rows[0][0] if rows else None
     _membership_cache[station_id] = (site_id, now + MEMBERSHIP_CACHE_S)
     return site_id
+
+
+def station_in_a_site(station_id: int) -> bool:
+    """The site observer's filter: only a member's sessions matter (membership cached for a few seconds)."""
+    return _site_of(station_id) is not None
 
 
 def session_changed(change: SessionChange) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from csms import logs, metrics
+from csms import groupscope, logs, metrics
 from csms.ocpp import frames, router, schemas
 
 from . import message_log
@@ -127,29 +127,37 @@ def _commit_alone(work: CallWork) -> Outcome:
 def _group_attempt(works: Sequence[CallWork]) -> tuple[list[dict[str, Any]], int | None, bool]:
     """Apply ``works`` in one transaction: (responses, index of the item that raised or None, committed).
 
-    ``committed`` is False with no failing item when the COMMIT itself failed. A marker registered first with
-    ``on_commit`` runs first after the commit: an exception from a later on_commit callback is then not mistaken for
-    a failed commit (which would store the group twice)."""
+    ``committed`` is False with no failing item when the group failed outside any one item's handler: its start
+    (the group's reads), its buffered writes (csms/groupscope.py) or the COMMIT itself. A marker registered first
+    with ``on_commit`` runs first after the commit: an exception from a later on_commit callback is then not
+    mistaken for a failed commit (which would store the group twice)."""
     responses: list[dict[str, Any]] = []
     committed: list[bool] = []
+    applying: list[int] = []  # the index of the item whose handler is running
     try:
         with transaction.atomic():
             transaction.on_commit(lambda: committed.append(True))
-            for work in works:
-                _mark(work)
-                responses.append(_call_apply(work))
+            items = [(w.call.action, w.ctx.station_id, w.payload) for w in works]
+            with groupscope.group_scope(items):
+                for index, work in enumerate(works):
+                    _mark(work)
+                    groupscope.before_call(work.call.action, work.ctx.station_id)  # may flush: not the item's fault
+                    applying[:] = [index]
+                    responses.append(_call_apply(work))
+                    applying.clear()
     except Exception:
         if committed:  # stored: a callback failed after the commit, as it could after a CALL's own transaction
             logger.exception("an on_commit callback failed after a group of %d CALLs was committed", len(works))
             return responses, None, True
-        if len(responses) < len(works):
+        if applying:
             logger.info(
                 "group commit: %s failed in a group of %d; retried on its own",
-                works[len(responses)].call.action,
+                works[applying[0]].call.action,
                 len(works),
             )
-            return responses, len(responses), False
-        logger.exception("group commit: the COMMIT of %d CALLs failed; each retried on its own", len(works))
+            return responses, applying[0], False
+        logger.exception("group commit: a group of %d CALLs failed (its reads, writes or COMMIT); each retried on its "
+                         "own", len(works))  # fmt: skip
         return responses, None, False
     return responses, None, True
 

@@ -46,18 +46,24 @@ class SessionChange:
 
 
 SessionObserver = Callable[[SessionChange], None]
+# Whether an observer has anything to do for a station (cheap: e.g. a cached membership), asked before its savepoint.
+StationFilter = Callable[[int], bool]
 KINDS = frozenset({"started", "ended", "updated", "metered"})
-_observers: list[tuple[SessionObserver, frozenset[str]]] = []
+_observers: list[tuple[SessionObserver, frozenset[str], StationFilter | None]] = []
 
 
-def on_session_change(func: SessionObserver, *, kinds: Iterable[str] = KINDS) -> SessionObserver:
+def on_session_change(
+    func: SessionObserver, *, kinds: Iterable[str] = KINDS, stations: StationFilter | None = None
+) -> SessionObserver:
     """Register ``func(change)`` for the changes of ``kinds`` (default all): an observer of a few kinds costs the
-    others nothing (no savepoint on the station path)."""
+    others nothing (no savepoint on the station path). ``stations(station_id)``: whether the observer cares about
+    a station at all (e.g. it belongs to a site); a station it does not care about costs no savepoint either, and its
+    usual events stay on the group commit's buffered path (csms/groupscope.py)."""
     wanted = frozenset(kinds)
     if not wanted <= KINDS:
         raise ValueError(f"unknown session change kinds: {sorted(wanted - KINDS)}")
-    if all(registered is not func for registered, _ in _observers):
-        _observers.append((func, wanted))
+    if all(registered is not func for registered, _, _ in _observers):
+        _observers.append((func, wanted, stations))
     return func
 
 
@@ -65,9 +71,14 @@ def has_observers() -> bool:
     return bool(_observers)
 
 
+def interested(kind: str, station_id: int) -> bool:
+    """Whether any observer wants a change of ``kind`` at ``station_id`` (without building the change)."""
+    return any(kind in kinds and (stations is None or stations(station_id)) for _, kinds, stations in _observers)
+
+
 def session_change_notify(change: SessionChange) -> None:
-    for observer, kinds in _observers:
-        if change.kind not in kinds:
+    for observer, kinds, stations in _observers:
+        if change.kind not in kinds or (stations is not None and not stations(change.station_id)):
             continue
         try:
             with transaction.atomic():  # a savepoint: a failing observer never loses the station's data

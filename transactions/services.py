@@ -6,6 +6,7 @@ Handlers call these inside the CALL's DB transaction; the CALLRESULT leaves only
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -17,7 +18,7 @@ from django.db.models import Max, Q
 from django.db.models.functions import Lower
 from django.utils import timezone
 
-from csms import fastorm
+from csms import fastorm, groupscope
 from csms.timeutil import format_ocpp, parse_ocpp
 from stations.commands import command_send
 from stations.commands import helpers as command_helpers
@@ -302,18 +303,27 @@ def _samples_insert(rows: list[SampleRow]) -> None:
         )
 
 
+def _samples_flush(batches: list[list[SampleRow]]) -> None:
+    """A group's buffered samples (csms/groupscope.py): one INSERT, ``executemany``."""
+    rows = [row for batch in batches for row in batch]
+    fastorm.insert_tuples_many(MeterSample, _SAMPLE_COLUMNS, rows, ignore_conflicts=True)
+
+
 def meter_values_record(*, station_id: int, evse_id: int, meter_values: list[dict[str, Any]]) -> int:
     """Store a MeterValues message's samples (not tied to a transaction: the spec sends those in
     TransactionEvent). A retried message adds nothing. Returns the number of samples received."""
     samples = metering.samples_from_meter_values(meter_values, parse_ocpp)
     rows = _sample_rows(station_id=station_id, evse_id=evse_id, transaction_pk=None, samples=samples)
-    _samples_insert(rows)
-    if observers.has_observers():
-        currents = observers.currents_from(samples)
-        if currents:
-            observers.session_change_notify(
-                observers.SessionChange("metered", station_id, evse_id, currents_a=currents)
-            )
+    currents = observers.currents_from(samples) if observers.interested("metered", station_id) else {}
+    scope = groupscope.current()
+    if scope is not None and not currents:
+        scope.defer("meter_samples", station_id, rows, _samples_flush)  # a blind insert: nothing reads it back here
+    else:
+        if scope is not None:
+            scope.flush_for(station_id)
+        _samples_insert(rows)
+    if currents:
+        observers.session_change_notify(observers.SessionChange("metered", station_id, evse_id, currents_a=currents))
     return len(rows)
 
 
@@ -363,6 +373,7 @@ def transaction_metering_append(txn: ChargingTransaction, samples: list[metering
         if state.append(samples):
             _metering_apply(txn, state)
             return
+    groupscope.flush_for(txn.station_id)  # the samples read back include those a group holds in its buffer
     transaction_metering_refresh(txn)
 
 
@@ -516,6 +527,24 @@ def transaction_state_refresh(txn: ChargingTransaction, *, only: TransactionEven
     txn.last_event_at = max(timestamps)
 
 
+_TXN = "transaction"  # groupscope cache keys: (_TXN, station_id, transactionId) -> locked row, or None (none yet)
+_NOT_READ = object()
+
+
+@groupscope.preparer("TransactionEvent")
+def _transactions_lock(scope: groupscope.GroupScope, calls: Sequence[tuple[int, dict[str, Any]]]) -> None:
+    """A group's TransactionEvents: every transaction they name read and locked in one statement (primary-key order:
+    one lock order for every group), instead of one SELECT ... FOR UPDATE per event."""
+    keys = sorted(
+        {(station_id, p["transactionInfo"]["transactionId"]) for station_id, p in calls if "transactionInfo" in p}
+    )
+    found = fastorm.select_many(ChargingTransaction, ("station_id", "transaction_id"), keys, for_update=True)
+    for station_id, transaction_id in keys:
+        scope.cache[(_TXN, station_id, transaction_id)] = found.get((station_id, transaction_id))
+
+
+groupscope.buffer_aware("TransactionEvent", "MeterValues")
+
 _TRANSACTION_FOR_UPDATE = fastorm.CompiledGet(
     lambda station_id, transaction_id: ChargingTransaction.objects.select_for_update().filter(
         station_id=station_id, transaction_id=transaction_id
@@ -537,10 +566,16 @@ def transaction_event_apply(*, station_id: int, event: dict[str, Any]) -> Transa
     timestamp = parse_ocpp(event["timestamp"])
     id_token = event.get("idToken")
     seq_no = event["seqNo"]
+    scope = groupscope.current()
+    key = (_TXN, station_id, info["transactionId"])
     # No savepoint: inside a CALL's transaction, a failure rolls the whole CALL back anyway.
     with transaction.atomic(savepoint=False):
-        # Serialises concurrent events of one transaction (two connections during a reconnect).
-        txn = _TRANSACTION_FOR_UPDATE.get(station_id, info["transactionId"])
+        # Serialises concurrent events of one transaction (two connections during a reconnect). In a group, the
+        # row was locked with the group's others at its start (or is the one an earlier event of the group left).
+        cached: Any = scope.cache.get(key, _NOT_READ) if scope is not None else _NOT_READ
+        txn: ChargingTransaction | None = (
+            _TRANSACTION_FOR_UPDATE.get(station_id, info["transactionId"]) if cached is _NOT_READ else cached
+        )
         if txn is None:
             # A concurrent first event of the same transaction may insert it too: one row, then both lock it.
             fastorm.insert(
@@ -556,6 +591,23 @@ def transaction_event_apply(*, station_id: int, event: dict[str, Any]) -> Transa
         first = txn.last_seq_no is None  # no event stored yet (events are stored under this lock)
         # Above the highest stored seqNo it cannot be a retry: no need to look.
         in_order = not first and seq_no > txn.last_seq_no
+        samples = metering.samples_from_meter_values(event["meterValue"], parse_ocpp) if event.get("meterValue") else []
+        # The usual event (an in-order Updated of a running session, nothing for an observer) reads nothing more:
+        # in a group its writes wait in the buffer. Any other first sends what this station's earlier CALLs left
+        # there, so that what it reads is what they wrote.
+        buffered = (
+            scope is not None
+            and in_order
+            and event["eventType"] == TransactionEventType.UPDATED
+            and not id_token
+            and event.get("reservationId") is None
+            and txn.is_active
+            and not (observers.currents_from(samples) and observers.interested("updated", station_id))
+        )
+        if scope is not None and not buffered:
+            scope.flush_for(station_id)
+        if scope is not None:
+            scope.cache[key] = txn  # a later event of the group for this transaction continues from this instance
         if not (first or in_order) and TransactionEventRecord.objects.filter(transaction=txn, seq_no=seq_no).exists():
             return TransactionEventResult(txn, True, token_info)
         evse = event.get("evse") or {}
@@ -579,7 +631,10 @@ def transaction_event_apply(*, station_id: int, event: dict[str, Any]) -> Transa
             time_spent_charging_s=info.get("timeSpentCharging"),
             id_token_status=token_info["status"] if token_info else "",
         )
-        fastorm.insert([record])  # a retry of a stored seqNo was answered above; a race fails on the constraint
+        if buffered:
+            scope.defer("transaction_events", station_id, record, fastorm.insert_many)  # type: ignore[union-attr]
+        else:
+            fastorm.insert([record])  # a retry of a stored seqNo was answered above; a race fails on the constraint
         if in_order:
             transaction_state_append(txn, record)
         else:  # first event, or one arriving out of order: derive everything again
@@ -591,11 +646,12 @@ def transaction_event_apply(*, station_id: int, event: dict[str, Any]) -> Transa
             # The tariff version in force at the start, for the session's token (a plug-first session gets its
             # token later: the token-group override then applies). One query; never on the usual in-order event.
             tariffs.transaction_tariff_pin(txn)
-        samples: list[metering.Sample] = []
-        if event.get("meterValue"):
-            samples = metering.samples_from_meter_values(event["meterValue"], parse_ocpp)
+        if samples:
             rows = _sample_rows(station_id=station_id, evse_id=txn.evse_id or 0, transaction_pk=txn.pk, samples=samples)
-            _samples_insert(rows)
+            if buffered:
+                scope.defer("meter_samples", station_id, rows, _samples_flush)  # type: ignore[union-attr]
+            else:
+                _samples_insert(rows)
             transaction_metering_append(txn, samples)
         if not txn.is_active and txn.tariff_version_id is not None:
             # Ended (or a late event of an ended session): the final cost, once, in the same transaction; the
@@ -607,7 +663,10 @@ def transaction_event_apply(*, station_id: int, event: dict[str, Any]) -> Transa
             reservations.reservation_consume(
                 station_id=station_id, reservation_id=record.reservation_id, transaction_pk=txn.pk
             )
-        fastorm.update_changed(txn)
+        if buffered:
+            scope.defer("transactions", station_id, txn, fastorm.update_many, key=txn.pk)  # type: ignore[union-attr]
+        else:
+            fastorm.update_changed(txn)
         if observers.has_observers():  # e.g. site load management and TxProfiles dropped (smartcharging)
             kind = "ended" if not txn.is_active else "started" if first or record.event_type == "Started" else "updated"
             ended_now = was_active and not txn.is_active  # once per session

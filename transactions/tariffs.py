@@ -14,16 +14,17 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
-from datetime import datetime, tzinfo
+from datetime import UTC, datetime, tzinfo
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Case, Exists, F, IntegerField, OuterRef, Q, Value, When
+from django.db.models import Case, Exists, F, IntegerField, OuterRef, Q, QuerySet, Value, When
 from django.utils import timezone
 
+from csms import fastorm
 from devicemodel import selectors as devicemodel_selectors
 from stations.commands import command_send
 from stations.models import ChargingStation, Command
@@ -193,15 +194,7 @@ def tariff_save(
 # --- Which tariff applies -------------------------------------------------------------------------------------
 
 
-def tariff_for(*, station: ChargingStation | int, id_token: IdToken | None, at: datetime) -> TariffVersion | None:
-    """The tariff version that applies to a session of ``id_token`` at ``station`` started at ``at`` (one query).
-
-    Order: a tariff naming the token's group (or the token itself) in ``token_groups``; the station's tariff; the
-    tariff of the station's site (smartcharging sites); the default tariff. Among versions, the last one valid
-    from ``at`` or earlier; a tariff created after ``at`` applies with its first version. Ties: the lowest id.
-    """
-    station_id = station if isinstance(station, int) else station.pk
-    token_ids = [pk for pk in (id_token.pk, id_token.group_id_token_id) if pk] if id_token is not None else []
+def _tariff_query(station_id: int, token_ids: list[int], at: datetime) -> QuerySet[TariffVersion]:
     by_token = Exists(
         Tariff.token_groups.through.objects.filter(tariff_id=OuterRef("tariff_id"), idtoken_id__in=token_ids)
     )
@@ -227,8 +220,36 @@ def tariff_for(*, station: ChargingStation | int, id_token: IdToken | None, at: 
             order=Case(When(valid_from__gt=at, then=F("number")), default=-F("number"), output_field=IntegerField()),
         )
         .order_by("level", "tariff_id", "later", "order")
-        .first()
+        .values_list(*_VERSION_COLUMNS)[:1]
     )  # fmt: skip
+
+
+_VERSION_COLUMNS = tuple(f.attname for f in TariffVersion._meta.concrete_fields)
+_SENTINEL_AT = datetime(1901, 2, 3, 4, 5, 6, 789012, tzinfo=UTC)
+# Compiled once per number of token ids (none, the token, the token and its group): asked at every session start.
+_TARIFF_FOR = {
+    n: fastorm.CompiledValues(
+        lambda station_id, *rest: _tariff_query(station_id, list(rest[:-1]), rest[-1]),
+        sentinels=(-7_100_001, *(-7_100_002 - i for i in range(n)), _SENTINEL_AT),
+    )
+    for n in range(3)
+}
+
+
+def tariff_for(*, station: ChargingStation | int, id_token: IdToken | None, at: datetime) -> TariffVersion | None:
+    """The tariff version that applies to a session of ``id_token`` at ``station`` started at ``at`` (one query,
+    compiled once).
+
+    Order: a tariff naming the token's group (or the token itself) in ``token_groups``; the station's tariff; the
+    tariff of the station's site (smartcharging sites); the default tariff. Among versions, the last one valid
+    from ``at`` or earlier; a tariff created after ``at`` applies with its first version. Ties: the lowest id.
+    """
+    station_id = station if isinstance(station, int) else station.pk
+    token_ids = [pk for pk in (id_token.pk, id_token.group_id_token_id) if pk] if id_token is not None else []
+    rows = _TARIFF_FOR[len(token_ids)].rows(station_id, *token_ids, at)
+    if not rows:
+        return None
+    return TariffVersion.from_db("default", _VERSION_COLUMNS, rows[0])
 
 
 def transaction_tariff_pin(txn: ChargingTransaction) -> None:

@@ -88,10 +88,10 @@ def event_xmins() -> dict[tuple[str, int], str]:
 
 
 @contextlib.contextmanager
-def table_locked(table: str) -> Iterator[psycopg.Connection[Any]]:
-    """Another connection holding ACCESS EXCLUSIVE on ``table`` until ``.rollback()`` (or the end)."""
+def table_locked(table: str, mode: str = "ACCESS EXCLUSIVE") -> Iterator[psycopg.Connection[Any]]:
+    """Another connection holding a ``mode`` lock on ``table`` until ``.rollback()`` (or the end)."""
     with psycopg.connect(**connection.get_connection_params()) as other:
-        other.execute(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")
+        other.execute(f"LOCK TABLE {table} IN {mode} MODE")
         try:
             yield other
         finally:
@@ -299,7 +299,9 @@ def test_a_retry_sent_while_its_event_is_in_a_group_stores_nothing_twice(grouped
         return answer_a, answer_b
 
     run(first_session())
-    with table_locked("transactions_metersample") as lock:
+    # The group waits at its first statement, the lock of the transactions it names (EXCLUSIVE: plain reads pass;
+    # the group's SELECT ... FOR UPDATE does not), before it has locked anything the reconnecting station needs.
+    with table_locked("transactions_chargingtransaction", "EXCLUSIVE") as lock:
         answer_a, answer_b = run(scenario(lock))
     assert answer_a == [3, "upd-a", {}]
     assert answer_b == [3, "upd-b", {}]  # the same answer: the retry is recognised as such

@@ -150,9 +150,9 @@ def test_ended_event_costs_a_fixed_few_more_statements(django_assert_num_queries
     ended = tx_event("Ended", 4, format_ocpp(T0 + timedelta(minutes=30)), meter=energy(30, 4000))
     # The in-order path (BEGIN, lock, insert event, insert samples, update, COMMIT) plus, once per session: the
     # pinned version's prices, the charging states and the energy readings for the final cost; and the session
-    # observers of its end (transactions/observers.py, each in a savepoint: the station's site looked up, the
-    # station's TxProfiles for it dropped).
-    with django_assert_num_queries(14):
+    # observers of its end (transactions/observers.py): the station's site looked up (site load management's
+    # filter: a station in no site costs it no savepoint), the station's TxProfiles for it dropped (in a savepoint).
+    with django_assert_num_queries(12):
         response = apply(station, ended)
     # 3 kWh at 0.30 + 0.5 h charging at 2.00
     assert response == {"totalCost": 1.9}
