@@ -139,18 +139,29 @@ def _insert_sql(model: type[models.Model], alias: str, rows: int, ignore_conflic
     ).rstrip()
 
 
-def insert(objs: Sequence[models.Model], *, ignore_conflicts: bool = False, using: str = "default") -> None:
-    """INSERT new rows of one model in one statement (their primary keys are not read back)."""
+def insert(
+    objs: Sequence[models.Model], *, ignore_conflicts: bool = False, executemany: bool = False, using: str = "default"
+) -> None:
+    """INSERT new rows of one model (their primary keys are not read back): one multi-row statement, or with
+    ``executemany`` one single-row statement sent once per row (psycopg pipelines it and the statement is prepared
+    once: cheaper for the varying batch sizes of a group, see ``update_many``)."""
     if not objs:
         return
     model = type(objs[0])
     connection = connections[using]
     fields = _insert_fields(model)  # first: the guard runs before any value is prepared
-    params: list[Any] = []
-    for obj in objs:
-        params.extend(f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields)
+    rows = [[f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields] for obj in objs]
+    _send_insert(model, using, rows, ignore_conflicts, executemany)
+
+
+def _send_insert(
+    model: type[models.Model], using: str, rows: list[list[Any]], ignore_conflicts: bool, executemany: bool
+) -> None:
     with _cursor(using) as cursor:
-        cursor.execute(_insert_sql(model, using, len(objs), ignore_conflicts), params)
+        if executemany:
+            cursor.executemany(_insert_sql(model, using, 1, ignore_conflicts), rows)
+        else:
+            cursor.execute(_insert_sql(model, using, len(rows), ignore_conflicts), [v for row in rows for v in row])
 
 
 # Fields whose database value is the Python value itself on PostgreSQL, for a value of the type the field's
@@ -208,18 +219,17 @@ def insert_tuples(
     rows: Sequence[Sequence[Any]],
     *,
     ignore_conflicts: bool = False,
+    executemany: bool = False,
     using: str = "default",
 ) -> None:
     """INSERT rows given as tuples (no model instances): ``names`` are every insert column's attname, in the
-    model's order (checked once); values of the types the fields' ``to_python`` gives."""
+    model's order (checked once); values of the types the fields' ``to_python`` gives. ``executemany`` as in
+    ``insert``."""
     if not rows:
         return
     prepare = _tuple_plan(model, using, names)
-    params: list[Any] = []
-    for row in rows:
-        params.extend(p(v) for p, v in zip(prepare, row, strict=True))
-    with _cursor(using) as cursor:
-        cursor.execute(_insert_sql(model, using, len(rows), ignore_conflicts), params)
+    params = [[p(v) for p, v in zip(prepare, row, strict=True)] for row in rows]
+    _send_insert(model, using, params, ignore_conflicts, executemany)
 
 
 def insert_returning_pk(obj: models.Model, *, using: str = "default") -> Any:
@@ -595,32 +605,3 @@ def update_many(objs: Sequence[models.Model], *, using: str = "default") -> None
         loaded = obj.__dict__.get(_LOADED)
         attnames = loaded[0] if loaded else [f.attname for f in model._meta.concrete_fields]
         obj.__dict__[_LOADED] = (attnames, tuple(getattr(obj, name) for name in attnames))
-
-
-def insert_many(objs: Sequence[models.Model], *, ignore_conflicts: bool = False, using: str = "default") -> None:
-    """``insert`` of many rows as one single-row INSERT sent with ``executemany`` (see ``update_many``)."""
-    if not objs:
-        return
-    model = type(objs[0])
-    connection = connections[using]
-    fields = _insert_fields(model)
-    rows = [[f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields] for obj in objs]
-    with _cursor(using) as cursor:
-        cursor.executemany(_insert_sql(model, using, 1, ignore_conflicts), rows)
-
-
-def insert_tuples_many(
-    model: type[models.Model],
-    names: tuple[str, ...],
-    rows: Sequence[Sequence[Any]],
-    *,
-    ignore_conflicts: bool = False,
-    using: str = "default",
-) -> None:
-    """``insert_tuples`` as one single-row INSERT sent with ``executemany`` (see ``update_many``)."""
-    if not rows:
-        return
-    prepare = _tuple_plan(model, using, names)
-    params = [[p(v) for p, v in zip(prepare, row, strict=True)] for row in rows]
-    with _cursor(using) as cursor:
-        cursor.executemany(_insert_sql(model, using, 1, ignore_conflicts), params)

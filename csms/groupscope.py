@@ -46,7 +46,6 @@ class GroupScope:
         self._buffers: dict[str, tuple[Flusher, dict[Any, Any]]] = {}  # kind -> (flush, key -> item), in order
         self._stations: set[int] = set()  # stations with buffered writes
         self.cache: dict[Any, Any] = {}  # preparers' reads (e.g. locked transaction rows), by key
-        self.flushes = 0
 
     def defer(self, kind: str, station_id: int, item: Any, flush: Flusher, key: Any = None) -> None:
         """Buffer ``item`` for ``flush(items)`` (one call per kind, kinds in the order first deferred); an item with
@@ -63,7 +62,6 @@ class GroupScope:
         if not self._stations:
             return
         buffers, self._buffers, self._stations = self._buffers, {}, set()
-        self.flushes += 1
         for flush, items in buffers.values():
             if items:
                 flush(list(items.values()))

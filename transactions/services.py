@@ -303,10 +303,15 @@ def _samples_insert(rows: list[SampleRow]) -> None:
         )
 
 
+def _events_flush(records: list[TransactionEventRecord]) -> None:
+    """A group's buffered event rows (csms/groupscope.py): one INSERT, ``executemany``."""
+    fastorm.insert(records, executemany=True)
+
+
 def _samples_flush(batches: list[list[SampleRow]]) -> None:
     """A group's buffered samples (csms/groupscope.py): one INSERT, ``executemany``."""
     rows = [row for batch in batches for row in batch]
-    fastorm.insert_tuples_many(MeterSample, _SAMPLE_COLUMNS, rows, ignore_conflicts=True)
+    fastorm.insert_tuples(MeterSample, _SAMPLE_COLUMNS, rows, ignore_conflicts=True, executemany=True)
 
 
 def meter_values_record(*, station_id: int, evse_id: int, meter_values: list[dict[str, Any]]) -> int:
@@ -632,7 +637,7 @@ def transaction_event_apply(*, station_id: int, event: dict[str, Any]) -> Transa
             id_token_status=token_info["status"] if token_info else "",
         )
         if buffered:
-            scope.defer("transaction_events", station_id, record, fastorm.insert_many)  # type: ignore[union-attr]
+            scope.defer("transaction_events", station_id, record, _events_flush)  # type: ignore[union-attr]
         else:
             fastorm.insert([record])  # a retry of a stored seqNo was answered above; a race fails on the constraint
         if in_order:
