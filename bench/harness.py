@@ -44,6 +44,7 @@ class Plan:
     levels: dict[str, list[int]]  # server -> station counts for throughput/latency (closed loop)
     idle: dict[str, int]  # server -> idle connections to hold (then the realistic traffic on them)
     saturated_s: float  # closed-loop phase length
+    warmup_s: float  # an untimed closed-loop TransactionEvent phase before the measured one: sessions under way
     paced_s: float  # paced phase length
     think_s: float  # each paced station sends one heartbeat per think_s
     profile_stations: int
@@ -66,6 +67,7 @@ QUICK = Plan(
     levels={"echo": [100], "csms-pg": [100], "csms-sqlite": [100], "ocpp-lib": [100]},
     idle={"echo": 1000, "csms-pg": 1000},
     saturated_s=3,
+    warmup_s=1,
     paced_s=3,
     think_s=1.5,
     profile_stations=100,
@@ -81,6 +83,7 @@ SMOKE = Plan(
     levels={"echo": [10], "csms-pg": [10], "csms-sqlite": [10]},
     idle={"echo": 20, "csms-pg": 20},
     saturated_s=1,
+    warmup_s=0.5,
     paced_s=1,
     think_s=0.5,
     profile_stations=10,
@@ -103,6 +106,7 @@ FULL = Plan(
     },
     idle={"echo": 10000, "csms-pg": 10000},
     saturated_s=4,
+    warmup_s=3,
     paced_s=6,
     think_s=4,
     profile_stations=100,
@@ -242,6 +246,8 @@ def run_level(
         for kind in kinds:
             if kind == "transaction" and stations != plan.mv_at:
                 continue
+            if kind == "te":  # the stations' streams resume where the warm-up left them (bench/load.py)
+                workers.load(kind, plan.warmup_s)
             wait_quiet(server)
             split = CpuSplit(server, workers, db_url)
             out[kind] = with_cpu_per_event(summarise(workers.load(kind, plan.saturated_s)) | split.result())

@@ -14,6 +14,7 @@ import random
 import resource
 import time
 import uuid
+import weakref
 from collections.abc import Iterator
 from multiprocessing.connection import Connection
 from typing import Any
@@ -126,8 +127,20 @@ def heartbeat_messages() -> Iterator[tuple[str, dict[str, Any]]]:
         yield "Heartbeat", {}
 
 
+# Each station's TransactionEvent stream lives across the phases of a level: a phase (or its warm-up) resumes the
+# sessions the last one left open, so a closed-loop phase measures the declared mix instead of a burst of Started.
+_te_streams: weakref.WeakKeyDictionary[SimStation, Iterator[tuple[str, dict[str, Any]]]] = weakref.WeakKeyDictionary()
+
+
+def te_stream(st: SimStation) -> Iterator[tuple[str, dict[str, Any]]]:
+    stream = _te_streams.get(st)
+    if stream is None:
+        stream = _te_streams[st] = te_messages(st)
+    return stream
+
+
 async def _te_loop(st: SimStation, deadline: float, think_s: float) -> None:
-    messages = te_messages(st)
+    messages = te_stream(st)
     while time.monotonic() < deadline:
         action, payload = next(messages)
         with contextlib.suppress(CallErrorReply):
@@ -181,7 +194,7 @@ async def _load(stations: list[SimStation], stats: Stats, opts: dict[str, Any]) 
     async def one(st: SimStation) -> None:
         try:
             if intervals:
-                sources = {"te": lambda: te_messages(st), "heartbeat": heartbeat_messages}
+                sources = {"te": lambda: te_stream(st), "heartbeat": heartbeat_messages}
                 await asyncio.gather(*(schedule.run(st, sources[src](), iv) for src, iv in intervals.items()))
                 return
             if think_s:  # spread paced stations over the interval instead of firing in lockstep

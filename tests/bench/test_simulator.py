@@ -152,3 +152,20 @@ def test_station_reconnects_with_backoff_replays_backlog_offline_and_answers_cal
     reply = csms.replies[0]
     assert reply[1] == "csms-1"
     schemas.validate("GetVariables", "Response", reply[2])
+
+
+def test_a_stations_transaction_event_stream_resumes_across_phases() -> None:
+    """A closed-loop phase picks up the sessions the previous one (or the warm-up) left open, so a short phase
+    measures the declared Started / 10 x Updated / Ended mix instead of one Started per station."""
+    from bench.load import te_stream
+
+    st = SimStation("ws://127.0.0.1:1/ocpp", "resume-1")
+    first_phase = [next(te_stream(st)) for _ in range(3)]
+    second_phase = next(te_stream(st))
+    kinds = [payload["eventType"] for _, payload in [*first_phase, second_phase]]
+    assert kinds == ["Started", "Updated", "Updated", "Updated"]
+    txn_ids = {payload["transactionInfo"]["transactionId"] for _, payload in [*first_phase, second_phase]}
+    assert len(txn_ids) == 1
+    assert [payload["seqNo"] for _, payload in [*first_phase, second_phase]] == [0, 1, 2, 3]
+    other = SimStation("ws://127.0.0.1:1/ocpp", "resume-2")
+    assert next(te_stream(other))[1]["eventType"] == "Started"
