@@ -237,6 +237,9 @@ class StationConsumer(OcppConsumer):
             and not self._last_seen_due(time.monotonic())
         )
 
+    def payload_for_log(self, action: str, payload: Any) -> Any:
+        return secrets.incoming_for_log(action, payload)
+
     def answer_in_loop(self, route: router.Route, ctx: router.CallContext, payload: dict[str, Any]) -> dict[str, Any]:
         return calls.call_answer_without_db(route=route, ctx=ctx, payload=payload)
 

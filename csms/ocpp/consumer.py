@@ -208,6 +208,10 @@ class OcppConsumer(LayerOutageMixin, AsyncWebsocketConsumer):  # type: ignore[mi
         schemas.validate(action, "Request", payload)
         return payload, []
 
+    def payload_for_log(self, action: str, payload: Any) -> Any:
+        """A station's CALL payload as the message log keeps it; subclasses remove the secrets it may carry."""
+        return payload
+
     async def _reply_error(
         self, unique_id: str, exc: errors.OcppError, *, call: frames.Call | None = None, raw: str = ""
     ) -> None:
@@ -231,7 +235,7 @@ class OcppConsumer(LayerOutageMixin, AsyncWebsocketConsumer):  # type: ignore[mi
                     "message_type": 2,
                     "message_id": call.unique_id,
                     "action": call.action,
-                    "payload": _jsonable(call.payload),
+                    "payload": self.payload_for_log(call.action, _jsonable(call.payload)),
                     "error_code": error.code,
                     "error_description": error.description,
                 }

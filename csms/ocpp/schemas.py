@@ -116,13 +116,24 @@ def _flatten(errs: list[ValidationError]) -> list[ValidationError]:
     return out
 
 
+def _message(error: ValidationError) -> str:
+    """jsonschema's message without an object's or array's contents: it starts with the instance's repr, and what
+    a station sends inside one may be a secret (a WriteOnly value) that must not reach the log or the CALLERROR."""
+    instance = error.instance
+    if isinstance(instance, dict | list):
+        shown = repr(instance)
+        if error.message.startswith(shown):
+            return f"an {'object' if isinstance(instance, dict) else 'array'}" + error.message[len(shown) :]
+    return error.message
+
+
 def violations(action: str, kind: Kind, payload: Any) -> list[tuple[Violation, ValidationError]]:
     if fast_validator(action, kind).is_valid(payload):
         return []
     # Invalid (or a value only the native validator refuses, e.g. a float beyond JSON's range): the reference
     # validator decides and explains.
     found = _flatten(list(validator(action, kind).iter_errors(payload)))
-    result = [(Violation(_code(e), _path(e), e.message[:200], str(e.validator)), e) for e in found]
+    result = [(Violation(_code(e), _path(e), _message(e)[:200], str(e.validator)), e) for e in found]
     result.sort(key=lambda pair: (_PRIORITY[pair[0].code], pair[0].path))
     return result
 

@@ -90,9 +90,18 @@ def request_merge(stored: dict[str, Any], secrets: list[Any]) -> dict[str, Any]:
 
 
 def incoming_for_log(action: str, payload: Any) -> Any:
-    """A station's CALL payload as the message log keeps it (secrets it reported removed)."""
+    """A station's CALL payload as the message log keeps it (secrets it reported removed). A payload of an action
+    that may carry secrets which its redactor cannot read (schema-invalid, e.g. answered FormatViolation) is not
+    kept: the safe side for a log."""
     redact = _log_redactors.get(action)
-    return redact(payload) if redact is not None and isinstance(payload, dict) else payload
+    if redact is None:
+        return payload
+    if isinstance(payload, dict):
+        try:
+            return redact(payload)
+        except (KeyError, TypeError, AttributeError, ValueError):
+            pass
+    return {"unlogged": f"a malformed {action}: its secrets could not be removed, so its payload is not kept"}
 
 
 # --- SetNetworkProfile (stations) ------------------------------------------------------------------------------

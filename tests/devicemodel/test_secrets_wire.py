@@ -36,7 +36,7 @@ def stored_anywhere(*needles: str) -> list[str]:
             continue
         for row in model._default_manager.values():
             text = json.dumps(row, default=str)
-            found |= {n for n in needles if n in text}
+            found |= {f"{n} in {model.__name__}" for n in needles if n in text}
     return sorted(found)
 
 
@@ -162,3 +162,40 @@ def test_notify_event_values_of_write_only_variables_are_redacted_in_the_log_and
     ]
     assert VariableAttribute.objects.get(variable__name="Token").value is None
     assert stored_anywhere(PASSWORD, CUSTOM) == []
+
+
+def test_schema_invalid_messages_keep_their_secrets_out_of_the_log(asgi_server, station_factory):
+    """A CALLERROR'd NotifyEvent / NotifyReport is logged for the operator, but never with a WriteOnly value: redacted
+    where the redactor can read the payload, not kept where it cannot."""
+    station_factory("CS-BAD")
+    bad_event = {  # no generatedAt: a schema violation
+        "seqNo": 0,
+        "eventData": [{"eventId": 1, "timestamp": "2026-03-01T10:00:00Z", "trigger": "Delta", "actualValue": PASSWORD,
+                       "eventNotificationType": "CustomMonitor", "component": {"name": "SecurityCtrlr"},
+                       "variable": {"name": "BasicAuthPassword"}}],
+    }  # fmt: skip
+    bad_report = {  # variableAttribute an object, not an array: neither the schema nor the redactor can read it
+        "requestId": 3,
+        "generatedAt": "2026-03-01T10:00:01Z",
+        "seqNo": 0,
+        "reportData": [{"component": {"name": "SecurityCtrlr"}, "variable": {"name": "BasicAuthPassword"},
+                        "variableAttribute": {"value": PASSWORD, "mutability": "WriteOnly"}}],
+    }  # fmt: skip
+
+    async def scenario() -> None:
+        async with asgi_server.station("CS-BAD") as st:
+            assert (await st.boot())[2]["status"] == "Accepted"
+            assert (await st.call("NotifyEvent", bad_event))[0] == 4
+            assert (await st.call("NotifyReport", bad_report))[0] == 4
+
+    run(scenario())
+    event_log = MessageLog.objects.get(action="NotifyEvent", direction="in")
+    assert event_log.error_code in {"FormatViolation", "OccurrenceConstraintViolation"}
+    assert event_log.payload is not None
+    assert event_log.payload["eventData"][0]["actualValue"] == "[redacted]"
+    assert event_log.payload["eventData"][0]["variable"] == {"name": "BasicAuthPassword"}
+    report_log = MessageLog.objects.get(action="NotifyReport", direction="in")
+    assert report_log.payload is not None
+    assert set(report_log.payload) == {"unlogged"}
+    assert "BasicAuthSecret" not in report_log.error_description
+    assert stored_anywhere(PASSWORD) == []
