@@ -431,7 +431,9 @@ def profile_load(env: dict[str, str], plan: Plan, kind: str) -> dict[str, Any]:
         figures = summarise(workers.load(kind, plan.profile_s))
     finally:
         workers.close()
-        server.stop(signal.SIGINT)  # daphne stops its reactor on SIGINT; the wrapper then writes the profile
+        # daphne stops its reactor on SIGINT; the wrapper then writes the profile. Under the profiler the backlog
+        # (closing stations, their last CALLs) takes a while: killed at 30 s, it wrote nothing (2026-12-02).
+        server.stop(signal.SIGINT, timeout_s=180)
     if not out_path.stat().st_size:
         return {"error": "no profile written", "load": kind, "under_profiler": figures}
     stats = pstats.Stats(str(out_path))

@@ -62,11 +62,11 @@ class Server:
     def rss_kb(self) -> int:
         return rss_kb(self.pid)
 
-    def stop(self, sig: int = signal.SIGTERM) -> None:
+    def stop(self, sig: int = signal.SIGTERM, timeout_s: float = 30) -> None:
         if self.process.poll() is None:
             self.process.send_signal(sig)
             try:
-                self.process.wait(30)
+                self.process.wait(timeout_s)
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(5)
