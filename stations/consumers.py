@@ -39,6 +39,7 @@ LIVE_ACTIONS = frozenset({"BootNotification", "StatusNotification"})
 LIVE_TRANSACTION_EVENTS = frozenset({"Started", "Ended"})
 OUTCOME_RETRY_S = 2.0  # a command's outcome the database could not take is written again this often ...
 OUTCOME_RETRY_FOR_S = 600.0  # ... for this long
+OUTCOME_SETTLE_S = 5.0  # a station's next CALL waits at most this long for the outcomes of the replies before it
 CLOSE_REPLACED = 4001  # private-use close code: a newer connection of the same identity took over
 
 
@@ -137,6 +138,11 @@ _identity_gate = per_loop(_IdentityGate)
 class StationConsumer(OcppConsumer):
     _last_seen_written = 0.0
     _gone = False  # the connection closed: nothing more to take up
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # The outcome recorders of the commands taken up, with the future of each one's reply.
+        self._outcomes: dict[asyncio.Task[Any], asyncio.Future[Any]] = {}
 
     async def handshake(self, authorization: str | None) -> str:
         async with _identity_gate().hold(self.identity):
@@ -336,7 +342,20 @@ class StationConsumer(OcppConsumer):
             log_payload=command.request,  # as stored: secrets [redacted]
             on_sent=lambda: db(commands.command_mark_sent)(command_id=command_id),
         )
-        self.spawn(self._command_outcome(command_id, future))
+        task = self.spawn(self._command_outcome(command_id, future))
+        self._outcomes[task] = future
+        task.add_done_callback(self._outcome_done)
+
+    def _outcome_done(self, task: asyncio.Task[Any]) -> None:
+        self._outcomes.pop(task, None)
+
+    async def replies_settle(self) -> None:
+        # A station's frames are handled in order: the outcome of a command it answered (a CALLERROR ending a
+        # reservation, say) is committed before its next CALL is answered, so nothing it does next (a
+        # TransactionEvent consuming the reservation, a retry) meets the command still "sent".
+        answered = [task for task, future in self._outcomes.items() if future.done()]
+        if answered:
+            await asyncio.wait(answered, timeout=OUTCOME_SETTLE_S)
 
     async def _command_dispatch_later(self, event: dict[str, Any], deadline: float) -> None:
         await asyncio.sleep(OUTCOME_RETRY_S)

@@ -149,6 +149,7 @@ class OcppConsumer(LayerOutageMixin, AsyncWebsocketConsumer):  # type: ignore[mi
     async def _on_call(self, call: frames.Call) -> None:
         started = time.monotonic()
         logs.station_context(identity=self.identity, unique_id=call.unique_id, action=call.action)
+        await self.replies_settle()
         try:
             route = router.route_for(call.action)
             if not self.accepted and call.action != "BootNotification":
@@ -363,6 +364,9 @@ class OcppConsumer(LayerOutageMixin, AsyncWebsocketConsumer):  # type: ignore[mi
         return task
 
     # --- hooks for subclasses ----------------------------------------------------------------------------------
+    async def replies_settle(self) -> None:
+        """Called before a CALL from the station is handled: finish what the replies it sent before need done."""
+
     async def handshake(self, authorization: str | None) -> str:
         """Return "" to accept the connection, or the reason to refuse it. Set ``station_id``."""
         raise NotImplementedError

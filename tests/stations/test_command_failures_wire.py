@@ -10,7 +10,9 @@ import json
 from datetime import timedelta
 from typing import Any
 
+import psycopg
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from stations import display_messages
@@ -73,6 +75,40 @@ def test_callerror_answers_end_display_messages_customer_information_and_reserva
     reservation = Reservation.objects.get(station=station)
     assert (reservation.state, reservation.reason) == ("failed", "CALLERROR NotSupported")
     assert reservation.ended_at is not None
+
+
+def test_a_stations_next_call_waits_for_the_outcome_of_the_reply_before_it(live_server_ws, station_factory):
+    """The outcome of a command the station answered is committed before its next CALL is answered: with the
+    command's row locked (its outcome cannot be written), the Heartbeat after the CALLERROR stays unanswered."""
+    station = station_factory("CS-1")
+
+    async def scenario() -> None:
+        async with RawStation.connect(live_server_ws.ws_url, "CS-1") as st:
+            await st.boot()
+            await wait_online("CS-1")
+            await in_thread(
+                lambda: reservations.reservation_create(
+                    station=station, id_token="TOKEN-1", expires_at=timezone.now() + timedelta(hours=1), evse_id=1
+                )
+            )
+            frame = await st.recv(10)
+            assert frame[2] == "ReserveNow"
+            command_pk = await in_thread(lambda: Command.objects.get(station=station, action="ReserveNow").pk)
+            with psycopg.connect(**connection.get_connection_params()) as other:
+                other.execute("SELECT 1 FROM stations_command WHERE id = %s FOR UPDATE", [command_pk])
+                await st.send_raw(json.dumps([4, frame[1], "NotSupported", "not on this firmware", {}]))
+                await st.send_raw(json.dumps([2, "hb-1", "Heartbeat", {}]))
+                with pytest.raises(TimeoutError):
+                    await st.recv(1.5)  # held back behind the outcome
+                state = await in_thread(lambda: Reservation.objects.get(station=station).state)
+                assert state == "requested"
+                other.rollback()
+                reply = await st.recv(10)
+            assert (reply[0], reply[1]) == (3, "hb-1")
+
+    run(scenario())
+    reservation = Reservation.objects.get(station=station)
+    assert (reservation.state, reservation.reason) == ("failed", "CALLERROR NotSupported")
 
 
 @pytest.mark.django_db
