@@ -19,10 +19,12 @@ first built (not at import: receivers connect in ``AppConfig.ready()``), so the 
 from __future__ import annotations
 
 import functools
+import operator
 import weakref
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
+from decimal import Decimal
 from functools import cache
 from typing import Any, ClassVar, TypeVar
 
@@ -148,9 +150,8 @@ def insert(
     if not objs:
         return
     model = type(objs[0])
-    connection = connections[using]
-    fields = _insert_fields(model)  # first: the guard runs before any value is prepared
-    rows = [[f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields] for obj in objs]
+    plan = _instance_plan(_insert_fields(model), using, True)  # first: the guard runs before any value is prepared
+    rows = [_values(plan, obj) for obj in objs]
     _send_insert(model, using, rows, ignore_conflicts, executemany)
 
 
@@ -164,12 +165,16 @@ def _send_insert(
             cursor.execute(_insert_sql(model, using, len(rows), ignore_conflicts), [v for row in rows for v in row])
 
 
-# Fields whose database value is the Python value itself on PostgreSQL, for a value of the type the field's
-# ``to_python`` gives (str, bool, aware datetime, finite Decimal, None): ``get_db_prep_save`` would only check it.
-# Exact classes: a subclass may prepare its values its own way.
-_AS_IS_ON_POSTGRESQL: frozenset[type[models.Field[Any, Any]]] = frozenset(
-    {models.CharField, models.TextField, models.BooleanField, models.DateTimeField, models.DecimalField}
-)
+# Fields whose database value is the Python value itself on PostgreSQL, for a value of the exact type the field's
+# ``to_python`` gives: ``get_db_prep_save`` would only check it. Exact classes: a subclass may prepare its values
+# its own way. A value of any other type (an int in a CharField, a naive datetime) goes through get_db_prep_save.
+_AS_IS_ON_POSTGRESQL: dict[type[models.Field[Any, Any]], Callable[[Any], bool]] = {
+    models.CharField: lambda v: type(v) is str,
+    models.TextField: lambda v: type(v) is str,
+    models.BooleanField: lambda v: type(v) is bool,
+    models.DateTimeField: lambda v: type(v) is datetime and v.tzinfo is not None,
+    models.DecimalField: lambda v: type(v) is Decimal and v.is_finite(),
+}
 _INTEGERS: frozenset[type[models.Field[Any, Any]]] = frozenset({
     models.IntegerField, models.BigIntegerField, models.SmallIntegerField, models.PositiveIntegerField,
     models.PositiveBigIntegerField, models.PositiveSmallIntegerField,
@@ -181,17 +186,51 @@ _AUTO: frozenset[type[models.Field[Any, Any]]] = frozenset(
 
 def _preparer(field: models.Field[Any, Any], connection: Any) -> Callable[[Any], Any]:
     """How one value of ``field`` goes to the driver: ``get_db_prep_save``'s result, without its checks where
-    that result is the value itself (PostgreSQL, typed values), else ``get_db_prep_save``."""
-    if connection.vendor == "postgresql":
-        if type(field) in _AS_IS_ON_POSTGRESQL:
-            return _as_is
-        target = field.target_field if type(field) is models.ForeignKey else field
-        if type(target) in _AUTO:  # a primary key: validate_autopk_value, the value itself
-            return _as_is
-        if type(target) in _INTEGERS:
-            wrap = connection.ops.integerfield_type_map[target.get_internal_type()]  # adapt_integerfield_value
-            return lambda value: None if value is None else wrap(value)
-    return functools.partial(_prep_save, field, connection)
+    that result is the value itself (PostgreSQL, a value of the type ``to_python`` gives), else
+    ``get_db_prep_save``."""
+    slow = functools.partial(_prep_save, field, connection)
+    if connection.vendor != "postgresql":
+        return slow
+    typed = _AS_IS_ON_POSTGRESQL.get(type(field))
+    if typed is not None:
+        return lambda value: value if value is None or typed(value) else slow(value)
+    target = field.target_field if type(field) is models.ForeignKey else field
+    if type(target) in _AUTO:  # a primary key: validate_autopk_value, the value itself
+        return lambda value: value if value is None or type(value) is int else slow(value)
+    if type(target) in _INTEGERS:
+        wrap = connection.ops.integerfield_type_map[target.get_internal_type()]  # adapt_integerfield_value
+        return lambda value: None if value is None else wrap(value) if type(value) is int else slow(value)
+    return slow
+
+
+def _reader(field: models.Field[Any, Any], add: bool) -> Callable[[models.Model], Any]:
+    """What ``field.pre_save(obj, add)`` returns: the attribute itself unless the field computes it (auto_now)."""
+    plain = type(field).pre_save is models.Field.pre_save or (
+        type(field).pre_save in (models.DateField.pre_save, models.DateTimeField.pre_save)
+        and not getattr(field, "auto_now", False)
+        and not getattr(field, "auto_now_add", False)
+    )
+    if plain:
+        return operator.attrgetter(field.attname)
+    return lambda obj: field.pre_save(obj, add)
+
+
+@cache
+def _instance_plan(
+    fields: tuple[models.Field[Any, Any], ...], alias: str, add: bool
+) -> tuple[Callable[[models.Model], Any], ...]:
+    """Per field, an instance's value as ``get_db_prep_save(pre_save(obj, add))`` gives it, built once."""
+    connection = connections[alias]
+
+    def column(field: models.Field[Any, Any]) -> Callable[[models.Model], Any]:
+        read, prepare = _reader(field, add), _preparer(field, connection)
+        return lambda obj: prepare(read(obj))
+
+    return tuple(column(f) for f in fields)
+
+
+def _values(plan: tuple[Callable[[models.Model], Any], ...], obj: models.Model) -> list[Any]:
+    return [column(obj) for column in plan]
 
 
 def _as_is(value: Any) -> Any:
@@ -236,8 +275,7 @@ def insert_returning_pk(obj: models.Model, *, using: str = "default") -> Any:
     """INSERT one new row and set (and return) its primary key, as ``obj.save()`` would."""
     model = type(obj)
     connection = connections[using]
-    fields = _insert_fields(model)
-    params = [f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields]
+    params = _values(_instance_plan(_insert_fields(model), using, True), obj)
     # PostgreSQL's and SQLite's operations both have it; the base class's stub does not.
     returning, _ = connection.ops.return_insert_columns([model._meta.pk])  # type: ignore[attr-defined]
     with _cursor(using) as cursor:
@@ -273,7 +311,7 @@ def update(obj: models.Model, fields: Sequence[str] | None = None, *, using: str
     model = type(obj)
     connection = connections[using]
     names = tuple(fields) if fields is not None else None
-    params = [f.get_db_prep_save(f.pre_save(obj, False), connection) for f in _update_fields(model, names)]
+    params = _values(_instance_plan(_update_fields(model, names), using, False), obj)
     params.append(model._meta.pk.get_db_prep_value(obj.pk, connection))
     with _cursor(using) as cursor:
         cursor.execute(_update_sql(model, using, names), params)
@@ -592,13 +630,9 @@ def update_many(objs: Sequence[models.Model], *, using: str = "default") -> None
     if wanted:
         order = [f.attname for f in _update_fields(model, None)]
         names = tuple(sorted(wanted, key=order.index))
-        fields = _update_fields(model, names)
-        pk = model._meta.pk
-        rows = [
-            [f.get_db_prep_save(f.pre_save(obj, False), connection) for f in fields]
-            + [pk.get_db_prep_value(obj.pk, connection)]
-            for obj in objs
-        ]
+        plan = _instance_plan(_update_fields(model, names), using, False)
+        pk = _preparer(model._meta.pk, connection)
+        rows = [[*_values(plan, obj), pk(obj.pk)] for obj in objs]
         with _cursor(using) as cursor:
             cursor.executemany(_update_sql(model, using, names), rows)
     for obj in objs:

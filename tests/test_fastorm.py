@@ -324,3 +324,31 @@ def test_update_changed_writes_only_changed_columns_json_and_auto_now():
     fresh = ChargingTransaction.objects.get(pk=txn.pk)
     assert (fresh.energy_wh, fresh.seq_no_gaps, fresh.started_at) == (Decimal("7.25"), [9], T0)
     assert fresh.updated_at > before
+
+
+def _comparable(value: Any) -> tuple[type, str]:
+    return type(value), str(getattr(value, "obj", value))
+
+
+@pytest.mark.parametrize("add", [True, False], ids=["insert", "update"])
+def test_instance_values_are_prepared_as_get_db_prep_save_does_whatever_their_type(add: bool) -> None:
+    """The shortcut (the value itself) is taken only for a value of the type ``to_python`` gives; an int in a
+    CharField, a float in a DecimalField, a string in an integer column still go through get_db_prep_save."""
+    from django.db import connection
+
+    station, _ = station_register(identity="FAST-T3")
+    typed = ChargingTransaction(station=station, transaction_id="T-1", started_at=T0, energy_wh=Decimal("1.5"))
+    loose = ChargingTransaction(station_id=str(station.pk), transaction_id=42, started_at=T0, energy_wh=2.25)
+    fields = fastorm._insert_fields(ChargingTransaction)
+    plan = fastorm._instance_plan(fields, "default", add)
+    for obj in (typed, loose):
+        prepared = fastorm._values(plan, obj)
+        for field, value in zip(fields, prepared, strict=True):
+            if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
+                continue  # pre_save sets "now": compared below
+            expected = field.get_db_prep_save(field.pre_save(obj, add), connection)
+            assert _comparable(value) == _comparable(expected), field.name
+    assert _comparable(fastorm._values(plan, loose)[[f.name for f in fields].index("transaction_id")]) == (str, "42")
+    fastorm.insert([loose])
+    stored = ChargingTransaction.objects.get(transaction_id="42")
+    assert (stored.station_id, stored.energy_wh, stored.created_at is not None) == (station.pk, Decimal("2.25"), True)
