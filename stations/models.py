@@ -176,7 +176,8 @@ class Connector(IntendedAvailability):
 class StatusNotificationRecord(models.Model):
     """History of every StatusNotification, in arrival order."""
 
-    connector = models.ForeignKey(Connector, on_delete=models.CASCADE, related_name="status_history")
+    # Led by the indexes below: no single-column one to update per StatusNotification.
+    connector = models.ForeignKey(Connector, on_delete=models.CASCADE, related_name="status_history", db_index=False)
     status = models.CharField(max_length=12, choices=ConnectorStatus.choices)
     timestamp = models.DateTimeField(help_text="As reported by the station.")
     received_at = models.DateTimeField(auto_now_add=True)
@@ -216,7 +217,8 @@ class BootRecord(models.Model):
 class StationEvent(models.Model):
     """One EventData of a NotifyEvent."""
 
-    station = models.ForeignKey(ChargingStation, on_delete=models.CASCADE, related_name="events")
+    # Led by the indexes below: no single-column one to update per event.
+    station = models.ForeignKey(ChargingStation, on_delete=models.CASCADE, related_name="events", db_index=False)
     generated_at = models.DateTimeField()
     seq_no = models.PositiveIntegerField()
     event_id = models.IntegerField()
@@ -357,8 +359,9 @@ class Direction(models.TextChoices):
 
 
 class MessageLog(models.Model):
+    # Its index is (station, -created_at): no single-column one to update per frame.
     station = models.ForeignKey(
-        ChargingStation, null=True, blank=True, on_delete=models.CASCADE, related_name="messages"
+        ChargingStation, null=True, blank=True, on_delete=models.CASCADE, related_name="messages", db_index=False
     )
     connection = models.ForeignKey(Connection, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     direction = models.CharField(max_length=3, choices=Direction.choices)

@@ -242,7 +242,10 @@ class ChargingTransaction(models.Model):
 class TransactionEventRecord(models.Model):
     """One TransactionEvent as received; (transaction, seq_no) unique so a retried event is stored once."""
 
-    transaction = models.ForeignKey(ChargingTransaction, on_delete=models.CASCADE, related_name="events")
+    # Its index is uniq_transaction_event_seq's (transaction, seq_no): no second one to update per event.
+    transaction = models.ForeignKey(
+        ChargingTransaction, on_delete=models.CASCADE, related_name="events", db_index=False
+    )
     seq_no = models.PositiveIntegerField()
     event_type = models.CharField(max_length=8, choices=TransactionEventType.choices)
     timestamp = models.DateTimeField()
@@ -325,9 +328,18 @@ class MeterSample(models.Model):
     The unique constraint makes a retried MeterValues/TransactionEvent add no second row.
     """
 
-    station = models.ForeignKey("stations.ChargingStation", on_delete=models.CASCADE, related_name="meter_samples")
+    # No single-column index on either key: each leads a composite index below (uniq_meter_sample, the
+    # transaction's readings), which serves its lookups and cascades; one index less to update per sample.
+    station = models.ForeignKey(
+        "stations.ChargingStation", on_delete=models.CASCADE, related_name="meter_samples", db_index=False
+    )
     transaction = models.ForeignKey(
-        ChargingTransaction, null=True, blank=True, on_delete=models.CASCADE, related_name="meter_samples"
+        ChargingTransaction,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="meter_samples",
+        db_index=False,
     )
     evse_id = models.PositiveIntegerField(help_text="0 = the station's main meter.")
     # A MeterValues reading and a TransactionEvent reading at the same instant are different rows.
