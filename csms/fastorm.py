@@ -165,10 +165,11 @@ def _send_insert(
             cursor.execute(_insert_sql(model, using, len(rows), ignore_conflicts), [v for row in rows for v in row])
 
 
-# Fields whose database value is the Python value itself on PostgreSQL, for a value of the exact type the field's
-# ``to_python`` gives: ``get_db_prep_save`` would only check it. Exact classes: a subclass may prepare its values
-# its own way. A value of any other type (an int in a CharField, a naive datetime) goes through get_db_prep_save.
-_AS_IS_ON_POSTGRESQL: dict[type[models.Field[Any, Any]], Callable[[Any], bool]] = {
+# For a value of the exact type a field's ``to_python`` gives (checked per value), ``get_db_prep_save`` only checks
+# it and hands it to the backend's adapter: the preparers below call the adapter alone. Exact classes: a subclass
+# may prepare its values its own way. A value of any other type (an int in a CharField, a naive datetime) goes
+# through get_db_prep_save.
+_TYPED: dict[type[models.Field[Any, Any]], Callable[[Any], bool]] = {
     models.CharField: lambda v: type(v) is str,
     models.TextField: lambda v: type(v) is str,
     models.BooleanField: lambda v: type(v) is bool,
@@ -185,21 +186,32 @@ _AUTO: frozenset[type[models.Field[Any, Any]]] = frozenset(
 
 
 def _preparer(field: models.Field[Any, Any], connection: Any) -> Callable[[Any], Any]:
-    """How one value of ``field`` goes to the driver: ``get_db_prep_save``'s result, without its checks where
-    that result is the value itself (PostgreSQL, a value of the type ``to_python`` gives), else
-    ``get_db_prep_save``."""
+    """How one value of ``field`` goes to the driver: ``get_db_prep_save``'s result, by the backend's adapter alone
+    for a value of the type ``to_python`` gives, else ``get_db_prep_save`` itself."""
     slow = functools.partial(_prep_save, field, connection)
-    if connection.vendor != "postgresql":
-        return slow
-    typed = _AS_IS_ON_POSTGRESQL.get(type(field))
+    ops = connection.ops
+    kind = type(field)
+    typed = _TYPED.get(kind)
     if typed is not None:
+        if kind is models.DateTimeField:
+            adapt_datetime = ops.adapt_datetimefield_value
+            return lambda value: None if value is None else adapt_datetime(value) if typed(value) else slow(value)
+        if kind is models.DecimalField:
+            adapt_decimal = ops.adapt_decimalfield_value
+            digits, places = field.max_digits, field.decimal_places  # type: ignore[attr-defined]
+            return lambda value: (
+                None if value is None else adapt_decimal(value, digits, places) if typed(value) else slow(value)
+            )
         return lambda value: value if value is None or typed(value) else slow(value)
     target = field.target_field if type(field) is models.ForeignKey else field
-    if type(target) in _AUTO:  # a primary key: validate_autopk_value, the value itself
-        return lambda value: value if value is None or type(value) is int else slow(value)
+    if type(target) in _AUTO:  # a primary key: validate_autopk_value
+        validate = ops.validate_autopk_value
+        return lambda value: None if value is None else validate(value) if type(value) is int else slow(value)
     if type(target) in _INTEGERS:
-        wrap = connection.ops.integerfield_type_map[target.get_internal_type()]  # adapt_integerfield_value
-        return lambda value: None if value is None else wrap(value) if type(value) is int else slow(value)
+        adapt_integer, internal = ops.adapt_integerfield_value, target.get_internal_type()
+        return lambda value: (
+            None if value is None else adapt_integer(value, internal) if type(value) is int else slow(value)
+        )
     return slow
 
 

@@ -352,3 +352,36 @@ def test_instance_values_are_prepared_as_get_db_prep_save_does_whatever_their_ty
     fastorm.insert([loose])
     stored = ChargingTransaction.objects.get(transaction_id="42")
     assert (stored.station_id, stored.energy_wh, stored.created_at is not None) == (station.pk, Decimal("2.25"), True)
+
+
+def _sqlite_connection() -> Any:
+    """A SQLite backend's wrapper beside the test database (its operations only: no statement is run)."""
+    from django.db import connections
+    from django.db.backends.sqlite3.base import DatabaseWrapper
+
+    return DatabaseWrapper({**connections["default"].settings_dict, "ENGINE": "django.db.backends.sqlite3",
+                            "NAME": ":memory:"})  # fmt: skip
+
+
+@pytest.mark.filterwarnings("ignore:DateTimeField .* received a naive datetime:RuntimeWarning")
+@pytest.mark.parametrize("backend", ["postgresql", "sqlite"])
+def test_the_preparer_gives_what_get_db_prep_save_gives_on_each_backend(backend: str) -> None:
+    from django.db import connection as default
+
+    connection = default if backend == "postgresql" else _sqlite_connection()
+    assert connection.vendor == backend
+    values: list[Any] = [None, "text", 42, "42", True, T0, T0.replace(tzinfo=None), Decimal("12.500"), 1.25]
+    checked = 0
+    for model in (MeterSample, ChargingTransaction):
+        for field in fastorm._insert_fields(model):
+            prepare = fastorm._preparer(field, connection)
+            for value in values:
+                try:
+                    expected = field.get_db_prep_save(value, connection)
+                except Exception as exc:  # a value the field refuses: refused the same way
+                    with pytest.raises(type(exc)):
+                        prepare(value)
+                    continue
+                assert _comparable(prepare(value)) == _comparable(expected), (field.name, value)
+                checked += 1
+    assert checked > 100
