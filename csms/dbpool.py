@@ -9,11 +9,13 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
+import os
 import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ParamSpec, TypeVar
 
+from asgiref.sync import SyncToAsync
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, close_old_connections
 
@@ -34,10 +36,20 @@ def pool() -> ThreadPoolExecutor:
 
 
 def _in_db_thread(
-    func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], submitted: float = 0.0
+    func: Callable[..., Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    submitted: float = 0.0,
+    loop: asyncio.AbstractEventLoop | None = None,
 ) -> Any:
     if submitted:
         metrics.DB_POOL_WAIT_SECONDS.observe(time.monotonic() - submitted)
+    if loop is not None:
+        # What SyncToAsync tells its threads: an ``async_to_sync`` here (a command handed to a station's channel,
+        # an outcome published after commit) runs on the caller's event loop and its channel-layer connections.
+        # Without it asgiref makes a new event loop per call, and channels_redis a new Redis connection for it.
+        SyncToAsync.threadlocal.main_event_loop = loop
+        SyncToAsync.threadlocal.main_event_loop_pid = os.getpid()
     # What Channels' database_sync_to_async does around a call: drop connections that broke or outlived
     # CONN_MAX_AGE, so a restarted database does not leave a thread failing forever.
     close_old_connections()
@@ -53,8 +65,9 @@ def db(func: Callable[P, R]) -> Callable[P, Awaitable[R]]:
     async def call(*args: P.args, **kwargs: P.kwargs) -> R:
         # The caller's context (its log fields: station, message id, action) goes with the work to the thread.
         context = contextvars.copy_context()
-        result: R = await asyncio.get_running_loop().run_in_executor(
-            pool(), functools.partial(context.run, _in_db_thread, func, args, kwargs, time.monotonic())
+        loop = asyncio.get_running_loop()
+        result: R = await loop.run_in_executor(
+            pool(), functools.partial(context.run, _in_db_thread, func, args, kwargs, time.monotonic(), loop)
         )
         return result
 
