@@ -7,6 +7,7 @@ import asyncio
 from asgiref.sync import async_to_sync
 
 from csms.dbpool import db
+from tests.ocpp_client import run
 
 
 def test_async_to_sync_in_a_database_thread_runs_on_the_callers_event_loop() -> None:
@@ -21,8 +22,8 @@ def test_async_to_sync_in_a_database_thread_runs_on_the_callers_event_loop() -> 
         ran_on = [await db(lambda: async_to_sync(running_loop)())() for _ in range(3)]
         return asyncio.get_running_loop(), ran_on
 
-    caller, ran_on = asyncio.run(scenario())
+    caller, ran_on = run(scenario())
     assert ran_on == [caller, caller, caller]
     # Another event loop later (a test's, a restarted server's): its own, not the first one's.
-    second, ran_on = asyncio.run(scenario())
+    second, ran_on = run(scenario())
     assert second is not caller and ran_on == [second, second, second]
