@@ -185,7 +185,7 @@ _AUTO: frozenset[type[models.Field[Any, Any]]] = frozenset(
 )
 
 
-def _preparer(field: models.Field[Any, Any], connection: Any) -> Callable[[Any], Any]:
+def preparer(field: models.Field[Any, Any], connection: Any) -> Callable[[Any], Any]:
     """How one value of ``field`` goes to the driver: ``get_db_prep_save``'s result, by the backend's adapter alone
     for a value of the type ``to_python`` gives, else ``get_db_prep_save`` itself."""
     slow = functools.partial(_prep_save, field, connection)
@@ -235,7 +235,7 @@ def _instance_plan(
     connection = connections[alias]
 
     def column(field: models.Field[Any, Any]) -> Callable[[models.Model], Any]:
-        read, prepare = _reader(field, add), _preparer(field, connection)
+        read, prepare = _reader(field, add), preparer(field, connection)
         return lambda obj: prepare(read(obj))
 
     return tuple(column(f) for f in fields)
@@ -261,7 +261,7 @@ def _tuple_plan(model: type[models.Model], alias: str, names: tuple[str, ...]) -
     for f in fields:
         if getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False):
             raise Unsupported(f"insert_tuples cannot write {_label(model)}.{f.name}: its value comes from pre_save")
-    return tuple(_preparer(f, connections[alias]) for f in fields)
+    return tuple(preparer(f, connections[alias]) for f in fields)
 
 
 def insert_tuples(
@@ -643,7 +643,7 @@ def update_many(objs: Sequence[models.Model], *, using: str = "default") -> None
         order = [f.attname for f in _update_fields(model, None)]
         names = tuple(sorted(wanted, key=order.index))
         plan = _instance_plan(_update_fields(model, names), using, False)
-        pk = _preparer(model._meta.pk, connection)
+        pk = preparer(model._meta.pk, connection)
         rows = [[*_values(plan, obj), pk(obj.pk)] for obj in objs]
         with _cursor(using) as cursor:
             cursor.executemany(_update_sql(model, using, names), rows)

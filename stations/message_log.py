@@ -25,7 +25,7 @@ from django.conf import settings
 from django.db import DataError, IntegrityError, connection, models, transaction
 from django.utils import timezone
 
-from csms import metrics
+from csms import fastorm, metrics
 from csms.dbpool import db
 from csms.looplocal import per_loop
 
@@ -99,17 +99,13 @@ def _copy_adapter(field: models.Field[Any, Any]) -> Callable[[Any], Any] | None:
     return lambda value: field.get_db_prep_save(value, connection)
 
 
-def _insert_adapter(field: models.Field[Any, Any]) -> Callable[[Any], Any] | None:
-    """How a value goes into an INSERT on the other databases (SQLite): as ``save()`` prepares it, except the
-    values the driver takes as they are (text, integers, booleans)."""
-    if isinstance(field, (models.CharField, models.TextField, models.IntegerField, models.BooleanField)):
-        return None
-    if isinstance(field, models.ForeignKey) and isinstance(field.target_field, models.AutoField):
-        return None
-    return lambda value: field.get_db_prep_save(value, connection)
+def _insert_adapter(field: models.Field[Any, Any]) -> Callable[[Any], Any]:
+    """How a value goes into an INSERT on the other databases (SQLite): as ``save()`` prepares it (fastorm's
+    preparer: the backend's adapter alone for a value of the field's own type)."""
+    return fastorm.preparer(field, connection)
 
 
-def _copy_values(
+def _row_values(
     cols: tuple[Column, ...], adapter: Callable[[models.Field[Any, Any]], Callable[[Any], Any] | None] = _copy_adapter
 ) -> Callable[[dict[str, Any]], list[Any]]:
     """A row's values in the order of ``cols``: ``_value`` inlined, as it runs for every column of every row."""
@@ -156,7 +152,7 @@ def _insert_many(model: type[models.Model], rows: list[dict[str, Any]]) -> None:
     with connection.cursor() as cursor:
         for cols, group in _by_columns(model, rows).items():
             names = ", ".join(connection.ops.quote_name(c.name) for c in cols)
-            values = _copy_values(cols, _insert_adapter)
+            values = _row_values(cols, _insert_adapter)
             cursor.executemany(
                 f"INSERT INTO {table} ({names}) VALUES ({', '.join(['%s'] * len(cols))})", [values(r) for r in group]
             )
@@ -169,7 +165,7 @@ def _copy(model: type[models.Model], rows: list[dict[str, Any]]) -> None:
         for cols, group in groups.items():
             names = ", ".join(connection.ops.quote_name(c.name) for c in cols)
             statement = f"COPY {connection.ops.quote_name(model._meta.db_table)} ({names}) FROM STDIN"
-            values = _copy_values(cols)
+            values = _row_values(cols)
             with cursor.cursor.copy(statement) as copy:
                 for row in group:
                     copy.write_row(values(row))

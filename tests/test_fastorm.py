@@ -287,7 +287,7 @@ def test_insert_tuples_prepares_values_as_get_db_prep_save_does():
            Decimal("1234.5"), "Wh", {"signedMeterData": "abc", "signingMethod": "", "encodingMethod": "x"})  # fmt: skip
     fields = [f for f in MeterSample._meta.concrete_fields if not f.primary_key]
     for field, value in zip(fields, row, strict=True):
-        prepared = fastorm._preparer(field, connection)(value)
+        prepared = fastorm.preparer(field, connection)(value)
         expected = field.get_db_prep_save(value, connection)
         assert (type(prepared), str(getattr(prepared, "obj", prepared))) == (
             type(expected),
@@ -374,7 +374,7 @@ def test_the_preparer_gives_what_get_db_prep_save_gives_on_each_backend(backend:
     checked = 0
     for model in (MeterSample, ChargingTransaction):
         for field in fastorm._insert_fields(model):
-            prepare = fastorm._preparer(field, connection)
+            prepare = fastorm.preparer(field, connection)
             for value in values:
                 try:
                     expected = field.get_db_prep_save(value, connection)

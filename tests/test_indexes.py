@@ -30,7 +30,7 @@ def redundant_indexes(table: str) -> list[tuple[str, str]]:
         (name, other)
         for name, (columns, unique) in indexes.items()
         for other, (longer, _) in indexes.items()
-        if other != name and not unique and longer[: len(columns)] == columns and len(longer) >= len(columns)
+        if other != name and not unique and longer[: len(columns)] == columns
         and found[name].get("type", "btree") in ("btree", "idx") and not found[name].get("definition")
     )  # fmt: skip
 
