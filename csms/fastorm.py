@@ -84,7 +84,15 @@ def compiled_models() -> dict[type[models.Model], frozenset[str]]:
 
 def reset() -> None:
     """Forget every compiled statement, so the guard runs again at the next use (tests)."""
-    for cached in (_insert_fields, _insert_sql, _update_fields, _update_sql, _select_many_plan):
+    for cached in (
+        _insert_fields,
+        _insert_sql,
+        _update_fields,
+        _update_sql,
+        _select_many_plan,
+        _insert_plan,
+        _update_plan,
+    ):
         cached.cache_clear()
     for compiled in list(CompiledGet.instances):
         compiled._compiled = None
@@ -150,7 +158,7 @@ def insert(
     if not objs:
         return
     model = type(objs[0])
-    plan = _instance_plan(_insert_fields(model), using, True)  # first: the guard runs before any value is prepared
+    plan = _insert_plan(model, using)  # first: the guard runs before any value is prepared
     rows = [_values(plan, obj) for obj in objs]
     _send_insert(model, using, rows, ignore_conflicts, executemany)
 
@@ -241,6 +249,19 @@ def _instance_plan(
     return tuple(column(f) for f in fields)
 
 
+@cache
+def _insert_plan(model: type[models.Model], alias: str) -> tuple[Callable[[models.Model], Any], ...]:
+    # Keyed by the model, not by its fields: a tuple of fields hashes every Field (a Python __hash__) per lookup.
+    return _instance_plan(_insert_fields(model), alias, True)
+
+
+@cache
+def _update_plan(
+    model: type[models.Model], alias: str, names: tuple[str, ...] | None
+) -> tuple[Callable[[models.Model], Any], ...]:
+    return _instance_plan(_update_fields(model, names), alias, False)
+
+
 def _values(plan: tuple[Callable[[models.Model], Any], ...], obj: models.Model) -> list[Any]:
     return [column(obj) for column in plan]
 
@@ -283,19 +304,33 @@ def insert_tuples(
     _send_insert(model, using, params, ignore_conflicts, executemany)
 
 
-def insert_returning_pk(obj: models.Model, *, using: str = "default") -> Any:
-    """INSERT one new row and set (and return) its primary key, as ``obj.save()`` would."""
+def insert_returning_pk(obj: models.Model, *, ignore_conflicts: bool = False, using: str = "default") -> Any:
+    """INSERT one new row and set (and return) its primary key, as ``obj.save()`` would. With ``ignore_conflicts``
+    a row that conflicts with an existing one is not inserted: None comes back and ``obj`` stays unsaved.
+
+    The instance is then as ``CompiledGet`` would have loaded it: ``update_changed`` writes only the columns
+    changed after the insert (saves reading back, in the same transaction, the row just written)."""
     model = type(obj)
     connection = connections[using]
-    params = _values(_instance_plan(_insert_fields(model), using, True), obj)
+    params = _values(_insert_plan(model, using), obj)
     # PostgreSQL's and SQLite's operations both have it; the base class's stub does not.
     returning, _ = connection.ops.return_insert_columns([model._meta.pk])  # type: ignore[attr-defined]
     with _cursor(using) as cursor:
-        cursor.execute(f"{_insert_sql(model, using, 1, False)} {returning}", params)
-        obj.pk = cursor.fetchone()[0]
+        cursor.execute(f"{_insert_sql(model, using, 1, ignore_conflicts)} {returning}", params)
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    obj.pk = row[0]
     obj._state.adding = False
     obj._state.db = using
+    attnames = _attnames(model)
+    obj.__dict__[_LOADED] = (attnames, tuple(getattr(obj, name) for name in attnames))
     return obj.pk
+
+
+@cache
+def _attnames(model: type[models.Model]) -> tuple[str, ...]:
+    return tuple(f.attname for f in model._meta.concrete_fields)
 
 
 @cache
@@ -323,7 +358,7 @@ def update(obj: models.Model, fields: Sequence[str] | None = None, *, using: str
     model = type(obj)
     connection = connections[using]
     names = tuple(fields) if fields is not None else None
-    params = _values(_instance_plan(_update_fields(model, names), using, False), obj)
+    params = _values(_update_plan(model, using, names), obj)
     params.append(model._meta.pk.get_db_prep_value(obj.pk, connection))
     with _cursor(using) as cursor:
         cursor.execute(_update_sql(model, using, names), params)
@@ -642,7 +677,7 @@ def update_many(objs: Sequence[models.Model], *, using: str = "default") -> None
     if wanted:
         order = [f.attname for f in _update_fields(model, None)]
         names = tuple(sorted(wanted, key=order.index))
-        plan = _instance_plan(_update_fields(model, names), using, False)
+        plan = _update_plan(model, using, names)
         pk = preparer(model._meta.pk, connection)
         rows = [[*_values(plan, obj), pk(obj.pk)] for obj in objs]
         with _cursor(using) as cursor:
