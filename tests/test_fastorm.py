@@ -87,6 +87,30 @@ def test_insert_returning_pk_sets_the_key_like_save():
     assert (stored.station_id, stored.remote_addr, stored.connected_at is not None) == (station.pk, "127.0.0.1:1", True)
 
 
+def test_insert_returning_pk_ignoring_conflicts_tells_a_new_row_from_an_existing_one():
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    station, _ = station_register(identity="FAST-4b")
+    first = ChargingTransaction(station=station, transaction_id="T-1", started_at=T0, metering_state={})
+    pk = fastorm.insert_returning_pk(first, ignore_conflicts=True)
+    assert pk is not None and first.pk == pk and first._state.adding is False
+    again = ChargingTransaction(station=station, transaction_id="T-1", started_at=T0, metering_state={})
+    assert fastorm.insert_returning_pk(again, ignore_conflicts=True) is None
+    assert again.pk is None and again._state.adding is True
+    assert ChargingTransaction.objects.filter(station=station).count() == 1
+    # The inserted instance is as if loaded: an update afterwards writes only what changed (and JSON, auto_now).
+    first.energy_wh = Decimal("3.5")
+    with CaptureQueriesContext(connection) as queries:
+        fastorm.update_changed(first)
+    [update] = [q["sql"] for q in queries.captured_queries]
+    assigned = update.split(" SET ")[1].split(" WHERE ")[0]
+    assert sorted(part.split(" = ")[0].strip('"') for part in assigned.split(", ")) == [
+        "energy_wh", "metering_state", "seq_no_gaps", "updated_at",
+    ]  # fmt: skip
+    assert ChargingTransaction.objects.get(pk=pk).energy_wh == Decimal("3.5")
+
+
 def test_update_of_named_fields_leaves_the_others_alone():
     station, _ = station_register(identity="FAST-5")
     stale = type(station).objects.get(pk=station.pk)

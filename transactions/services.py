@@ -582,13 +582,13 @@ def transaction_event_apply(*, station_id: int, event: dict[str, Any]) -> Transa
             _TRANSACTION_FOR_UPDATE.get(station_id, info["transactionId"]) if cached is _NOT_READ else cached
         )
         if txn is None:
-            # A concurrent first event of the same transaction may insert it too: one row, then both lock it.
-            fastorm.insert(
-                [ChargingTransaction(station_id=station_id, transaction_id=info["transactionId"],
-                                     started_at=timestamp, metering_state={})],
-                ignore_conflicts=True,
-            )  # fmt: skip
-            txn = _TRANSACTION_FOR_UPDATE.get(station_id, info["transactionId"])
+            # The row inserted is this transaction's until it commits (a concurrent insert of the same key waits
+            # on it). A concurrent first event of the same transaction may have inserted it first: then lock that.
+            new = ChargingTransaction(
+                station_id=station_id, transaction_id=info["transactionId"], started_at=timestamp, metering_state={}
+            )
+            inserted = fastorm.insert_returning_pk(new, ignore_conflicts=True) is not None
+            txn = new if inserted else _TRANSACTION_FOR_UPDATE.get(station_id, info["transactionId"])
         token_info, token = id_token_info(id_token=id_token) if id_token else (None, None)
         known = (_token_key(id_token["idToken"], id_token["type"]), token) if id_token else None
         token_before = (txn.id_token, txn.id_token_type)
