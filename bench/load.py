@@ -105,7 +105,11 @@ async def _transaction_loop(st: SimStation, deadline: float, think_s: float) -> 
                                                              "Transaction.End", **end))  # fmt: skip
 
 
-def te_messages(st: SimStation, updates: int = 10) -> Iterator[tuple[str, dict[str, Any]]]:
+TE_UPDATES = 10
+TE_CYCLE = TE_UPDATES + 2  # a session's events: Started, the updates, Ended
+
+
+def te_messages(st: SimStation, updates: int = TE_UPDATES) -> Iterator[tuple[str, dict[str, Any]]]:
     """The bench's TransactionEvent mix, endless: Started (with a token), ``updates`` x Updated, Ended; every event
     carries its meter values (energy register + power: two samples)."""
     token = {"idToken": {"idToken": "BENCH", "type": "ISO14443"}}
@@ -158,6 +162,9 @@ class Schedule:
         self.started, self.deadline, self.stop_at = started, deadline, deadline + grace_s
         self.offered = 0
         self.served: dict[str, list[float]] = {}
+        # (seconds from the start of the phase to the due time, latency, what was sent): where in the phase the tail
+        # is, and of which messages (a TransactionEvent's eventType, else the action).
+        self.timeline: list[tuple[float, float, str]] = []
 
     async def run(self, st: SimStation, messages: Iterator[tuple[str, dict[str, Any]]], interval_s: float) -> None:
         due = self.started + random.uniform(0, interval_s)
@@ -173,7 +180,9 @@ class Schedule:
             # CALLERROR, timeout, lost connection: st.call() has counted it in the station's errors.
             with contextlib.suppress(CallErrorReply, TimeoutError, ConnectionError, NotConnected, ConnectionClosed):
                 await st.call(action, payload, queue_offline=False)
-                self.served.setdefault(action, []).append(time.monotonic() - due)
+                latency = time.monotonic() - due
+                self.served.setdefault(action, []).append(latency)
+                self.timeline.append((due - self.started, latency, payload.get("eventType") or action))
             due += interval_s
 
 
@@ -217,9 +226,31 @@ async def _load(stations: list[SimStation], stats: Stats, opts: dict[str, Any]) 
         "latencies": latencies,
         "by_action": by_action,
         "offered": schedule.offered if intervals else None,
+        "timeline": schedule.timeline,
         "errors": dict(stats.errors),
         "stations": len(live),
     }
+
+
+async def _advance(stations: list[SimStation], opts: dict[str, Any]) -> dict[str, Any]:
+    """Each station sends a random number (0 to ``cycle`` - 1) of its TransactionEvent stream's messages, at most
+    ``concurrency`` stations at a time: its sessions are then at a random point of their course, so a phase that
+    follows sees the mix's share of session starts spread over time rather than every station's Started at once."""
+    gate = asyncio.Semaphore(opts.get("concurrency") or len(stations) or 1)
+    sent = [0]
+
+    async def one(st: SimStation, count: int) -> None:
+        async with gate:
+            messages = te_stream(st)
+            for _ in range(count):
+                action, payload = next(messages)
+                with contextlib.suppress(CallErrorReply, TimeoutError, ConnectionError, NotConnected, ConnectionClosed):
+                    await st.call(action, payload, queue_offline=False)
+                    sent[0] += 1
+
+    live = [st for st in stations if st.connected]
+    await asyncio.gather(*(one(st, random.randrange(opts["cycle"])) for st in live))
+    return {"sent": sent[0], "stations": len(live)}
 
 
 async def _serve(pipe: Connection, base_url: str, identities: list[str], evses: int) -> None:
@@ -235,6 +266,8 @@ async def _serve(pipe: Connection, base_url: str, identities: list[str], evses: 
             pipe.send(await _connect(stations, opts))
         elif command == "load":
             pipe.send(await _load(stations, stats, opts))
+        elif command == "advance":
+            pipe.send(await _advance(stations, opts))
         elif command == "close":
             await asyncio.gather(*(st.close() for st in stations), return_exceptions=True)
             pipe.send({"closed": len(stations)})
@@ -322,9 +355,16 @@ class LoadWorkers:
             "latencies": latencies,
             "by_action": {action: sorted(values) for action, values in by_action.items()},
             "offered": sum(offered) if offered else None,
+            "timeline": [x for r in results for x in r.get("timeline", [])],
             "errors": errors,
             "stations": stations,
         }
+
+    def advance(self, cycle: int = TE_CYCLE, concurrency: int = 200, timeout_s: float = 300) -> dict[str, Any]:
+        """Put every station's sessions at a random point of the TransactionEvent mix (see ``_advance``)."""
+        per_proc = max(1, concurrency // len(self.pipes))
+        results = self._all("advance", {"cycle": cycle, "concurrency": per_proc}, timeout_s)
+        return {"sent": sum(r["sent"] for r in results), "stations": sum(r["stations"] for r in results)}
 
     def close(self) -> None:
         with contextlib.suppress(Exception):

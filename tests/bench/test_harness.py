@@ -62,6 +62,10 @@ def test_harness_prints_the_table_with_ratios_and_writes_the_results(tmp_path):
     assert level["te"]["server_cpu_ms_per_event"] > 0 and level["te"]["postgres_cpu_ms_per_event"] > 0
     open_loop = csms["open_loop"]
     assert open_loop["offered"] > 0 and open_loop["ok"] + sum(open_loop["errors"].values()) >= 1
+    # The sessions were advanced to random points before the phase; where its tail is, by window and by event.
+    assert open_loop["advance"]["stations"] == 10
+    assert sum(w["n"] for w in open_loop["by_window"].values()) == open_loop["ok"]
+    assert sum(k["n"] for k in open_loop["by_kind"].values()) == open_loop["ok"]
     realistic = csms["idle"]["realistic"]
     assert realistic["stations"] == 20 and realistic["offered"] > 0 and realistic["kb_per_station"] is not None
     assert results["servers"]["echo"]["levels"]["10"]["heartbeat"]["ok"] > 0
