@@ -30,4 +30,12 @@ class SmartchargingConfig(AppConfig):
         # Session observers, run in this order: site load management (allocation rows), then, once a session
         # ended, its TxProfiles dropped (profile rows): site rows before profile rows, as on the answer path.
         on_session_change(sites.session_changed, stations=sites.station_in_a_site)
+        # A membership saved or deleted in this process (admin, API, shell) counts at once; elsewhere within
+        # sites.MEMBERSHIP_CACHE_S.
+        from django.db.models.signals import post_delete, post_save
+
+        from .models import SiteMember
+
+        post_save.connect(sites.memberships_changed, sender=SiteMember, dispatch_uid="site-memberships-saved")
+        post_delete.connect(sites.memberships_changed, sender=SiteMember, dispatch_uid="site-memberships-deleted")
         on_session_change(profiles.profiles_drop_for_transaction, kinds={"ended"})

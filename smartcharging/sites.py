@@ -21,7 +21,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from csms import fastorm, jobs
+from csms import jobs
 from csms.timeutil import format_ocpp
 from stations.commands import CommandValidationError, command_send
 from stations.models import ChargingStation, Command, CommandState, Evse
@@ -125,7 +125,7 @@ def site_set_stations(*, site: Site, identities: Iterable[str]) -> list[SiteMemb
     SiteMember.objects.filter(site=site).exclude(station__identity__in=wanted).delete()
     have = set(SiteMember.objects.filter(site=site).values_list("station__identity", flat=True))
     SiteMember.objects.bulk_create([SiteMember(site=site, station=stations[i]) for i in wanted if i not in have])
-    _membership_cache.clear()
+    memberships_changed()
     site_recompute_request(site_id=site.pk, reason="members changed")
     return list(site.members.select_related("station"))
 
@@ -554,24 +554,44 @@ def profile_on_answered(command: Command) -> None:
 
 # --- Session observer (transactions.observers) -----------------------------------------------------------------
 
-_membership_cache: dict[int, tuple[int | None, float]] = {}
-# Asked for every session change of a station whose membership is not cached: compiled once.
-_SITE_OF = fastorm.CompiledValues(
-    lambda station_id: SiteMember.objects.filter(station_id=station_id).values_list("site_id")[:1],
-    sentinels=(-7_200_001,),
-)
 MEMBERSHIP_CACHE_S = 5.0
 
 
+class _Memberships:
+    """Every station's site (station id -> site id), read in one query and kept ``MEMBERSHIP_CACHE_S``: every
+    session change with current readings asks for its station's site, and one query per process every few seconds
+    costs less than one per station and session (a station's next session start comes long after a per-station
+    entry would have expired). Members change rarely: a change made elsewhere shows here within that time, one made
+    by ``site_set_stations`` in this process at once."""
+
+    def __init__(self) -> None:
+        self.sites: dict[int, int] = {}
+        self.expires_at = 0.0
+
+    def clear(self) -> None:
+        self.expires_at = 0.0
+
+    def site_of(self, station_id: int) -> int | None:
+        now = time.monotonic()
+        if now >= self.expires_at:
+            # A new dict, then one assignment: a database thread reading meanwhile sees the old map or the new.
+            self.sites = dict(SiteMember.objects.order_by().values_list("station_id", "site_id"))
+            self.expires_at = now + MEMBERSHIP_CACHE_S
+        return self.sites.get(station_id)
+
+
+_memberships = _Memberships()
+
+
 def _site_of(station_id: int) -> int | None:
-    hit = _membership_cache.get(station_id)
-    now = time.monotonic()
-    if hit is not None and hit[1] > now:
-        return hit[0]
-    rows = _SITE_OF.rows(station_id)
-    site_id = rows[0][0] if rows else None
-    _membership_cache[station_id] = (site_id, now + MEMBERSHIP_CACHE_S)
-    return site_id
+    return _memberships.site_of(station_id)
+
+
+def memberships_changed(**_: Any) -> None:
+    """post_save / post_delete of a SiteMember (and bulk changes of ``site_set_stations``): read again, now and
+    once committed (a database thread may read the map again between the change and its commit)."""
+    _memberships.clear()
+    transaction.on_commit(_memberships.clear)
 
 
 def station_in_a_site(station_id: int) -> bool:
