@@ -12,8 +12,10 @@ django_asgi_app = get_asgi_application()
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+from django.conf import settings  # noqa: E402
 
 from csms.asgi_urls import asgi_re_path  # noqa: E402
+from csms.gctune import gc_tune  # noqa: E402
 from csms.ocpp import schemas  # noqa: E402
 from csms.routing import browser_urlpatterns, station_urlpatterns  # noqa: E402
 from firmware.upload_asgi import with_uploads  # noqa: E402
@@ -65,3 +67,6 @@ application = TrustedProxyMiddleware(
         }
     )
 )
+
+# Last: what is loaded by now lives as long as the process, and no garbage collection walks it again.
+gc_tune(freeze=settings.CSMS_GC_FREEZE, threshold0=settings.CSMS_GC_THRESHOLD0)

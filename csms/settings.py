@@ -380,6 +380,10 @@ CSMS_PROCESS_LEASE_S = float(os.environ.get("CSMS_PROCESS_LEASE_S") or 30)
 CSMS_SHUTDOWN_TIMEOUT_S = float(os.environ.get("CSMS_SHUTDOWN_TIMEOUT_S") or 10)
 
 # Threads running the stations' database work in each daphne process (each holds one database connection).
+# Garbage collector of a daphne process (csms/gctune.py): freeze what is loaded at start (no full collection walks
+# it again: each one paused the event loop ~100 ms), and the youngest generation's threshold (CPython's is 700).
+CSMS_GC_FREEZE = env_bool("CSMS_GC_FREEZE", True)
+CSMS_GC_THRESHOLD0 = env_int("CSMS_GC_THRESHOLD0", 700)
 CSMS_DB_THREADS = env_int("CSMS_DB_THREADS", min(32, (os.cpu_count() or 1) + 4))
 # A station's CALL met with the database unreachable: "close" its connection unanswered (it queues and resends
 # after reconnecting: nothing lost) or answer "error" (InternalError; a station drops a TransactionEvent after
