@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from typing import Any
 
 import django_filters
@@ -114,8 +115,21 @@ class StationCommandsView(ListCreateAPIView):
         return response
 
 
-async def command_wait(command_id: int, timeout_s: float) -> Command:
-    """Wait (without a thread) until the command is over or the time is up; return its current row."""
+def _read(command_id: int, then: Callable[[Command], Any], deadline: float) -> tuple[bool, Any]:
+    """(True, ``then`` of the command's row) once it is over or the time is up, in the same thread call as the
+    read; else (False, None)."""
+    command = _commands().get(pk=command_id)
+    if command.is_final or time.monotonic() >= deadline:
+        return True, then(command)
+    return False, None
+
+
+_unsubscribing: set[asyncio.Task[None]] = set()
+
+
+async def command_wait(command_id: int, timeout_s: float, then: Callable[[Command], Any] = lambda c: c) -> Any:
+    """Wait (without a thread) until the command is over or the time is up; return ``then`` of its current row
+    (the row itself by default), read in the same database-thread call as the row."""
     deadline = time.monotonic() + timeout_s
     layer = get_channel_layer()
     assert layer is not None  # settings always configure CHANNEL_LAYERS
@@ -125,16 +139,18 @@ async def command_wait(command_id: int, timeout_s: float) -> Command:
     await layer.group_add(group, channel)
     try:
         while True:
-            command = await db(_commands().get)(pk=command_id)
-            remaining = deadline - time.monotonic()
-            if command.is_final or remaining <= 0:
-                return command
+            done, result = await db(_read)(command_id, then, deadline)
+            if done:
+                return result
             try:
-                await asyncio.wait_for(layer.receive(channel), remaining)
+                await asyncio.wait_for(layer.receive(channel), max(0.0, deadline - time.monotonic()))
             except TimeoutError:
                 pass
     finally:
-        await layer.group_discard(group, channel)
+        # Off the caller's path: the answer does not wait for this round trip (the group expires anyway).
+        task = asyncio.get_running_loop().create_task(layer.group_discard(group, channel))
+        _unsubscribing.add(task)
+        task.add_done_callback(_unsubscribing.discard)
 
 
 _station_commands_sync = StationCommandsView.as_view()
@@ -150,8 +166,7 @@ async def station_commands(request: HttpRequest, identity: str) -> HttpResponse:
         return response
     command_id, wait = pending
     if wait > 0 and response.data["state"] not in FINAL_COMMAND_STATES:
-        command = await command_wait(command_id, wait)
-        response.data = await db(lambda: CommandSerializer(command).data)()
+        response.data = await command_wait(command_id, wait, then=lambda c: CommandSerializer(c).data)
     if wait > 0 and response.data["state"] in FINAL_COMMAND_STATES:
         response.status_code = status.HTTP_200_OK  # the outcome is in; 202 means "still under way"
     return response
