@@ -344,10 +344,14 @@ def run_idle(
         after = server.rss_kb()
         if name in plan.realistic and plan.realistic_s:
             intervals = {"te": plan.realistic_te_s, "heartbeat": plan.realistic_heartbeat_s}
+            # Stations charging, as the figure says: each one's session started before the phase (a Started of
+            # every station within its first minute would be a session-start storm, not this traffic).
+            started_sessions = workers.advance(exact=1, timeout_s=600)
+            wait_quiet(server, 20)
             split = CpuSplit(server, workers, db_url)
             load = workers.load("realistic", plan.realistic_s, intervals=intervals)
             load["window_s"] = 5.0
-            realistic = summarise(load) | split.result() | {"intervals_s": intervals}
+            realistic = summarise(load) | split.result() | {"intervals_s": intervals, "advance": started_sessions}
             realistic_rss = server.rss_kb()
             held_now = load["stations"]
             realistic |= {

@@ -249,7 +249,8 @@ async def _advance(stations: list[SimStation], opts: dict[str, Any]) -> dict[str
                     sent[0] += 1
 
     live = [st for st in stations if st.connected]
-    await asyncio.gather(*(one(st, random.randrange(opts["cycle"])) for st in live))
+    exact = opts.get("exact")
+    await asyncio.gather(*(one(st, exact if exact is not None else random.randrange(opts["cycle"])) for st in live))
     return {"sent": sent[0], "stations": len(live)}
 
 
@@ -360,10 +361,13 @@ class LoadWorkers:
             "stations": stations,
         }
 
-    def advance(self, cycle: int = TE_CYCLE, concurrency: int = 200, timeout_s: float = 300) -> dict[str, Any]:
-        """Put every station's sessions at a random point of the TransactionEvent mix (see ``_advance``)."""
+    def advance(
+        self, cycle: int = TE_CYCLE, exact: int | None = None, concurrency: int = 200, timeout_s: float = 300
+    ) -> dict[str, Any]:
+        """Put every station's sessions at a random point of the TransactionEvent mix (see ``_advance``), or
+        ``exact`` messages into it (1: its session started)."""
         per_proc = max(1, concurrency // len(self.pipes))
-        results = self._all("advance", {"cycle": cycle, "concurrency": per_proc}, timeout_s)
+        results = self._all("advance", {"cycle": cycle, "exact": exact, "concurrency": per_proc}, timeout_s)
         return {"sent": sum(r["sent"] for r in results), "stations": sum(r["stations"] for r in results)}
 
     def close(self) -> None:

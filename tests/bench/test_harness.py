@@ -68,6 +68,8 @@ def test_harness_prints_the_table_with_ratios_and_writes_the_results(tmp_path):
     assert sum(k["n"] for k in open_loop["by_kind"].values()) == open_loop["ok"]
     realistic = csms["idle"]["realistic"]
     assert realistic["stations"] == 20 and realistic["offered"] > 0 and realistic["kb_per_station"] is not None
+    # Stations charging: each session started before the phase, none during it.
+    assert realistic["advance"] == {"sent": 20, "stations": 20} and "Started" not in realistic["by_kind"]
     assert results["servers"]["echo"]["levels"]["10"]["heartbeat"]["ok"] > 0
     assert results["command_round_trip"]["ok"] > 0
     assert out.with_suffix(".svg").read_text().lstrip().startswith("<svg")
