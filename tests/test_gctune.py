@@ -24,7 +24,7 @@ def test_what_the_application_loaded_is_frozen_out_of_the_collectors_walks_by_de
     frozen, threshold0 = _asgi_gc()
     # Django, the schemas, the consumers: well over 50,000 objects no full collection walks again.
     assert frozen > 50_000
-    assert threshold0 == 700  # CPython's own
+    assert threshold0 == 50_000  # CPython's 700 ran full collections of 2 s at 10,000 stations
 
 
 def test_freezing_can_be_turned_off_and_the_threshold_set():
