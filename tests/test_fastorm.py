@@ -97,7 +97,8 @@ def test_insert_returning_pk_ignoring_conflicts_tells_a_new_row_from_an_existing
     assert pk is not None and first.pk == pk and first._state.adding is False
     again = ChargingTransaction(station=station, transaction_id="T-1", started_at=T0, metering_state={})
     assert fastorm.insert_returning_pk(again, ignore_conflicts=True) is None
-    assert again.pk is None and again._state.adding is True
+    assert again._state.adding is True  # not saved: no primary key set either
+    assert again.__dict__["id"] is None
     assert ChargingTransaction.objects.filter(station=station).count() == 1
     # The inserted instance is as if loaded: an update afterwards writes only what changed (and JSON, auto_now).
     first.energy_wh = Decimal("3.5")
