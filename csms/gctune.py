@@ -10,8 +10,8 @@ single station connects, and each collection of them stopped the event loop for 
   walks again. What a station connection allocates later is collected as before.
 - ``threshold0``: allocations between two youngest-generation collections (CPython's default 700). The older
   generations are collected after so many younger ones, so this sets how often the full collection comes too: at
-  10,000 stations (1.8 million tracked objects) CPython's 700 ran 24 full collections in four minutes of connecting
-  and traffic, 18 s in all and up to 2 s each, every one a pause of the whole process; 50,000 ran 3, 0.18 s in all
+  10,000 stations (1.8 million tracked objects) CPython's 700 ran 32 full collections in five minutes of connecting
+  and traffic, 32 s in all and up to 2.2 s each, every one a pause of the whole process; 50,000 ran 3, 0.18 s
   (realistic traffic p50 1.5 s -> 0.16 s, p99 4.1 s -> 1.8 s; ``bench/results/2026-12-03-gc-threshold.txt``). The
   price: garbage in reference cycles waits for up to 50,000 allocations instead of 700 (kilobytes).
 """
