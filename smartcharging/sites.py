@@ -561,8 +561,8 @@ class _Memberships:
     """Every station's site (station id -> site id), read in one query and kept ``MEMBERSHIP_CACHE_S``: every
     session change with current readings asks for its station's site, and one query per process every few seconds
     costs less than one per station and session (a station's next session start comes long after a per-station
-    entry would have expired). Members change rarely: a change made elsewhere shows here within that time, one made
-    by ``site_set_stations`` in this process at once."""
+    entry would have expired). Members change rarely: a change made in another process shows here within that time,
+    one made in this process at once (``memberships_changed``)."""
 
     def __init__(self) -> None:
         self.sites: dict[int, int] = {}

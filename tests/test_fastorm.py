@@ -87,10 +87,19 @@ def test_insert_returning_pk_sets_the_key_like_save():
     assert (stored.station_id, stored.remote_addr, stored.connected_at is not None) == (station.pk, "127.0.0.1:1", True)
 
 
-def test_insert_returning_pk_ignoring_conflicts_tells_a_new_row_from_an_existing_one():
+def _columns_update_changed_writes(obj: Any) -> list[str]:
+    """The columns the one UPDATE of ``fastorm.update_changed(obj)`` assigns, sorted."""
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
+    with CaptureQueriesContext(connection) as queries:
+        fastorm.update_changed(obj)
+    [update] = [q["sql"] for q in queries.captured_queries]
+    assigned = update.split(" SET ")[1].split(" WHERE ")[0]
+    return sorted(part.split(" = ")[0].strip('"') for part in assigned.split(", "))
+
+
+def test_insert_returning_pk_ignoring_conflicts_tells_a_new_row_from_an_existing_one():
     station, _ = station_register(identity="FAST-4b")
     first = ChargingTransaction(station=station, transaction_id="T-1", started_at=T0, metering_state={})
     pk = fastorm.insert_returning_pk(first, ignore_conflicts=True)
@@ -102,13 +111,7 @@ def test_insert_returning_pk_ignoring_conflicts_tells_a_new_row_from_an_existing
     assert ChargingTransaction.objects.filter(station=station).count() == 1
     # The inserted instance is as if loaded: an update afterwards writes only what changed (and JSON, auto_now).
     first.energy_wh = Decimal("3.5")
-    with CaptureQueriesContext(connection) as queries:
-        fastorm.update_changed(first)
-    [update] = [q["sql"] for q in queries.captured_queries]
-    assigned = update.split(" SET ")[1].split(" WHERE ")[0]
-    assert sorted(part.split(" = ")[0].strip('"') for part in assigned.split(", ")) == [
-        "energy_wh", "metering_state", "seq_no_gaps", "updated_at",
-    ]  # fmt: skip
+    assert _columns_update_changed_writes(first) == ["energy_wh", "metering_state", "seq_no_gaps", "updated_at"]
     assert ChargingTransaction.objects.get(pk=pk).energy_wh == Decimal("3.5")
 
 
@@ -328,21 +331,12 @@ def test_insert_tuples_prepares_values_as_get_db_prep_save_does():
 
 
 def test_update_changed_writes_only_changed_columns_json_and_auto_now():
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-
     station, _ = station_register(identity="FAST-T2")
     ChargingTransaction.objects.create(station=station, transaction_id="T-1", started_at=T0, energy_wh=Decimal(1))
     txn = BY_IDS.get(station.pk, "T-1")
     before = txn.updated_at
     txn.energy_wh = Decimal("7.25")
-    with CaptureQueriesContext(connection) as queries:
-        fastorm.update_changed(txn)
-    [update] = [q["sql"] for q in queries.captured_queries]
-    assigned = update.split(" SET ")[1].split(" WHERE ")[0]
-    assert sorted(part.split(" = ")[0].strip('"') for part in assigned.split(", ")) == [
-        "energy_wh", "metering_state", "seq_no_gaps", "updated_at",
-    ]  # fmt: skip
+    assert _columns_update_changed_writes(txn) == ["energy_wh", "metering_state", "seq_no_gaps", "updated_at"]
     # Changed in place (a JSON value equal to its loaded self): written all the same.
     txn.seq_no_gaps.append(9)
     fastorm.update_changed(txn)
